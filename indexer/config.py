@@ -1,0 +1,149 @@
+"""Configuration: one small dataclass per component, composed once at the entry point.
+
+Every default lives here, next to a comment saying what it means. Environment variables are read
+in exactly one place, :func:`env_defaults`, and only by the entry points (CLI, web app, benches).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_cache_dir, user_data_dir
+
+VIDEO_EXTENSIONS = (
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
+    ".wmv", ".flv", ".ogv", ".3gp", ".vob", ".mxf",
+)  # fmt: skip
+
+
+@dataclass
+class DecodeConfig:
+    short_side: int = 256  # frames are scaled by PyAV (swscale, in C) so their short side is this
+    threads: str = "AUTO"  # PyAV thread_type: AUTO (frame+slice threads), FRAME, SLICE or NONE
+    max_corrupt_frames: int = 200  # give up on a movie after this many undecodable packets/frames
+    max_side: int = 1024  # cap for extreme aspect ratios (keeps memory bounded)
+
+
+@dataclass
+class ShotConfig:
+    # Detector spec: one registered name, or several joined with "+" whose cuts are merged.
+    # "content+threshold" = hard cuts (HSV content change) + fades through black. The default was
+    # chosen by F1 on the annotated corpus clips (README, "Shot detection").
+    detector: str = "content+threshold"
+    content_threshold: float = 27.0  # ContentDetector threshold (PySceneDetect 0.7 default)
+    adaptive_threshold: float = 3.0  # AdaptiveDetector adaptive_threshold
+    hash_threshold: float = 0.395  # HashDetector threshold
+    histogram_threshold: float = 0.05  # HistogramDetector threshold
+    fade_threshold: float = 12.0  # ThresholdDetector mean-brightness threshold (0-255)
+    min_shot_s: float = 0.6  # minimum shot length in seconds (the paper used 0.6 s)
+    max_shot_s: float | None = None  # split shots longer than this into equal parts (None: never)
+    detect_short_side: int = 128  # frames are box-downscaled to about this for detection
+
+
+@dataclass
+class SampleConfig:
+    frames_per_shot: int | str = 3  # k evenly spaced frames per shot, or "all" (the paper's way)
+    thumb_width: int = 400  # thumbnail JPEG width (16:9 → 400x225)
+    thumb_quality: int = 85
+
+
+@dataclass
+class ModelConfig:
+    name: str = "ViT-B-32"  # open_clip model name (open_clip.list_models())
+    pretrained: str = "openai"  # hub tag, a local weights file path, or "random" (seeded; demos only)
+    device: str = "auto"  # auto → cuda if available else cpu; resolved once at the entry point
+    precision: str = "auto"  # auto → bf16 autocast on CUDA, fp32 on CPU; or fp32 / fp16 / bf16
+    batch_size: int = 64  # images per forward pass; batches span shots and movies
+    cache_dir: str | None = None  # open_clip download cache (None: open_clip's default)
+
+
+@dataclass
+class LabelConfig:
+    taxonomy: str | None = None  # label file, one label per line (None: MovieCLIP's 179 labels)
+    prompt: str = "a photo of a {label}, a type of background location"  # MovieCLIP's prompt
+    logit_scale: float = 100.0  # softmax(logit_scale · cos) as in MovieCLIP
+    top_k: int = 5  # labels kept with scores per shot
+    clean_top1: float = 0.4  # clean label set: top-1 kept if score ≥ this ...
+    clean_rest: float = 0.1  # ... and ranks 2..top_k kept if score ≥ this
+
+
+@dataclass
+class StoreConfig:
+    index_dir: str = ""  # index folder: embedded shard, thumbnails, state (also with a server)
+    qdrant_url: str | None = None  # use a Qdrant server instead of the embedded store
+    api_key: str | None = None
+    collection: str = "shots"
+
+
+@dataclass
+class RunConfig:
+    workers: int = 0  # decode processes; 0 → chosen from the CPU count
+    queue_size: int = 4  # decoded movies waiting for the embedder (bounds memory)
+    force: bool = False  # re-index movies already done
+    progress: bool = True  # progress bars on stderr
+
+
+@dataclass
+class IndexConfig:
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    shots: ShotConfig = field(default_factory=ShotConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def write(self, path: str | os.PathLike) -> None:
+        """Write the resolved config as JSON (next to the outputs), without secrets."""
+        d = self.to_dict()
+        d["store"]["api_key"] = "***" if d["store"]["api_key"] else None
+        Path(path).write_text(json.dumps(d, indent=2, default=str))
+
+
+def default_index_dir() -> str:
+    return os.path.join(user_data_dir("scenesearch", appauthor=False), "index")
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("SCENESEARCH_CACHE_DIR") or user_cache_dir("scenesearch", appauthor=False)
+
+
+def env_defaults() -> dict[str, str | None]:
+    """The environment variables scenesearch reads, in one place.
+
+    SCENESEARCH_INDEX (index folder), QDRANT_URL / QDRANT_API_KEY (server backend),
+    SCENESEARCH_DEVICE (auto/cpu/cuda), SCENESEARCH_CACHE_DIR (label-matrix cache).
+    """
+    return {
+        "index_dir": os.environ.get("SCENESEARCH_INDEX") or default_index_dir(),
+        "qdrant_url": os.environ.get("QDRANT_URL") or None,
+        "api_key": os.environ.get("QDRANT_API_KEY") or None,
+        "device": os.environ.get("SCENESEARCH_DEVICE") or "auto",
+    }
+
+
+def resolve_device(device: str) -> str:
+    """auto → cuda when torch sees a GPU, else cpu. Called once at the entry point."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        from indexer.errors import ConfigError
+
+        raise ConfigError(f"--device {device} asked for, but torch sees no CUDA device")
+    return device
+
+
+def auto_workers() -> int:
+    """Decode worker processes: one per core, minus one for the embedder, at least 1."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, n - 1)

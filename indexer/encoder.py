@@ -1,0 +1,243 @@
+"""OpenCLIP encoding and normalisation — the one place that turns pixels or text into vectors.
+
+The indexer and the search engine both use :class:`ClipEncoder`, so a query is embedded exactly as
+the shots were. Preprocessing of decoded frames is done with tensor ops (on the GPU when there is
+one) instead of per-image PIL: frames arrive already scaled by PyAV to a small working size, then
+are resized (bicubic, antialiased) so the short side equals the model's input size, centre-cropped
+and normalised with the model's mean/std — the same steps as open_clip's own ``Resize(shortest) →
+CenterCrop → Normalize`` transform.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from indexer.compat import ensure_torchvision_importable
+from indexer.errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+
+RANDOM_SEED = 0  # "random" weights are seeded so the indexer and the search engine agree
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Identity of an embedding model, recorded in the index and checked on open."""
+
+    name: str  # open_clip model name
+    pretrained: str  # hub tag, "random", or "file:<basename>@<sha256[:12]>"
+    embed_dim: int
+    config_path: str | None = None  # a user model-config JSON, if the name came from one
+    weights_path: str | None = None  # absolute path of a local weights file, if any
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.name}/{self.pretrained}"
+
+    @property
+    def is_random(self) -> bool:
+        return self.pretrained == "random"
+
+
+def _file_sha(path: str, limit: int = 1 << 62) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+def _import_open_clip():
+    ensure_torchvision_importable()
+    import open_clip
+
+    return open_clip
+
+
+def register_model_config(path: str) -> str:
+    """Register an open_clip model-config JSON file; returns the model name (the file stem)."""
+    open_clip = _import_open_clip()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"model config not found: {path}")
+    open_clip.add_model_config(str(p))
+    return p.stem
+
+
+def resolve_model_name(name: str) -> tuple[str, str | None]:
+    """A model is a registered open_clip name or a path to a model-config JSON."""
+    open_clip = _import_open_clip()
+    if name.endswith(".json") or os.sep in name:
+        return register_model_config(name), str(Path(name).resolve())
+    if name not in open_clip.list_models():
+        import difflib
+
+        close = difflib.get_close_matches(name, open_clip.list_models(), n=5, cutoff=0.5)
+        hint = f"; did you mean: {', '.join(close)}" if close else ""
+        raise ConfigError(
+            f"unknown model {name!r}{hint} (see open_clip.list_models(), or pass a model-config JSON)"
+        )
+    return name, None
+
+
+def autocast_context(device: str, precision: str):
+    """bf16/fp16 autocast on CUDA only; on CPU a no-op context (fp32 is as fast there)."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return contextlib.nullcontext()
+    if precision in ("auto", "bf16"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if precision == "fp16":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+class ClipEncoder:
+    """An OpenCLIP model ready to embed frames, images and text, L2-normalised, as float32 numpy.
+
+    ``pretrained`` is a hub tag (downloaded by open_clip), a local weights file, or ``"random"``
+    (seeded random weights — plumbing demos and benchmarks only; results are meaningless).
+    """
+
+    def __init__(
+        self,
+        name: str = "ViT-B-32",
+        pretrained: str = "openai",
+        device: str = "cpu",
+        precision: str = "auto",
+        cache_dir: str | None = None,
+    ):
+        import torch
+
+        open_clip = _import_open_clip()
+        self.device = device
+        self.precision = precision
+        model_name, config_path = resolve_model_name(name)
+        weights_path = None
+        if pretrained == "random":
+            tag, load = "random", None
+        elif os.path.isfile(pretrained):
+            weights_path = str(Path(pretrained).resolve())
+            tag, load = f"file:{Path(pretrained).name}@{_file_sha(pretrained)}", weights_path
+        elif os.sep in pretrained or pretrained.endswith((".pt", ".bin", ".safetensors", ".pth")):
+            raise ModelError(f"weights file not found: {pretrained}")
+        else:
+            known = open_clip.list_pretrained_tags_by_model(model_name)
+            if known and pretrained not in known:
+                raise ConfigError(
+                    f"unknown pretrained tag {pretrained!r} for {model_name}; "
+                    f"available: {', '.join(known)}, a local file path, or 'random'"
+                )
+            tag, load = pretrained, pretrained
+        try:
+            if load is None:
+                state = torch.random.get_rng_state()
+                torch.manual_seed(RANDOM_SEED)
+                logging.getLogger("root").disabled = True  # open_clip warns "initialized randomly"
+                try:
+                    model = open_clip.create_model(model_name, pretrained=None, device="cpu")
+                finally:
+                    logging.getLogger("root").disabled = False
+                    torch.random.set_rng_state(state)
+            else:
+                model = open_clip.create_model(
+                    model_name, pretrained=load, device="cpu", cache_dir=cache_dir
+                )
+        except Exception as e:  # open_clip raises many types: HTTP errors, RuntimeError, KeyError
+            if weights_path:
+                raise ModelError(f"cannot load weights file {pretrained}: {e}") from e
+            raise ModelError(
+                f"cannot load pretrained weights {model_name}/{pretrained} ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:160] if str(e) else ''}). Offline? Pass a local weights "
+                "file with --pretrained PATH, or --pretrained random for a plumbing demo."
+            ) from e
+        model.eval().requires_grad_(False)
+        self.model = model.to(device)
+        self.tokenizer = open_clip.get_tokenizer(model_name)
+        pp = model.visual.preprocess_cfg
+        size = pp["size"]
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        self.mean = torch.tensor(pp["mean"], device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(pp["std"], device=device).view(1, 3, 1, 1)
+        with torch.no_grad():
+            dim = int(self.model.encode_text(self.tokenizer(["x"]).to(device)).shape[-1])
+        self.spec = ModelSpec(model_name, tag, dim, config_path, weights_path)
+
+    # ------------------------------------------------------------------ images
+    def preprocess(self, frames) -> "torch.Tensor":  # noqa: F821
+        """uint8 [N,H,W,3] RGB (numpy or tensor, any size) → normalised float [N,3,S,S] on device.
+
+        Resize so the short side is S (bicubic, antialias), centre crop S×S, scale to [0,1],
+        normalise with the model's mean/std. Same-size batches only (frames of one movie).
+        """
+        import torch
+        import torch.nn.functional as F
+
+        x = torch.as_tensor(frames)
+        if x.ndim == 3:
+            x = x[None]
+        x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
+        h, w = x.shape[-2:]
+        s = self.image_size
+        if min(h, w) != s:
+            scale = s / min(h, w)
+            nh, nw = max(s, round(h * scale)), max(s, round(w * scale))
+            x = F.interpolate(x, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
+            h, w = nh, nw
+        top, left = (h - s) // 2, (w - s) // 2
+        x = x[:, :, top : top + s, left : left + s]
+        x = (x / 255.0).clamp_(0.0, 1.0)
+        return (x - self.mean) / self.std
+
+    def encode_frames(self, frames, batch_size: int = 64) -> np.ndarray:
+        """Embed uint8 RGB frames (all the same size) → L2-normalised float32 [N, D]."""
+        import torch
+
+        frames = np.asarray(frames) if not hasattr(frames, "device") else frames
+        n = len(frames)
+        out = np.empty((n, self.spec.embed_dim), dtype=np.float32)
+        with torch.inference_mode(), autocast_context(self.device, self.precision):
+            for i in range(0, n, batch_size):
+                x = self.preprocess(frames[i : i + batch_size])
+                f = self.model.encode_image(x).float()
+                f = torch.nn.functional.normalize(f, dim=-1)
+                out[i : i + len(f)] = f.cpu().numpy()
+        return out
+
+    def encode_images(self, images: list, batch_size: int = 64) -> np.ndarray:
+        """Embed images of any sizes (PIL images, paths, bytes or uint8 arrays) → [N, D].
+
+        Each image is first scaled like a decoded frame (short side = the working size the
+        indexer decodes at) so image queries go through the same pixels path as indexed shots.
+        """
+        from indexer.imageio import load_rgb
+
+        feats = [self.encode_frames(load_rgb(im)[None], batch_size) for im in images]
+        return np.concatenate(feats) if feats else np.empty((0, self.spec.embed_dim), np.float32)
+
+    # ------------------------------------------------------------------ text
+    def encode_text(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """Embed strings → L2-normalised float32 [N, D]."""
+        import torch
+
+        out = []
+        with torch.inference_mode(), autocast_context(self.device, self.precision):
+            for i in range(0, len(texts), batch_size):
+                tok = self.tokenizer(list(texts[i : i + batch_size])).to(self.device)
+                f = self.model.encode_text(tok).float()
+                out.append(torch.nn.functional.normalize(f, dim=-1).cpu().numpy())
+        return np.concatenate(out) if out else np.empty((0, self.spec.embed_dim), np.float32)
+
+
+def normalize(v: np.ndarray, axis: int = -1) -> np.ndarray:
+    """L2-normalise along ``axis`` (zero vectors stay zero)."""
+    n = np.linalg.norm(v, axis=axis, keepdims=True)
+    return (v / np.maximum(n, 1e-12)).astype(np.float32)

@@ -1,0 +1,30 @@
+"""Typed exceptions at the library boundary. The CLI turns any ScenesearchError into one line
+and exit code 1; everything else is a bug and shows a traceback."""
+
+
+class ScenesearchError(Exception):
+    """Base class: a known, user-facing failure with a one-line message."""
+
+
+class ConfigError(ScenesearchError):
+    """Bad option or combination of options."""
+
+
+class InputError(ScenesearchError):
+    """A movie or input table that cannot be used (corrupt, no video stream, unreadable...)."""
+
+
+class ModelError(ScenesearchError):
+    """Model weights cannot be loaded (unknown name, missing file, no network for a hub tag)."""
+
+
+class IndexMismatchError(ScenesearchError):
+    """The index was built with a different model / taxonomy / schema than the one asked for."""
+
+
+class IndexBusyError(ScenesearchError):
+    """Another process holds the index (e.g. it is being indexed elsewhere)."""
+
+
+class StoreError(ScenesearchError):
+    """The vector store failed (server unreachable, corrupt shard...)."""

@@ -1,0 +1,275 @@
+"""The store interface every backend implements, the collection schema, and a small filter AST.
+
+Search and eval talk only to :class:`ShotStore`; no other module imports a Qdrant client. Filters
+are built from the backend-neutral conditions below; each backend translates them to its own
+Qdrant filter types, and :func:`matches` is the reference semantics (brute force over payloads)
+that the congruence tests hold every backend to.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+VECTOR_CLIP = "clip"  # L2-normalised mean of the shot's frame embeddings (cosine)
+VECTOR_SCENES = "scenes"  # the shot's full label score vector (mean per-frame softmax)
+
+# Payload fields with an index, by type. "top" is a list of {"label", "score", "rank"} objects
+# (the shot's top-k labels), indexed as nested fields for TopLabel conditions.
+KEYWORD_FIELDS = ("movie_id", "shot_id", "title", "genres", "labels", "top_labels", "top[].label")
+INTEGER_FIELDS = ("year", "shot_index", "top[].rank")
+FLOAT_FIELDS = ("start_s", "end_s", "duration_s", "top[].score")
+
+
+# ---------------------------------------------------------------------------- filter AST
+@dataclass(frozen=True)
+class MatchAny:
+    """payload[key] (a scalar or a list) equals / contains at least one of ``values``."""
+
+    key: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Range:
+    """gte ≤ payload[key] ≤ lte (either bound optional); a missing or null value never matches."""
+
+    key: str
+    gte: float | None = None
+    lte: float | None = None
+
+
+@dataclass(frozen=True)
+class TopLabel:
+    """``label`` is among the shot's top labels at rank ≤ max_rank with score ≥ min_score."""
+
+    label: str
+    min_score: float = 0.0
+    max_rank: int = 5
+
+
+@dataclass(frozen=True)
+class HasId:
+    """The point id is one of ``ids``."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """All ``must`` hold, at least one ``should`` holds (if any given), no ``must_not`` holds."""
+
+    must: tuple[Condition, ...] = ()
+    should: tuple[Condition, ...] = ()
+    must_not: tuple[Condition, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.must or self.should or self.must_not)
+
+
+Condition = Union[MatchAny, Range, TopLabel, HasId, Filter]
+
+
+def matches(point_id: str, payload: dict[str, Any], cond: Condition | None) -> bool:
+    """Reference semantics of a condition on one point (used by brute-force references)."""
+    if cond is None:
+        return True
+    if isinstance(cond, Filter):
+        return (
+            all(matches(point_id, payload, c) for c in cond.must)
+            and (not cond.should or any(matches(point_id, payload, c) for c in cond.should))
+            and not any(matches(point_id, payload, c) for c in cond.must_not)
+        )
+    if isinstance(cond, MatchAny):
+        v = payload.get(cond.key)
+        vals = v if isinstance(v, list) else [v]
+        return any(x in cond.values for x in vals if x is not None)
+    if isinstance(cond, Range):
+        v = payload.get(cond.key)
+        if v is None:
+            return False
+        return (cond.gte is None or v >= cond.gte) and (cond.lte is None or v <= cond.lte)
+    if isinstance(cond, TopLabel):
+        return any(
+            t["label"] == cond.label and t["score"] >= cond.min_score and t["rank"] <= cond.max_rank
+            for t in payload.get("top", [])
+        )
+    if isinstance(cond, HasId):
+        return point_id in cond.ids
+    raise TypeError(f"unknown condition {cond!r}")
+
+
+# ---------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class StorePoint:
+    """A point to write: id (UUID string), named vectors, payload."""
+
+    id: str
+    vectors: dict[str, np.ndarray]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A point read back; ``score`` is set by searches, ``vectors`` only when asked for."""
+
+    id: str
+    payload: dict[str, Any]
+    vectors: dict[str, np.ndarray] | None = None
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Knobs of one vector search. ``exact`` forces brute force inside the engine."""
+
+    hnsw_ef: int = 128
+    exact: bool = False
+    acorn: bool = True  # filtered HNSW that stays accurate under narrow filters
+
+
+@dataclass
+class VectorSpec:
+    name: str
+    dim: int
+
+
+@dataclass
+class CollectionSpec:
+    """What a collection holds: named vectors (cosine) and the indexed payload fields."""
+
+    vectors: list[VectorSpec] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- interface
+class ShotStore(ABC):
+    """One collection of shot points plus per-movie state and index metadata.
+
+    Point ids are UUID strings. Vectors are float32 numpy arrays. Every method raises
+    :class:`indexer.errors.StoreError` for backend failures.
+    """
+
+    backend: str = "abstract"
+
+    # -- lifecycle -------------------------------------------------------------------
+    @abstractmethod
+    def exists(self) -> bool:
+        """True if the collection has been created."""
+
+    @abstractmethod
+    def create(self, spec: CollectionSpec) -> None:
+        """Create the collection with its named vectors and payload indexes (idempotent)."""
+
+    @abstractmethod
+    def get_meta(self) -> dict[str, Any] | None:
+        """Index metadata (model, taxonomy, schema version...) or None if never written."""
+
+    @abstractmethod
+    def set_meta(self, meta: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Make every write so far durable."""
+
+    @abstractmethod
+    def optimize(self) -> None:
+        """Build indexes after bulk loads (HNSW, payload indexes); may take a while."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- points ----------------------------------------------------------------------
+    @abstractmethod
+    def upsert(self, points: Sequence[StorePoint]) -> None: ...
+
+    @abstractmethod
+    def delete(self, flt: Filter) -> None:
+        """Delete every point matching ``flt``."""
+
+    @abstractmethod
+    def set_payload(self, payload: dict[str, Any], flt: Filter) -> None:
+        """Overwrite the given payload keys on every point matching ``flt``."""
+
+    @abstractmethod
+    def search(
+        self,
+        vector: np.ndarray,
+        using: str = VECTOR_CLIP,
+        flt: Filter | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        with_vectors: bool | Sequence[str] = False,
+        params: SearchParams | None = None,
+    ) -> list[StoredRecord]:
+        """Nearest points by cosine similarity (score = cosine), filter applied inside the search."""
+
+    def search_batch(
+        self,
+        vectors: np.ndarray,
+        using: str = VECTOR_CLIP,
+        flt: Filter | None = None,
+        limit: int = 10,
+        params: SearchParams | None = None,
+    ) -> list[list[StoredRecord]]:
+        """Several searches with one filter; backends may override with a real batch call."""
+        return [self.search(v, using, flt, limit, params=params) for v in vectors]
+
+    @abstractmethod
+    def retrieve(
+        self, ids: Sequence[str], with_vectors: bool | Sequence[str] = False
+    ) -> list[StoredRecord]:
+        """Points by id (missing ids are skipped), in the order asked."""
+
+    @abstractmethod
+    def scroll(
+        self,
+        flt: Filter | None = None,
+        limit: int = 256,
+        offset: Any = None,
+        with_vectors: bool | Sequence[str] = False,
+        order_by: str | None = None,
+    ) -> tuple[list[StoredRecord], Any]:
+        """One page of points matching ``flt`` and the offset of the next page (None at the end).
+        ``order_by`` names an indexed numeric payload field to sort ascending by."""
+
+    def iter_points(
+        self, flt: Filter | None = None, with_vectors: bool | Sequence[str] = False, batch: int = 512
+    ) -> Iterator[StoredRecord]:
+        """Every point matching ``flt`` (id order)."""
+        offset = None
+        while True:
+            page, offset = self.scroll(flt, batch, offset, with_vectors)
+            yield from page
+            if offset is None:
+                return
+
+    @abstractmethod
+    def count(self, flt: Filter | None = None) -> int: ...
+
+    @abstractmethod
+    def facet(self, key: str, flt: Filter | None = None, limit: int = 1000) -> dict[Any, int]:
+        """Value → number of points having it, for an indexed keyword field."""
+
+    # -- per-movie state (a movie is marked done only after its points are durable) -----------
+    @abstractmethod
+    def get_movies(self) -> dict[str, dict[str, Any]]:
+        """movie_id → state record (as given to put_movie)."""
+
+    @abstractmethod
+    def put_movie(self, record: dict[str, Any]) -> None:
+        """Insert or replace the state record of ``record['movie_id']`` (durably)."""
+
+    @abstractmethod
+    def delete_movie_record(self, movie_id: str) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
