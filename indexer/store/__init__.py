@@ -7,8 +7,6 @@ brute-force local mode, used as the reference in tests).
 
 from __future__ import annotations
 
-import os
-
 from indexer.config import StoreConfig
 from indexer.errors import ConfigError
 from indexer.store.base import (  # noqa: F401 - re-exported
@@ -44,4 +42,4 @@ def open_store(cfg: StoreConfig) -> ShotStore:
         raise ConfigError("no index folder given (--index DIR)")
     from indexer.store.edge import EdgeStore
 
-    return EdgeStore(os.path.join(cfg.index_dir, "shard"))
+    return EdgeStore(cfg.index_dir)
