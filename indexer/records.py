@@ -81,17 +81,38 @@ class Shot:
         return self.end_frame - self.start_frame
 
 
-@dataclass
-class DecodedMovie:
-    """Output of the decode/detect/sample worker for one movie: shots, the sampled frames of each
-    shot (uint8 RGB, working size) and one thumbnail frame per shot."""
+# ---- messages from a movie's frame source (decode → detect → sample) to the embedder -------------
+# A frame source yields, in order: FrameChunk* / ShotEnd* interleaved, then one MovieEnd. Every
+# frame index a ShotEnd names was sent in an earlier FrameChunk of the same movie. Frames are
+# uint8 RGB at the decoder's working size (same size for the whole movie).
 
-    movie: Movie
+
+@dataclass
+class FrameChunk:
+    """Frames picked for embedding: their decoded-frame indices and pixels [n, H, W, 3]."""
+
+    movie_id: str
+    frame_idx: np.ndarray  # int64 [n]
+    frames: np.ndarray  # uint8 [n, H, W, 3] RGB
+
+
+@dataclass
+class ShotEnd:
+    """A finished shot: which already-sent frames represent it, and its thumbnail frame."""
+
+    shot: Shot
+    frame_idx: np.ndarray  # int64 [k], subset of earlier FrameChunk indices, ascending
+    thumb: np.ndarray  # uint8 [H, W, 3] RGB, the frame closest to the shot's middle
+
+
+@dataclass
+class MovieEnd:
+    """The movie decoded to its end: stream facts, shot count and per-stage seconds."""
+
+    movie_id: str
     info: VideoInfo
-    shots: list[Shot]
-    frames: list[np.ndarray]  # per shot: uint8 [k, H, W, 3] RGB
-    thumbs: list[np.ndarray]  # per shot: uint8 [H, W, 3] RGB (middle frame)
-    seconds: dict[str, float] = field(default_factory=dict)  # stage timings
+    n_shots: int
+    seconds: dict[str, float] = field(default_factory=dict)  # e.g. decode, detect, sample
 
 
 @dataclass(frozen=True)
