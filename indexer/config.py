@@ -55,7 +55,9 @@ class SampleConfig:
 @dataclass
 class ModelConfig:
     name: str = "ViT-B-32"  # open_clip model name (open_clip.list_models())
-    pretrained: str = "openai"  # hub tag, a local weights file path, or "random" (seeded; demos only)
+    pretrained: str = (
+        "openai"  # hub tag, a local weights file path, or "random" (seeded; demos only)
+    )
     device: str = "auto"  # auto → cuda if available else cpu; resolved once at the entry point
     precision: str = "auto"  # auto → bf16 autocast on CUDA, fp32 on CPU; or fp32 / fp16 / bf16
     batch_size: int = 64  # images per forward pass; batches span shots and movies

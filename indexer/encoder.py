@@ -172,7 +172,7 @@ class ClipEncoder:
         self.spec = ModelSpec(model_name, tag, dim, config_path, weights_path)
 
     # ------------------------------------------------------------------ images
-    def preprocess(self, frames) -> "torch.Tensor":  # noqa: F821
+    def preprocess(self, frames) -> torch.Tensor:  # noqa: F821
         """uint8 [N,H,W,3] RGB (numpy or tensor, any size) → normalised float [N,3,S,S] on device.
 
         Resize so the short side is S (bicubic, antialias), centre crop S×S, scale to [0,1],
@@ -181,6 +181,8 @@ class ClipEncoder:
         import torch
         import torch.nn.functional as F
 
+        if isinstance(frames, np.ndarray) and not frames.flags.writeable:
+            frames = frames.copy()  # torch refuses to share read-only numpy memory
         x = torch.as_tensor(frames)
         if x.ndim == 3:
             x = x[None]
@@ -211,6 +213,20 @@ class ClipEncoder:
                 f = torch.nn.functional.normalize(f, dim=-1)
                 out[i : i + len(f)] = f.cpu().numpy()
         return out
+
+    def encode_frame_groups(self, groups: list[np.ndarray]) -> list[np.ndarray]:
+        """Embed several same-size frame stacks (e.g. from different movies) in ONE forward pass:
+        each stack is preprocessed to S×S on its own, then the batch is concatenated."""
+        import torch
+
+        if not groups:
+            return []
+        with torch.inference_mode(), autocast_context(self.device, self.precision):
+            x = torch.cat([self.preprocess(g) for g in groups])
+            f = torch.nn.functional.normalize(self.model.encode_image(x).float(), dim=-1)
+            f = f.cpu().numpy()
+        sizes = np.cumsum([len(g) for g in groups])[:-1]
+        return np.split(f, sizes)
 
     def encode_images(self, images: list, batch_size: int = 64) -> np.ndarray:
         """Embed images of any sizes (PIL images, paths, bytes or uint8 arrays) → [N, D].

@@ -39,10 +39,12 @@ def load_rgb(image, short_side: int = WORKING_SHORT_SIDE) -> np.ndarray:
     if min(w, h) > short_side:
         scale = short_side / min(w, h)
         im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
+    return np.array(im, dtype=np.uint8)  # a writable copy
 
 
-def write_jpeg(rgb: np.ndarray, path: str | os.PathLike, width: int = 400, quality: int = 85) -> str:
+def write_jpeg(
+    rgb: np.ndarray, path: str | os.PathLike, width: int = 400, quality: int = 85
+) -> str:
     """Write a uint8 RGB frame as a JPEG of the given width (aspect kept); returns the path.
     Written to a temporary name then renamed, so a crash never leaves a half-written file."""
     im = Image.fromarray(rgb)

@@ -67,8 +67,10 @@ def read_manifest(path: str | os.PathLike) -> list[ManifestRow]:
     if not p.is_file():
         raise InputError(f"manifest not found: {p}")
     try:
-        df = pl.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pl.read_csv(
-            p, infer_schema_length=0, comment_prefix="#"
+        df = (
+            pl.read_parquet(p)
+            if p.suffix.lower() in (".parquet", ".pq")
+            else pl.read_csv(p, infer_schema_length=0, comment_prefix="#")
         )
     except Exception as e:  # polars raises several error types for malformed files
         raise InputError(f"cannot read manifest {p}: {str(e).splitlines()[0]}") from e
@@ -126,7 +128,9 @@ def discover(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
             found = sorted(
                 q
                 for q in p.rglob("*")
-                if q.is_file() and q.suffix.lower() in VIDEO_EXTENSIONS and not q.name.startswith(".")
+                if q.is_file()
+                and q.suffix.lower() in VIDEO_EXTENSIONS
+                and not q.name.startswith(".")
             )
             if not found:
                 problems.append((str(p), "folder has no video files"))

@@ -64,7 +64,9 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def frame_scores(frame_feats: np.ndarray, text_matrix: np.ndarray, logit_scale: float = 100.0):
     """Per-frame label distribution: softmax(logit_scale · f · Tᵀ) for L2-normalised f and T."""
-    return softmax(logit_scale * (frame_feats.astype(np.float64) @ text_matrix.T.astype(np.float64)))
+    return softmax(
+        logit_scale * (frame_feats.astype(np.float64) @ text_matrix.T.astype(np.float64))
+    )
 
 
 def top_labels(scores: np.ndarray, labels: tuple[str, ...], k: int = 5) -> tuple[LabelScore, ...]:
@@ -73,7 +75,9 @@ def top_labels(scores: np.ndarray, labels: tuple[str, ...], k: int = 5) -> tuple
     return tuple(LabelScore(labels[i], float(scores[i])) for i in order)
 
 
-def clean_labels(top: tuple[LabelScore, ...], top1: float = 0.4, rest: float = 0.1) -> tuple[str, ...]:
+def clean_labels(
+    top: tuple[LabelScore, ...], top1: float = 0.4, rest: float = 0.1
+) -> tuple[str, ...]:
     """MovieCLIP's clean multi-label set: top-1 if score ≥ top1, and ranks 2.. kept if ≥ rest.
     If top-1 fails its threshold the shot has no clean labels."""
     if not top or top[0].score < top1:

@@ -85,7 +85,7 @@ class Filter:
         return not (self.must or self.should or self.must_not)
 
 
-Condition = Union[MatchAny, Range, TopLabel, HasId, Filter]
+Condition = Union[MatchAny, Range, TopLabel, HasId, Filter]  # noqa: UP007 - runtime alias
 
 
 def matches(point_id: str, payload: dict[str, Any], cond: Condition | None) -> bool:

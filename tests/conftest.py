@@ -1,0 +1,56 @@
+"""Shared fixtures: a tiny random OpenCLIP model, a private cache dir, the real corpus folder.
+
+The tiny model (tests/data/tiny-clip.json: 32-d embeddings, 2-layer towers, 3.6 M parameters,
+seeded random weights) exercises the real open_clip code path in a fraction of a second.
+CPU is forced unless TORCH_DEVICE is set; nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_MODEL = str(REPO / "tests" / "data" / "tiny-clip.json")
+CORPUS = Path(os.environ.get("SCENESEARCH_CORPUS") or REPO.parent / "shared" / "corpus")
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("SCENESEARCH_DEVICE", os.environ.get("TORCH_DEVICE", "cpu"))
+
+
+def corpus_file(rel: str) -> Path:
+    """A file of ../shared/corpus; skips the test when the corpus (or the file) is absent."""
+    p = CORPUS / rel
+    if not p.is_file():
+        pytest.skip(f"corpus file not available: {p}")
+    return p
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Label-matrix cache in a temp dir, so tests never read or write the user's cache."""
+    os.environ["SCENESEARCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def device() -> str:
+    return os.environ.get("TORCH_DEVICE", "cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(device):
+    """The tiny random OpenCLIP model on CPU (same weights every time: seeded)."""
+    from indexer.encoder import ClipEncoder
+
+    return ClipEncoder(TINY_MODEL, "random", device)
+
+
+@pytest.fixture(scope="session")
+def tiny_labeler(tiny_encoder, tmp_path_factory):
+    """MovieCLIP labeler (179 labels, the paper's prompt) on the tiny model."""
+    from indexer.labels import SceneLabeler
+
+    return SceneLabeler(tiny_encoder, cache_dir=str(tmp_path_factory.mktemp("labels")))

@@ -1,0 +1,225 @@
+"""The ``scenesearch`` command line: a thin shell over the indexer, search and eval libraries.
+
+``main(argv)`` parses arguments, builds config, calls the library and turns known errors into one
+line on stderr and exit code 1 (``SCENESEARCH_DEBUG=1`` shows the traceback). Exit codes:
+0 success, 1 error (nothing done), 2 partial failure (some movies could not be indexed),
+3 no good match (search with --min-score found nothing above it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+
+from indexer.errors import ScenesearchError
+from ui.common import add_index_args, store_config_from_args
+
+
+# ------------------------------------------------------------------------------ index
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--model",
+        default="ViT-B-32",
+        help="open_clip model name or a model-config JSON (default: ViT-B-32, as MovieCLIP)",
+    )
+    g.add_argument(
+        "--pretrained",
+        default="openai",
+        metavar="TAG|PATH|random",
+        help="open_clip pretrained tag (downloaded by open_clip), a local weights file, or "
+        "'random' (seeded random weights: plumbing demos only) (default: openai)",
+    )
+    g.add_argument("--device", default=None, help="auto | cpu | cuda[:N] (default: auto)")
+    g.add_argument(
+        "--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+        help="autocast precision on CUDA (auto: bf16); CPU always runs fp32",
+    )  # fmt: skip
+    g.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
+
+
+def _index_config(args):
+    from indexer.config import IndexConfig, env_defaults, resolve_device
+    from indexer.pipeline import validate_frames_per_shot
+
+    cfg = IndexConfig()
+    cfg.store = store_config_from_args(args)
+    cfg.model.name = args.model
+    cfg.model.pretrained = args.pretrained
+    cfg.model.device = resolve_device(args.device or env_defaults()["device"])
+    cfg.model.precision = args.precision
+    cfg.model.batch_size = args.batch_size
+    cfg.sample.frames_per_shot = validate_frames_per_shot(args.frames_per_shot)
+    if args.detector:
+        cfg.shots.detector = args.detector
+    if args.min_shot_s is not None:
+        cfg.shots.min_shot_s = args.min_shot_s
+    if args.max_shot_s is not None:
+        cfg.shots.max_shot_s = args.max_shot_s or None
+    if args.taxonomy:
+        cfg.labels.taxonomy = args.taxonomy
+    if args.prompt:
+        cfg.labels.prompt = args.prompt
+    cfg.run.workers = args.workers
+    cfg.run.force = args.force
+    cfg.run.progress = not args.no_progress
+    return cfg
+
+
+def cmd_index(args) -> int:
+    from indexer.pipeline import Indexer
+
+    cfg = _index_config(args)
+    if not args.paths and not args.manifest:
+        raise ScenesearchError("nothing to index: give movie files/folders or --manifest FILE")
+    if cfg.model.pretrained == "random":
+        print(
+            f"note: --pretrained random: {cfg.model.name} with seeded random weights — labels "
+            "and search results are meaningless (plumbing demo only)",
+            file=sys.stderr,
+        )
+    summary = Indexer(cfg).run(args.paths, args.manifest)
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    else:
+        print(f"index: {cfg.store.qdrant_url or cfg.store.index_dir}")
+        for line in summary.lines():
+            print(line)
+    return 2 if summary.failed else 0
+
+
+def _add_index_parser(sub) -> None:
+    p = sub.add_parser("index", help="index movies (files, folders or a manifest) into shots")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="movie files or folders (recursive)")
+    add_index_args(p)
+    _add_model_args(p)
+    p.add_argument("--manifest", metavar="FILE",
+                   help="CSV/Parquet with path[,title,year,genres,id] columns")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="re-index movies already indexed")
+    p.add_argument(
+        "--frames-per-shot", default="3", metavar="K|all",
+        help="frames embedded per shot, evenly spaced (default 3; 'all' = the paper's way)",
+    )  # fmt: skip
+    p.add_argument("--detector", help="shot detector(s), e.g. content, adaptive, content+threshold")
+    p.add_argument("--min-shot-s", type=float, help="minimum shot length in seconds (0.6)")
+    p.add_argument("--max-shot-s", type=float, help="split shots longer than this (0 = never)")
+    p.add_argument("--taxonomy", metavar="FILE", help="label file, one per line (MovieCLIP 179)")
+    p.add_argument("--prompt", help="label prompt with {label} (MovieCLIP's by default)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="decode processes (0 = auto from cores, -1 = decode in-process)")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    p.set_defaults(func=cmd_index)
+
+
+# ------------------------------------------------------------------------------ info / remove
+def cmd_info(args) -> int:
+    from indexer.pipeline import index_info
+    from indexer.store import open_store
+
+    cfg = store_config_from_args(args)
+    with open_store(cfg) as store:
+        info = index_info(store)
+    info["index"] = cfg.qdrant_url or cfg.index_dir
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    if not info["shots"]:
+        print(f"index {info['index']} is empty — run: scenesearch index --index DIR MOVIES...")
+        return 0
+    w = "  (RANDOM WEIGHTS: plumbing demo only)" if info["random_weights"] else ""
+    print(f"index:    {info['index']}")
+    print(f"model:    {info['model_id']}{w}")
+    print(f"labels:   {info['n_labels']} ({info['taxonomy']})")
+    print(f"movies:   {info['movies']}")
+    print(f"shots:    {info['shots']}")
+    for m in info["movie_list"]:
+        year = f" ({m['year']})" if m.get("year") else ""
+        print(f"  {m['movie_id']}  {m['title']}{year}: {m['shots']} shots, "
+              f"{(m.get('duration_s') or 0) / 60:.1f} min")  # fmt: skip
+    top = list(info["labels"].items())[: args.top]
+    if top:
+        print(f"top {len(top)} clean labels (shots):")
+        for label, n in top:
+            print(f"  {n:6d}  {label}")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    from indexer.config import IndexConfig
+    from indexer.pipeline import Indexer, indexing_lock, resolve_movies
+    from indexer.store import open_store
+
+    cfg = IndexConfig()
+    cfg.store = store_config_from_args(args)
+    with indexing_lock(cfg.store.index_dir), open_store(cfg.store) as store:
+        found, missing = resolve_movies(store, args.movies)
+        remover = Indexer.__new__(Indexer)  # removal needs no model
+        remover.cfg = cfg
+        for m in found:
+            remover.remove_movie(store, m["movie_id"])
+            print(f"removed {m['movie_id']} {m.get('title')} ({m.get('shots', 0)} shots)")
+    for ref in missing:
+        print(f"not in the index: {ref}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+# ------------------------------------------------------------------------------ parser / main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="scenesearch",
+        description="Shot-level search over movies (PySceneDetect + OpenCLIP + MovieCLIP labels "
+        "+ Qdrant).",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_index_parser(sub)
+
+    pi = sub.add_parser("info", help="what an index holds (movies, shots, model, labels)")
+    add_index_args(pi)
+    pi.add_argument("--json", action="store_true", help="print JSON")
+    pi.add_argument("--top", type=int, default=20, help="labels to list")
+    pi.set_defaults(func=cmd_info)
+
+    pr = sub.add_parser("remove", help="delete movies' shots from an index")
+    pr.add_argument("movies", nargs="+", metavar="MOVIE", help="movie id, title, file or path")
+    add_index_args(pr)
+    pr.set_defaults(func=cmd_remove)
+
+    for name in ("ui.cli_search", "ui.cli_eval", "ui.cli_bench"):
+        try:
+            mod = __import__(name, fromlist=["register"])
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        mod.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``scenesearch`` console script; returns the exit code."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except ScenesearchError as e:
+        if os.environ.get("SCENESEARCH_DEBUG"):
+            traceback.print_exc()
+        print(f"scenesearch: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("scenesearch: interrupted (a rerun resumes where this stopped)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
