@@ -1,0 +1,413 @@
+"""The search engine: text, image and "more like this shot" queries over an index, with filters
+inside the vector search and result shaping (pages, group by movie, near-duplicate collapse,
+score threshold). Also browsing without a query (a movie's shots in time order, label-only).
+
+It opens an index through the store interface (never a Qdrant client), loads the model the index
+was built with — refusing another one — and keeps it warm for every query.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexer.config import StoreConfig
+from indexer.errors import ConfigError, IndexMismatchError, InputError
+from indexer.records import LabelScore, parse_shot_id, point_id
+from indexer.store import (
+    VECTOR_CLIP,
+    Filter,
+    MatchAny,
+    Range,
+    SearchParams,
+    ShotStore,
+    StoredRecord,
+    TopLabel,
+    open_store,
+)
+
+MAX_CANDIDATES = 5000  # most candidates fetched to fill a page after grouping/dedup
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Filters applied inside the vector search (all optional; empty means no constraint).
+
+    Labels: ``labels_any`` (at least one) and ``labels_all`` (every one). With
+    ``label_source="clean"`` they match MovieCLIP's clean label set; with ``"top"`` they match
+    the shot's top ``label_top_k`` labels whose score is ≥ ``label_min_score``.
+    """
+
+    labels_any: tuple[str, ...] = ()
+    labels_all: tuple[str, ...] = ()
+    label_source: str = "clean"  # clean | top
+    label_top_k: int = 5
+    label_min_score: float = 0.0
+    genres: tuple[str, ...] = ()  # any of
+    movies: tuple[str, ...] = ()  # movie ids or titles, any of
+    year_min: int | None = None
+    year_max: int | None = None
+    duration_min: float | None = None  # seconds
+    duration_max: float | None = None
+
+    def is_empty(self) -> bool:
+        return self == SearchFilters()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One shot in a result list."""
+
+    shot_id: str
+    movie_id: str
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    shot_index: int
+    start_s: float
+    end_s: float
+    labels: tuple[str, ...]  # clean labels
+    top: tuple[LabelScore, ...]  # top-k labels with scores
+    thumb: str  # absolute path of the thumbnail JPEG
+    path: str  # the movie file
+    score: float | None = None  # cosine similarity to the query (None when browsing)
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shot_id": self.shot_id,
+            "movie_id": self.movie_id,
+            "title": self.title,
+            "year": self.year,
+            "genres": list(self.genres),
+            "shot_index": self.shot_index,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "duration_s": round(self.duration_s, 4),
+            "labels": list(self.labels),
+            "top": [{"label": t.label, "score": t.score} for t in self.top],
+            "thumb": self.thumb,
+            "path": self.path,
+            "score": self.score,
+        }
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit] = field(default_factory=list)
+    mode: str = "text"  # text | image | text+image | like | browse
+    no_good_match: bool = False  # min_score given and no shot reached it
+    best_score: float | None = None  # best score seen, even when below min_score
+    exhausted: bool = True  # no further page exists
+
+
+def _format_suggestion(kind: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=3, cutoff=0.6)
+    by_lower = {k.lower(): k for k in known}
+    hint = f"; did you mean: {', '.join(by_lower[c] for c in close)}?" if close else ""
+    return f"unknown {kind} {name!r}{hint}"
+
+
+class SearchEngine:
+    """Queries one index. Thread-safe for concurrent queries (the web app serves several)."""
+
+    def __init__(self, store: ShotStore, index_dir: str, encoder=None, device: str = "cpu"):
+        self.store = store
+        self.index_dir = index_dir
+        self.meta = store.get_meta() if store.exists() else None
+        self.device = device
+        self._encoder = encoder
+        self._lock = threading.Lock()
+        if encoder is not None and self.meta and encoder.spec.model_id != self.meta["model_id"]:
+            raise IndexMismatchError(
+                f"index was built with {self.meta['model_id']}, not {encoder.spec.model_id}; "
+                "query it with the same model"
+            )
+        self._movie_cache: dict[str, dict] | None = None
+
+    @classmethod
+    def open(cls, cfg: StoreConfig, device: str = "cpu", encoder=None, load_model: bool = True):
+        """Open an index (embedded folder or server) and, unless told not to, load its model."""
+        store = open_store(cfg)
+        try:
+            eng = cls(store, cfg.index_dir, encoder, device)
+            if load_model and eng.meta:
+                eng.encoder  # noqa: B018 - load now so the first query is fast
+        except BaseException:
+            store.close()
+            raise
+        return eng
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ model
+    @property
+    def encoder(self):
+        """The index's own model, loaded on first use and kept."""
+        if self._encoder is None:
+            if not self.meta:
+                raise InputError("the index is empty: nothing to search yet")
+            from indexer.encoder import ClipEncoder
+
+            m = self.meta
+            name = m.get("model_config_path") or m["model"]
+            if m["pretrained"].startswith("file:"):
+                weights = m.get("weights_path")
+                if not weights or not os.path.isfile(weights):
+                    raise InputError(
+                        f"the index was built with weights file {m['pretrained'][5:]}, which is "
+                        f"no longer at {weights}"
+                    )
+            else:
+                weights = m["pretrained"]
+            enc = ClipEncoder(name, weights, self.device)
+            if enc.spec.model_id != m["model_id"]:
+                raise IndexMismatchError(
+                    f"the model loaded ({enc.spec.model_id}) differs from the index's "
+                    f"({m['model_id']})"
+                )
+            self._encoder = enc
+        return self._encoder
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.meta or self.store.count() == 0
+
+    @property
+    def random_weights(self) -> bool:
+        return bool(self.meta) and self.meta["pretrained"] == "random"
+
+    # ------------------------------------------------------------------ vocabulary
+    def labels(self) -> list[str]:
+        return list(self.meta["taxonomy"]["labels"]) if self.meta else []
+
+    def genres(self) -> list[str]:
+        return sorted(self.store.facet("genres")) if self.meta else []
+
+    def movies(self) -> list[dict]:
+        """Movie records (id, title, year, genres, path, shots...), sorted by title."""
+        if self._movie_cache is None:
+            self._movie_cache = self.store.get_movies() if self.meta else {}
+        done = [m for m in self._movie_cache.values() if m.get("status") == "done"]
+        return sorted(done, key=lambda m: (str(m.get("title")), m["movie_id"]))
+
+    def refresh(self) -> None:
+        """Forget cached movie lists (after the index changed)."""
+        self._movie_cache = None
+        self.meta = self.store.get_meta() if self.store.exists() else None
+
+    # ------------------------------------------------------------------ filters
+    def build_filter(self, f: SearchFilters | None) -> Filter | None:
+        """Validate names (with suggestions) and translate to the store's filter conditions."""
+        if f is None or f.is_empty():
+            return None
+        must: list = []
+        known = set(self.labels())
+        for name in (*f.labels_any, *f.labels_all):
+            if name not in known:
+                raise ConfigError(_format_suggestion("label", name, sorted(known)))
+        if f.label_source not in ("clean", "top"):
+            raise ConfigError(f"label_source must be 'clean' or 'top', not {f.label_source!r}")
+
+        def label_cond(names: tuple[str, ...]):
+            if f.label_source == "clean":
+                return MatchAny("labels", names)
+            conds = tuple(TopLabel(n, f.label_min_score, f.label_top_k) for n in names)
+            return conds[0] if len(conds) == 1 else Filter(should=conds)
+
+        if f.labels_any:
+            must.append(label_cond(tuple(f.labels_any)))
+        for name in f.labels_all:
+            must.append(label_cond((name,)))
+        if f.genres:
+            known_g = self.genres()
+            wanted = tuple(g.strip().lower() for g in f.genres)
+            for g in wanted:
+                if g not in known_g:
+                    raise ConfigError(_format_suggestion("genre", g, known_g))
+            must.append(MatchAny("genres", wanted))
+        if f.movies:
+            must.append(MatchAny("movie_id", tuple(self.resolve_movie(m) for m in f.movies)))
+        if f.year_min is not None or f.year_max is not None:
+            must.append(Range("year", f.year_min, f.year_max))
+        if f.duration_min is not None or f.duration_max is not None:
+            must.append(Range("duration_s", f.duration_min, f.duration_max))
+        return Filter(must=tuple(must))
+
+    def resolve_movie(self, ref: str) -> str:
+        """A movie id, exact title or file name → movie id (case-insensitive title match)."""
+        movies = self.movies()
+        for m in movies:
+            if ref == m["movie_id"]:
+                return ref
+        low = ref.lower()
+        hits = [
+            m
+            for m in movies
+            if str(m.get("title", "")).lower() == low
+            or os.path.basename(m.get("path", "")).lower() == low
+        ]
+        if len(hits) >= 1:
+            return hits[0]["movie_id"]
+        raise ConfigError(_format_suggestion("movie", ref, [str(m.get("title")) for m in movies]))
+
+    # ------------------------------------------------------------------ queries
+    def query_vector(self, text: str | None = None, image=None, text_weight: float = 0.5):
+        """The query embedding: text, image, or their normalised weighted sum."""
+        vecs = []
+        if text:
+            vecs.append((text_weight if image is not None else 1.0, self._encode_text(text)))
+        if image is not None:
+            vecs.append((1.0 - text_weight if text else 1.0, self._encode_image(image)))
+        if not vecs:
+            raise ConfigError("give a text query, an image, or a shot to search like")
+        v = sum(w * x for w, x in vecs)
+        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+    def _encode_text(self, text: str) -> np.ndarray:
+        with self._lock:  # one forward pass at a time keeps CPU threads from fighting
+            return self.encoder.encode_text([text])[0]
+
+    def _encode_image(self, image) -> np.ndarray:
+        with self._lock:
+            return self.encoder.encode_images([image])[0]
+
+    def shot_vector(self, shot_id: str) -> np.ndarray:
+        parse_shot_id(shot_id)  # readable error for malformed ids
+        recs = self.store.retrieve([point_id(shot_id)], with_vectors=[VECTOR_CLIP])
+        if not recs:
+            raise InputError(f"no shot {shot_id} in the index")
+        return np.asarray(recs[0].vectors[VECTOR_CLIP], dtype=np.float32)
+
+    def search(
+        self,
+        text: str | None = None,
+        image=None,
+        like: str | None = None,
+        filters: SearchFilters | None = None,
+        limit: int = 12,
+        offset: int = 0,
+        per_movie: int | None = None,
+        dedup: float | None = None,
+        min_score: float | None = None,
+        text_weight: float = 0.5,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """Search by text, image (path, bytes, PIL or array) and/or like=SHOT_ID; with none of
+        them, browse the shots matching ``filters`` in (movie, time) order.
+
+        ``per_movie`` keeps at most that many shots per movie; ``dedup`` collapses shots of one
+        movie whose vectors have cosine ≥ dedup with a better-ranked kept shot; ``min_score``
+        drops hits below it and sets ``no_good_match`` when none is left. Pages (``limit``,
+        ``offset``) count shots after grouping and dedup.
+        """
+        if limit < 1 or offset < 0:
+            raise ConfigError("limit must be ≥ 1 and offset ≥ 0")
+        if self.is_empty:
+            return SearchResult([], "browse" if not (text or image is not None or like) else "text")
+        flt = self.build_filter(filters)
+        if not text and image is None and not like:
+            return self.browse(flt, limit, offset)
+        if like:
+            if text or image is not None:
+                raise ConfigError("--like cannot be combined with a text or image query")
+            vec, mode = self.shot_vector(like), "like"
+        else:
+            vec = self.query_vector(text, image, text_weight)
+            mode = "text+image" if text and image is not None else ("text" if text else "image")
+        need = offset + limit
+        shaping = per_movie is not None or dedup is not None
+        fetch = need if not shaping else max(4 * need, 50)
+        while True:
+            recs = self.store.search(
+                vec, VECTOR_CLIP, flt, limit=fetch, with_vectors=[VECTOR_CLIP] if dedup else False,
+                params=params,
+            )  # fmt: skip
+            shaped = self._shape(recs, per_movie, dedup)
+            exhausted = len(recs) < fetch
+            if len(shaped) >= need or exhausted or fetch >= MAX_CANDIDATES:
+                break
+            fetch = min(fetch * 4, MAX_CANDIDATES)
+        best = shaped[0].score if shaped else None
+        if min_score is not None:
+            shaped = [r for r in shaped if r.score is not None and r.score >= min_score]
+        page = shaped[offset:need]
+        return SearchResult(
+            [self._hit(r) for r in page],
+            mode,
+            no_good_match=min_score is not None and not shaped,
+            best_score=best,
+            exhausted=exhausted and len(shaped) <= need,
+        )
+
+    def _shape(self, recs: list[StoredRecord], per_movie: int | None, dedup: float | None):
+        if per_movie is None and dedup is None:
+            return recs
+        kept: list[StoredRecord] = []
+        per: dict[str, int] = {}
+        kept_vecs: dict[str, list[np.ndarray]] = {}
+        for r in recs:
+            mid = r.payload["movie_id"]
+            if per_movie is not None and per.get(mid, 0) >= per_movie:
+                continue
+            if dedup is not None:
+                v = np.asarray(r.vectors[VECTOR_CLIP], dtype=np.float32)
+                if any(float(v @ u) >= dedup for u in kept_vecs.get(mid, [])):
+                    continue
+                kept_vecs.setdefault(mid, []).append(v)
+            per[mid] = per.get(mid, 0) + 1
+            kept.append(r)
+        return kept
+
+    def browse(self, flt: Filter | None, limit: int = 12, offset: int = 0) -> SearchResult:
+        """Shots matching ``flt`` in (title, movie, start time) order, without a query."""
+        recs = list(self.store.iter_points(flt))
+        recs.sort(
+            key=lambda r: (str(r.payload.get("title")), r.payload["movie_id"],
+                           r.payload["start_s"])
+        )  # fmt: skip
+        page = recs[offset : offset + limit]
+        return SearchResult(
+            [self._hit(r) for r in page], "browse", exhausted=offset + limit >= len(recs)
+        )
+
+    def shot(self, shot_id: str) -> Hit:
+        """One shot's details by id."""
+        parse_shot_id(shot_id)
+        recs = self.store.retrieve([point_id(shot_id)])
+        if not recs:
+            raise InputError(f"no shot {shot_id} in the index")
+        return self._hit(recs[0])
+
+    def _hit(self, r: StoredRecord) -> Hit:
+        p = r.payload
+        return Hit(
+            shot_id=p["shot_id"],
+            movie_id=p["movie_id"],
+            title=p.get("title") or p["movie_id"],
+            year=p.get("year"),
+            genres=tuple(p.get("genres") or ()),
+            shot_index=p["shot_index"],
+            start_s=float(p["start_s"]),
+            end_s=float(p["end_s"]),
+            labels=tuple(p.get("labels") or ()),
+            top=tuple(LabelScore(t["label"], float(t["score"])) for t in p.get("top") or ()),
+            thumb=os.path.join(self.index_dir, p["thumb"]) if p.get("thumb") else "",
+            path=p.get("path", ""),
+            score=None if r.score is None else float(r.score),
+        )

@@ -1,0 +1,168 @@
+"""``scenesearch search`` and ``scenesearch serve``: argument parsing and output formatting over
+:class:`search.SearchEngine` and the Gradio app."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from indexer.errors import ConfigError
+from ui.common import add_index_args, store_config_from_args
+
+
+def fmt_time(s: float) -> str:
+    """Seconds → ``m:ss.s`` (``h:mm:ss.s`` past an hour)."""
+    h, rem = divmod(max(0.0, s), 3600)
+    m, sec = divmod(rem, 60)
+    return f"{int(h)}:{int(m):02d}:{sec:04.1f}" if h else f"{int(m)}:{sec:04.1f}"
+
+
+def parse_range(text: str | None, kind=float, what: str = "range"):
+    """``"1990-2000"``, ``"1990-"``, ``"-2000"`` or ``"1995"`` → (min, max)."""
+    if not text:
+        return None, None
+    lo, sep, hi = text.partition("-") if not text.startswith("-") else ("", "-", text[1:])
+    try:
+        if not sep:
+            return kind(lo), kind(lo)
+        return (kind(lo) if lo else None), (kind(hi) if hi else None)
+    except ValueError as e:
+        raise ConfigError(f"bad {what} {text!r}: use A-B, A-, -B or A") from e
+
+
+def filters_from_args(args):
+    from search import SearchFilters
+
+    y0, y1 = parse_range(args.year, int, "year range")
+    d0, d1 = parse_range(args.duration, float, "duration range")
+    return SearchFilters(
+        labels_any=tuple(args.label or ()),
+        labels_all=tuple(args.all_labels or ()),
+        label_source="top" if args.top_labels or args.min_label_score else "clean",
+        label_min_score=args.min_label_score or 0.0,
+        label_top_k=args.top_labels or 5,
+        genres=tuple(args.genre or ()),
+        movies=tuple(args.movie or ()),
+        year_min=y0,
+        year_max=y1,
+        duration_min=d0,
+        duration_max=d1,
+    )
+
+
+def _open_engine(args, load_model: bool):
+    from indexer.config import env_defaults, resolve_device
+    from search import SearchEngine
+
+    device = resolve_device(getattr(args, "device", None) or env_defaults()["device"])
+    return SearchEngine.open(store_config_from_args(args), device=device, load_model=load_model)
+
+
+def cmd_search(args) -> int:
+    query = " ".join(args.query).strip() or None
+    with _open_engine(args, load_model=bool(query or args.image)) as eng:
+        if eng.is_empty:
+            print("the index is empty — run: scenesearch index --index DIR MOVIES...",
+                  file=sys.stderr)  # fmt: skip
+            return 0
+        res = eng.search(
+            text=query,
+            image=args.image,
+            like=args.like,
+            filters=filters_from_args(args),
+            limit=args.k,
+            offset=args.offset,
+            per_movie=args.per_movie,
+            dedup=args.dedup,
+            min_score=args.min_score,
+        )
+        if args.json:
+            for h in res.hits:
+                print(json.dumps(h.to_dict()))
+        else:
+            print_table(res, random_weights=eng.random_weights)
+    return 3 if res.no_good_match else 0
+
+
+def print_table(res, random_weights: bool = False, out=sys.stdout) -> None:
+    if random_weights:
+        print("(index built with RANDOM WEIGHTS: scores and labels are meaningless)", file=out)
+    if res.no_good_match:
+        best = f" (best score {res.best_score:.3f})" if res.best_score is not None else ""
+        print(f"no good match{best}", file=out)
+        return
+    if not res.hits:
+        print("no shots match", file=out)
+        return
+    rows = []
+    for i, h in enumerate(res.hits, 1):
+        score = f"{h.score:.3f}" if h.score is not None else "-"
+        labels = ", ".join(f"{t.label} {t.score:.2f}" for t in h.top[:3])
+        year = f" ({h.year})" if h.year else ""
+        rows.append((str(i), score, f"{h.title}{year}"[:36],
+                     f"{fmt_time(h.start_s)}-{fmt_time(h.end_s)}", h.shot_id, labels))  # fmt: skip
+    head = ("#", "score", "movie", "time", "shot id", "top labels")
+    widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
+    for r in [head, *rows]:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip(), file=out)
+    if not res.exhausted:
+        print("(more results: use --offset)", file=out)
+
+
+def cmd_serve(args) -> int:
+    from ui.app import serve
+
+    return serve(
+        store_config_from_args(args),
+        host=args.host,
+        port=args.port,
+        movie_dirs=args.movies or [],
+        device=args.device,
+        share=False,
+    )
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "search",
+        help="search shots by text, image or similar shot (no query: list shots in time order)",
+    )
+    p.add_argument("query", nargs="*", help="free text, e.g. a rainy street at night")
+    add_index_args(p)
+    q = p.add_argument_group("query")
+    q.add_argument("--image", metavar="PATH", help="search with a still image (with text: both)")
+    q.add_argument("--like", metavar="SHOT_ID", help="shots similar to this shot")
+    f = p.add_argument_group("filters (applied inside the vector search)")
+    f.add_argument("--label", action="append", metavar="LABEL",
+                   help="scene label, repeatable: any of them")  # fmt: skip
+    f.add_argument("--all-labels", action="append", metavar="LABEL",
+                   help="scene label that must be present, repeatable")  # fmt: skip
+    f.add_argument("--top-labels", type=int, metavar="K",
+                   help="match labels among the top-K (≤5) instead of the clean set")  # fmt: skip
+    f.add_argument("--min-label-score", type=float, metavar="S",
+                   help="with top labels: minimum label score")  # fmt: skip
+    f.add_argument("--genre", action="append", help="genre, repeatable: any of them")
+    f.add_argument("--movie", action="append", help="movie id or title, repeatable")
+    f.add_argument("--year", metavar="A-B", help="year or range, e.g. 1990-1999, 2000-")
+    f.add_argument("--duration", metavar="A-B", help="shot duration range in seconds, e.g. 2-10")
+    r = p.add_argument_group("results")
+    r.add_argument("-k", type=int, default=10, help="number of results (10)")
+    r.add_argument("--offset", type=int, default=0, help="skip this many results (paging)")
+    r.add_argument("--per-movie", type=int, metavar="N", help="at most N shots per movie")
+    r.add_argument("--dedup", type=float, metavar="COS",
+                   help="collapse shots of one movie with cosine ≥ COS (e.g. 0.95)")  # fmt: skip
+    r.add_argument("--min-score", type=float, metavar="S",
+                   help="drop hits below S; exit code 3 if none is left")  # fmt: skip
+    r.add_argument("--json", action="store_true", help="one JSON object per hit per line")
+    p.add_argument("--device", help="auto | cpu | cuda")
+    p.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("serve", help="the web app (gallery, filters, player)")
+    add_index_args(s)
+    s.add_argument("--host", default="127.0.0.1", help="bind address (127.0.0.1)")
+    s.add_argument("--port", type=int, default=7860, help="port (7860)")
+    s.add_argument("--movies", action="append", metavar="DIR",
+                   help="extra folder the player may read movies from (the indexed movies' "
+                   "folders are allowed automatically); repeatable")  # fmt: skip
+    s.add_argument("--device", help="auto | cpu | cuda")
+    s.set_defaults(func=cmd_serve)
