@@ -1,0 +1,240 @@
+"""Helpers shared by the store backends: the one walk over the filter AST, ids, vectors, payloads.
+
+Both backends speak Qdrant, but through two different sets of Python types (qdrant-edge's
+bindings and qdrant-client's models); what must not drift between them — how a
+:class:`~indexer.store.base.MatchAny` with mixed value types is split, how a ``TopLabel`` becomes a
+nested condition, how ``scroll(order_by=...)`` pages through ties — lives here once, and each
+backend only supplies a small :class:`FilterBuilder` of constructors for its own types.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from indexer.errors import StoreError
+from indexer.store.base import (
+    FLOAT_FIELDS,
+    INTEGER_FIELDS,
+    KEYWORD_FIELDS,
+    Condition,
+    Filter,
+    HasId,
+    MatchAny,
+    Range,
+    StoredRecord,
+    TopLabel,
+)
+
+TOP_KEY = "top"  # the payload array of {"label", "score", "rank"} objects TopLabel looks into
+
+C = TypeVar("C")  # a backend's condition type
+
+
+# ---------------------------------------------------------------------------- filters
+class FilterBuilder(Generic[C]):
+    """Constructors for one backend's filter types; :func:`translate` drives them."""
+
+    def filter(self, must: list[C], should: list[C], must_not: list[C]) -> C:
+        raise NotImplementedError
+
+    def match_keywords(self, key: str, values: list[str]) -> C:
+        raise NotImplementedError
+
+    def match_integers(self, key: str, values: list[int]) -> C:
+        raise NotImplementedError
+
+    def match_bool(self, key: str, value: bool) -> C:
+        raise NotImplementedError
+
+    def range(self, key: str, gte: float | None, lte: float | None) -> C:
+        raise NotImplementedError
+
+    def nested(self, key: str, flt: C) -> C:
+        raise NotImplementedError
+
+    def has_id(self, ids: list[str]) -> C:
+        raise NotImplementedError
+
+
+def translate(cond: Condition | None, b: FilterBuilder[C]) -> C | None:
+    """The backend filter for ``cond`` (None for no filter), with :func:`base.matches` semantics.
+
+    Every condition keeps its meaning exactly: a must/should/must_not ``Filter`` maps one to one;
+    ``MatchAny`` splits its values by type because Qdrant matches keywords and integers with
+    separate conditions (and bools and floats not with ``any`` at all); ``TopLabel`` is a nested
+    condition so label, score and rank are tested on the *same* element of ``top``.
+    """
+    if cond is None or (isinstance(cond, Filter) and cond.is_empty()):
+        return None
+    return _translate(cond, b)
+
+
+def _translate(cond: Condition, b: FilterBuilder[C]) -> C:
+    if isinstance(cond, Filter):
+        return b.filter(
+            [_translate(c, b) for c in cond.must],
+            [_translate(c, b) for c in cond.should],
+            [_translate(c, b) for c in cond.must_not],
+        )
+    if isinstance(cond, MatchAny):
+        return _match_any(cond, b)
+    if isinstance(cond, Range):
+        return b.range(cond.key, cond.gte, cond.lte)
+    if isinstance(cond, TopLabel):
+        inner = b.filter(
+            [
+                b.match_keywords("label", [cond.label]),
+                b.range("score", float(cond.min_score), None),
+                b.range("rank", None, float(cond.max_rank)),
+            ],
+            [],
+            [],
+        )
+        return b.nested(TOP_KEY, inner)
+    if isinstance(cond, HasId):
+        return b.has_id([norm_id(i) for i in cond.ids])
+    raise TypeError(f"unknown filter condition {cond!r}")
+
+
+def _match_any(cond: MatchAny, b: FilterBuilder[C]) -> C:
+    strs: list[str] = []
+    ints: list[int] = []
+    parts: list[C] = []
+    for v in cond.values:
+        if isinstance(v, (bool, np.bool_)):
+            parts.append(b.match_bool(cond.key, bool(v)))
+        elif isinstance(v, (int, np.integer)):
+            ints.append(int(v))
+        elif isinstance(v, (float, np.floating)):
+            # Qdrant has no float equality match; a zero-width range is the same test.
+            parts.append(b.range(cond.key, float(v), float(v)))
+        elif isinstance(v, str):
+            strs.append(v)
+        elif v is None:
+            continue  # base.matches ignores nulls: a None value never matches
+        else:
+            raise TypeError(f"MatchAny on {cond.key!r}: unsupported value {v!r}")
+    if strs:
+        parts.insert(0, b.match_keywords(cond.key, strs))
+    if ints:
+        parts.insert(0, b.match_integers(cond.key, ints))
+    if not parts:
+        # An empty value list matches nothing (as in base.matches); so does an empty "any".
+        return b.match_keywords(cond.key, [])
+    if len(parts) == 1:
+        return parts[0]
+    return b.filter([], parts, [])
+
+
+# ---------------------------------------------------------------------------- payload indexes
+def payload_index_fields() -> list[tuple[str, str, str | None]]:
+    """(field path, "keyword" | "integer" | "float", nested array or None) for every indexed
+    field of the schema. ``top[].label`` is indexed per element of ``top`` (nested="top")."""
+    out = []
+    for kind, fields in (
+        ("keyword", KEYWORD_FIELDS),
+        ("integer", INTEGER_FIELDS),
+        ("float", FLOAT_FIELDS),
+    ):
+        for f in fields:
+            nested = f.split("[]", 1)[0] if "[]." in f else None
+            out.append((f, kind, nested))
+    return out
+
+
+ORDERABLE_FIELDS = tuple(f for f in INTEGER_FIELDS + FLOAT_FIELDS if "[]" not in f)
+
+
+# ---------------------------------------------------------------------------- ids, vectors, payloads
+def norm_id(point_id: Any) -> str:
+    """The canonical string of a UUID point id (lower case, hyphenated)."""
+    try:
+        return str(point_id if isinstance(point_id, uuid.UUID) else uuid.UUID(str(point_id)))
+    except ValueError as e:
+        raise StoreError(f"invalid point id {point_id!r}: point ids are UUID strings") from e
+
+
+def as_list(vec: Any) -> list[float]:
+    """A vector as a flat list of Python floats (what both Qdrant bindings accept)."""
+    arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+    if not np.all(np.isfinite(arr)):
+        raise StoreError("vector contains NaN or infinite values")
+    return arr.tolist()
+
+
+def vectors_out(raw: Any) -> dict[str, np.ndarray] | None:
+    """Named vectors from a backend record as float32 arrays."""
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        return {k: np.asarray(v, dtype=np.float32) for k, v in raw.items()}
+    return {"": np.asarray(raw, dtype=np.float32)}
+
+
+def with_vectors_arg(with_vectors: bool | Sequence[str]) -> bool | list[str]:
+    if isinstance(with_vectors, (bool, np.bool_)):
+        return bool(with_vectors)
+    return [str(v) for v in with_vectors]
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays replaced by Python values (payloads are JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise StoreError(f"payload value {obj!r} is not valid JSON")
+    return obj
+
+
+def in_asked_order(ids: Sequence[str], records: Sequence[StoredRecord]) -> list[StoredRecord]:
+    """``records`` in the order of ``ids``; ids with no record are skipped."""
+    by_id = {r.id: r for r in records}
+    return [by_id[i] for i in (norm_id(x) for x in ids) if i in by_id]
+
+
+def one_line(e: BaseException) -> str:
+    """The first non-empty line of an exception's message (engine errors can be multi-line)."""
+    for line in str(e).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(e).__name__
+
+
+# ---------------------------------------------------------------------------- ordered scroll
+def ordered_page(
+    fetch: Callable[[float | None, int], list[tuple[StoredRecord, float]]],
+    limit: int,
+    offset: Any,
+) -> tuple[list[StoredRecord], Any]:
+    """One page of a scroll ordered by a numeric field, and the token of the next page.
+
+    Qdrant's ordered scroll has no offset (its next-page offset is always None); it only has
+    ``start_from`` (≥ value, inclusive). So the token is ``(last value, ids already returned at
+    that value)``: the next page starts from the last value and drops the ids seen there, which
+    is exact even when many points share a value and the engine orders ties arbitrarily.
+    ``fetch(start_from, n)`` returns up to n (record, value) pairs, value ascending.
+    """
+    if limit <= 0:
+        return [], offset
+    start, seen = (None, frozenset()) if offset is None else (offset[0], frozenset(offset[1]))
+    got = fetch(start, limit + len(seen) + 1)
+    fresh = [(r, v) for r, v in got if not (v == start and r.id in seen)]
+    page, more = fresh[:limit], len(fresh) > limit
+    if not page or not more:
+        return [r for r, _ in page], None
+    last = page[-1][1]
+    at_last = {r.id for r, v in page if v == last}
+    if last == start:
+        at_last |= seen
+    return [r for r, _ in page], (last, tuple(sorted(at_last)))
