@@ -251,7 +251,10 @@ class ShotStore(ABC):
         ``order_by`` names an indexed numeric payload field to sort ascending by."""
 
     def iter_points(
-        self, flt: Filter | None = None, with_vectors: bool | Sequence[str] = False, batch: int = 512
+        self,
+        flt: Filter | None = None,
+        with_vectors: bool | Sequence[str] = False,
+        batch: int = 512,
     ) -> Iterator[StoredRecord]:
         """Every point matching ``flt`` (id order)."""
         offset = None
