@@ -223,7 +223,7 @@ _DONE = "__worker_done__"
 
 def _worker(tasks, results, cfg: IndexConfig) -> None:
     """Decode worker process: runs frame sources for movies from ``tasks`` into ``results``."""
-    from indexer.shots import iter_movie
+    from indexer.sampling import iter_movie
 
     while True:
         movie = tasks.get()
@@ -254,7 +254,7 @@ def _safe_source(movie: Movie, cfg: IndexConfig, iter_movie) -> Iterator:
 def _messages(movies: list[Movie], cfg: IndexConfig, workers: int) -> Iterator:
     """All movies' messages, from worker processes (workers ≥ 1) or inline (workers = 0)."""
     if workers == 0 or len(movies) == 0:
-        from indexer.shots import iter_movie
+        from indexer.sampling import iter_movie
 
         for m in movies:
             yield from _safe_source(m, cfg, iter_movie)
