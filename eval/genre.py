@@ -388,6 +388,11 @@ def run_probe(
         if pos_groups[g] == n_groups:
             warns.append(f"genre {name!r} is on every film: its AP is 1 for any predictor")
 
+    if all(len(set(groups[te].tolist())) == 1 for _, te in folds):
+        warns.append(
+            "every test fold holds a single film, so per-fold AP is undefined (a fold's samples all "
+            "share its film's genres): read mAP_pooled, over all out-of-fold predictions together"
+        )
     feats = dict(features)
     if cfg.baselines:
         base_dim = next(iter(features.values())).shape[1] if features else 16
@@ -407,17 +412,17 @@ def run_probe(
             else:
                 fp = probe_fold(X[tr], Y[tr], groups[tr], X[te], cfg, cfg.seed + 1000 * k)
             oof[te] = fp.probs
-            m = mean_average_precision(Y[te], fp.probs)
+            per, value = fold_ap(Y[te], fp.probs)
             f1 = f1_at_threshold(Y[te], fp.probs, fp.threshold)
-            per_fold_ap.append(m.per_class)
+            per_fold_ap.append(per)
             fold_rows.append(
                 {
                     "feature": name,
                     "fold": k,
                     "n_train": len(tr),
                     "n_test": len(te),
-                    "mAP": m.value,
-                    "genres_scored": m.n_classes,
+                    "mAP": value,
+                    "genres_scored": int(np.sum(~np.isnan(per))),
                     "micro_f1": f1.micro,
                     "macro_f1": f1.macro,
                     "threshold": fp.threshold,
@@ -480,6 +485,16 @@ def run_probe(
         folds,
         oof_all,
     )
+
+
+def fold_ap(Y: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, float]:
+    """AP per genre on one test fold and their mean. A genre's AP counts only when the fold has
+    both positive and negative samples: with no positive AP is undefined, and with no negative
+    it is 1 for any scores — both are NaN here and left out of the fold's mAP."""
+    m = mean_average_precision(Y, P)
+    per = m.per_class.copy()
+    per[Y.astype(bool).all(axis=0)] = np.nan
+    return per, (float(np.nanmean(per)) if (~np.isnan(per)).any() else float("nan"))
 
 
 def _mean(v) -> float:

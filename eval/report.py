@@ -9,15 +9,12 @@ are collected here so they end up in the summary next to the numbers they qualif
 from __future__ import annotations
 
 import json
-import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-log = logging.getLogger(__name__)
 
 
 def _csv_safe(df: pl.DataFrame) -> pl.DataFrame:
@@ -78,7 +75,11 @@ class Report:
             self.headline.append((caption or name, df))
         if show and not self.quiet:
             with pl.Config(
-                tbl_rows=40, tbl_cols=16, fmt_str_lengths=40, tbl_hide_dataframe_shape=True
+                tbl_rows=40,
+                tbl_cols=16,
+                fmt_str_lengths=40,
+                tbl_width_chars=160,
+                tbl_hide_dataframe_shape=True,
             ):
                 print(f"\n{caption or name}:")
                 print(df)
@@ -93,7 +94,6 @@ class Report:
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(message)
-            log.warning(message)
 
     def note(self, message: str) -> None:
         self.notes.append(message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval.genre import ProbeConfig, group_folds, run_probe
+from eval.genre import ProbeConfig, fold_ap, group_folds, run_probe
 
 FAST = ProbeConfig(n_splits=4, inner_splits=3, Cs=(0.1, 1.0, 10.0), seed=0)
 
@@ -87,4 +87,16 @@ def test_degenerate_few_films_warns_not_crashes():
     res = run_probe({"clip": X}, Y, ["x", "y"], ["m1", "m2", "m3"], cfg=FAST)
     text = " ".join(res.warnings)
     assert "3-fold" in text and "one film only" in text and "every film" in text
+    assert "single film" in text  # per-fold AP undefined: the report points to mAP_pooled
+    assert res.summary["mAP_mean"].is_nan().all()
     assert res.summary.height == 3  # clip, random, prior
+
+
+def test_fold_ap_skips_genres_without_negatives():
+    """Genre 0: + scored .9, − scored .1 → AP 1; genre 1 is positive on both test samples, so
+    any scores give AP 1: left out (NaN); genre 2 has no positive: NaN. Fold mAP = 1."""
+    Y = np.array([[1, 1, 0], [0, 1, 0]])
+    P = np.array([[0.9, 0.2, 0.5], [0.1, 0.8, 0.5]])
+    per, value = fold_ap(Y, P)
+    assert per[0] == 1.0 and np.isnan(per[1]) and np.isnan(per[2])
+    assert value == 1.0

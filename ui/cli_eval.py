@@ -218,8 +218,9 @@ def cmd_genre(args) -> int:
     for n in res.notes:
         rep.note(n)
     rep.note(
-        "AP per genre is undefined in a fold whose test films lack the genre; mAP averages the "
-        "genres with positives. mAP_pooled is over all out-of-fold predictions at once."
+        "a genre's AP counts in a fold only when the fold's test samples include both positives "
+        "and negatives; mAP_mean/std are over folds, mAP_pooled over all out-of-fold predictions "
+        "at once; F1 uses the threshold tuned on inner out-of-fold predictions of the training part"
     )
     rep.table(
         "summary",
