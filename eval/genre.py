@@ -54,9 +54,22 @@ class GenreRow:
     group: str | None = None  # films sharing a group stay on one side of every split
 
 
+# Columns that may name a movie, in the order tried for each row (the first non-empty wins), so
+# the indexer's manifest (path, title, year, genres, optional id) works as a genres table.
+MOVIE_COLUMNS = ("movie", "movie_id", "id", "path", "title")
+
+
+def _movie_name(row: dict, keys: Sequence[str]) -> str | None:
+    for k in keys:
+        v = row.get(k)
+        if v is not None and str(v).strip():
+            return str(v).strip()
+    return None
+
+
 def read_genres(path: str | Path) -> list[GenreRow]:
-    """A CSV/Parquet table of movie → genres. The movie column is the first of ``movie``,
-    ``movie_id``, ``id``, ``path``, ``title`` present (so the indexer's manifest works);
+    """A CSV/Parquet table of movie → genres. A row's movie is its first non-empty value among
+    ``movie``, ``movie_id``, ``id``, ``path``, ``title`` (so the indexer's manifest works);
     ``genres`` is ``"a|b"`` (or ``,``/``;`` separated); an optional ``group`` (or ``film``) column
     names the film when several files hold the same film, so they never straddle a split."""
     from indexer.inputs import split_genres
@@ -72,8 +85,8 @@ def read_genres(path: str | Path) -> list[GenreRow]:
     except Exception as e:  # polars raises several error types for malformed files
         raise InputError(f"cannot read genres table {p}: {str(e).splitlines()[0]}") from e
     cols = {c.lower().strip(): c for c in df.columns}
-    key = next((cols[c] for c in ("movie", "movie_id", "id", "path", "title") if c in cols), None)
-    if key is None or "genres" not in cols:
+    keys = [cols[c] for c in MOVIE_COLUMNS if c in cols]
+    if not keys or "genres" not in cols:
         raise InputError(
             f"genres table {p} needs a movie column (movie, movie_id, id, path or title) and a "
             f"'genres' column; it has: {', '.join(df.columns)}"
@@ -81,13 +94,13 @@ def read_genres(path: str | Path) -> list[GenreRow]:
     gcol = cols.get("group") or cols.get("film")
     rows = []
     for r in df.iter_rows(named=True):
-        name = r[key]
-        if name is None or not str(name).strip():
+        name = _movie_name(r, keys)
+        if name is None:
             continue
         group = r[gcol] if gcol else None
         rows.append(
             GenreRow(
-                str(name).strip(),
+                name,
                 split_genres(r[cols["genres"]]),
                 str(group).strip() if group not in (None, "") else None,
             )
@@ -211,15 +224,18 @@ def read_split_file(path: str | Path) -> dict[str, str]:
     except Exception as e:
         raise InputError(f"cannot read split file {p}: {str(e).splitlines()[0]}") from e
     cols = {c.lower().strip(): c for c in df.columns}
-    key = next((cols[c] for c in ("movie", "movie_id", "id", "path", "title") if c in cols), None)
+    keys = [cols[c] for c in MOVIE_COLUMNS if c in cols]
     val = cols.get("fold") or cols.get("split")
-    if key is None or val is None:
+    if not keys or val is None:
         raise InputError(f"split file {p} needs a movie column and a 'fold' or 'split' column")
     is_split = "fold" not in cols
     out = {}
     for r in df.iter_rows(named=True):
-        v = str(r[val]).strip().lower()
-        out[str(r[key]).strip()] = ("test" if v == "test" else "train") if is_split else v
+        name = _movie_name(r, keys)
+        v = str(r[val] or "").strip().lower()
+        if name is None or not v:
+            continue
+        out[name] = ("test" if v == "test" else "train") if is_split else v
     return out
 
 

@@ -20,6 +20,7 @@ from eval.scenes import (
     projection_matrix,
     read_ground_truth,
     read_movieclip_split,
+    read_movieclip_times,
     read_scene_table,
     shot_labels_from_gt,
 )
@@ -77,6 +78,21 @@ def test_movieclip_split_parser(tmp_path):
         47.422,
         None,
     )
+
+
+def test_movieclip_times_reader(tmp_path):
+    """The authors' movieCLIP_dataset.json layout: clip → scene file → times and labels."""
+    p = tmp_path / "movieCLIP_dataset.json"
+    p.write_text(json.dumps({"qM8jk56Vj9Y": {"qM8jk56Vj9Y-Scene-018.mp4": {
+        "start_frame": 1059.0, "end_frame": 1137.0, "start_time": 44.169, "end_time": 47.422,
+        "labels": {"banquet": 0.786, "dining room": 0.071}}}}))  # fmt: skip
+    assert read_movieclip_times(p) == {
+        ("qM8jk56Vj9Y", "qM8jk56Vj9Y-Scene-018.mp4"): (44.169, 47.422)
+    }
+    split = tmp_path / "test.txt"
+    split.write_text("qM8jk56Vj9Y/qM8jk56Vj9Y-Scene-018.mp4 50\n")
+    gt = read_ground_truth(split, times_path=p)
+    assert (gt.shots[0].start_s, gt.shots[0].labels) == (44.169, ("banquet",))
 
 
 def test_scene_table_reader(tmp_path):
