@@ -255,7 +255,8 @@ def folds_from_split(
 # ---------------------------------------------------------------------------- probe core
 
 
-def _fit_genre(X, y, groups, C, cfg):
+def _fit_genre(X, y, C: float, cfg: ProbeConfig):
+    """Standardise (training statistics only) + logistic regression, fitted on (X, y)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -286,7 +287,7 @@ def _choose_c(X, y, groups, cfg, seed) -> tuple[float, np.ndarray | None]:
         for tr, va in inner:
             if len(set(y[tr].tolist())) < 2:
                 continue  # this inner training part has one class only
-            oof[va] = _fit_genre(X[tr], y[tr], None, C, cfg).predict_proba(X[va])[:, 1]
+            oof[va] = _fit_genre(X[tr], y[tr], C, cfg).predict_proba(X[va])[:, 1]
         ok = ~np.isnan(oof)
         if not ok.any() or not y[ok].any():
             continue
@@ -322,7 +323,7 @@ def probe_fold(X_tr, Y_tr, g_tr, X_te, cfg: ProbeConfig, seed: int = 0) -> FoldP
             Cs.append(None)
             continue
         C, o = _choose_c(X_tr, y, g_tr, cfg, seed + g)
-        P[:, g] = _fit_genre(X_tr, y, g_tr, C, cfg).predict_proba(X_te)[:, 1]
+        P[:, g] = _fit_genre(X_tr, y, C, cfg).predict_proba(X_te)[:, 1]
         oof[:, g] = prior if o is None else np.where(np.isnan(o), prior, o)
         Cs.append(C)
     thr = tune_threshold(Y_tr, oof, by=cfg.threshold_by)

@@ -23,7 +23,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "eval",
         help="measure an index: genre probe, scene mAP, shot F1, retrieval",
-        description=__doc__.split("\n\n")[0],
+        description="Measure an index: genre linear probe, scene-recognition mAP, shot-boundary "
+        "F1 and text retrieval. Each subcommand writes a report folder (tables as CSV/Parquet/JSON, "
+        "PNG plots, summary.md).",
     )
     sub = p.add_subparsers(dest="eval_cmd", metavar="{genre,scenes,shots,retrieval}", required=True)
 
