@@ -1,0 +1,322 @@
+"""Decode stage: one pass of PyAV over a movie's video stream, yielding small RGB frames with exact
+timestamps. Frames are scaled in C by swscale (``VideoFrame.reformat``) straight to the working
+size (short side ``DecodeConfig.short_side``, display aspect kept, never upscaled, long side capped
+at ``max_side``), turned to display orientation when the stream carries a rotation (display
+matrix), and stamped with ``pts × time_base`` so variable-frame-rate movies keep true times. The
+frame index is the position of the frame among the presented frames that decoded (0, 1, 2, ...).
+The stream read is the first video stream with the "default" disposition (else the first video
+stream; cover-art pictures never), which is also what the nasa two-stream test clip expects.
+Undecodable packets and frames flagged corrupt are skipped and counted up to
+``max_corrupt_frames``; every way a file can be unusable ends in an ``InputError`` with a one-line
+reason. ``VideoInfo.width/height`` are the source's display size; the frames' own shape is the
+working size (``VideoReader.frame_size``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from indexer.config import DecodeConfig
+from indexer.errors import ConfigError, InputError
+from indexer.records import VideoInfo
+
+log = logging.getLogger(__name__)
+
+_THREAD_TYPES = ("AUTO", "FRAME", "SLICE", "NONE")
+_FALLBACK_FPS = 25.0  # only when a stream states no rate at all (raw streams, some AVIs)
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One presented frame: its index among decoded frames, time in seconds, RGB pixels."""
+
+    index: int
+    t: float  # pts × time_base, seconds on the stream's own timeline (may not start at 0)
+    duration: float  # seconds until the next frame (best guess for the last one)
+    rgb: np.ndarray  # uint8 [H, W, 3], working size, display orientation
+
+
+def working_size(width: int, height: int, short_side: int, max_side: int) -> tuple[int, int]:
+    """Frame size (w, h) with the short side scaled to ``short_side`` (never up) and the long
+    side capped at ``max_side``; aspect kept, odd sizes allowed (swscale handles them)."""
+    if width <= 0 or height <= 0:
+        raise InputError(f"invalid frame size {width}x{height}")
+    scale = min(1.0, short_side / min(width, height))
+    scale = min(scale, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _choose_stream(container: av.container.InputContainer, path: str) -> av.video.VideoStream:
+    video = [
+        s
+        for s in container.streams.video
+        if not (s.disposition & av.stream.Disposition.attached_pic)  # cover art, not the movie
+    ]
+    if not video:
+        if container.streams.audio:
+            raise InputError(f"{path}: no video stream (audio-only file)")
+        raise InputError(f"{path}: no video stream")
+    # Not av_find_best_stream (it picks the biggest stream): a container's first default video
+    # stream is the one players show, and the nasa clip's annotated cut is on that stream.
+    defaults = [s for s in video if s.disposition & av.stream.Disposition.default]
+    return (defaults or video)[0]
+
+
+def _stream_fps(stream: av.video.VideoStream) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and float(rate) > 0:
+            return float(rate)
+    return _FALLBACK_FPS
+
+
+def _rotation_of(frame: av.VideoFrame, stream: av.video.VideoStream) -> int:
+    """Counter-clockwise display rotation in degrees, a multiple of 90 in [0, 360)."""
+    rot = frame.rotation or 0
+    if not rot:
+        # Old-style "rotate" tag (clockwise degrees); FFmpeg's mp4 demuxer already turns it into
+        # a display matrix, other demuxers may not.
+        tag = stream.metadata.get("rotate")
+        if tag and tag.lstrip("-").isdigit():
+            rot = -int(tag)
+    return (round(rot / 90) * 90) % 360
+
+
+def _check_file(path: str) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: file not found")
+    if p.is_dir():
+        raise InputError(f"{path}: is a directory, not a video file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes)")
+
+
+def _open(path: str) -> av.container.InputContainer:
+    _check_file(path)
+    try:
+        return av.open(path, mode="r")
+    except av.error.InvalidDataError as e:
+        raise InputError(
+            f"{path}: not a media file (FFmpeg cannot read it; truncated MP4s lose their index)"
+        ) from e
+    except (av.FFmpegError, OSError) as e:
+        raise InputError(f"{path}: cannot open ({e})") from e
+
+
+class VideoReader:
+    """Decodes one movie once. Iterate it for ``DecodedFrame``s; afterwards ``info`` holds the
+    frames actually decoded, the corrupt count and the measured duration, and ``decode_s`` the
+    seconds spent inside the decoder (including scaling). Use as a context manager or call
+    ``close()``; iterating to the end closes the file too."""
+
+    def __init__(self, path: str | os.PathLike, cfg: DecodeConfig | None = None) -> None:
+        self.path = os.fspath(path)
+        self.cfg = cfg or DecodeConfig()
+        threads = self.cfg.threads.upper()
+        if threads not in _THREAD_TYPES:
+            raise ConfigError(
+                f"unknown decode threads {self.cfg.threads!r}; available: {', '.join(_THREAD_TYPES)}"
+            )
+        self._container = _open(self.path)
+        try:
+            self._stream = _choose_stream(self._container, self.path)
+            if threads != "NONE":
+                self._stream.thread_type = threads
+            codec = self._stream.codec_context
+            if codec is None:
+                raise InputError(f"{self.path}: no decoder for its video codec")
+            self.codec = codec.name
+        except BaseException:
+            self._container.close()
+            raise
+        self.fps = _stream_fps(self._stream)
+        self._time_base = self._stream.time_base
+        self.rotation = 0
+        self.display_size: tuple[int, int] | None = None  # source (w, h) after SAR and rotation
+        self.frame_size: tuple[int, int] | None = None  # working (w, h) of the frames we yield
+        self.n_frames = 0
+        self.corrupt_frames = 0
+        self.decode_s = 0.0
+        self.last_error: str | None = None
+        self._end_t = 0.0
+        self._started = False
+
+    # -- facts --------------------------------------------------------------------------------
+    @property
+    def nominal_duration_s(self) -> float:
+        """Duration the container states (0 when it states none)."""
+        s = self._stream
+        if s.duration and self._time_base:
+            return float(s.duration * self._time_base)
+        if self._container.duration:
+            return self._container.duration / av.time_base
+        return 0.0
+
+    @property
+    def info(self) -> VideoInfo:
+        """Stream facts; after iteration n_frames/duration are what was actually decoded."""
+        w, h = self.display_size or (self._stream.width, self._stream.height)
+        decoded = self.n_frames > 0
+        return VideoInfo(
+            width=int(w),
+            height=int(h),
+            fps=self.fps,
+            duration_s=self._end_t if decoded else self.nominal_duration_s,
+            n_frames=self.n_frames if decoded else int(self._stream.frames or 0),
+            codec=self.codec,
+            rotation=self.rotation,
+            corrupt_frames=self.corrupt_frames,
+        )
+
+    # -- iteration ------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        if self._started:
+            raise RuntimeError("a VideoReader decodes once; open a new one to read again")
+        self._started = True
+        try:
+            yield from self._decode()
+        finally:
+            self.close()
+        if self.corrupt_frames:
+            log.warning(
+                "%s: skipped %d corrupt packets/frames (last error: %s)",
+                self.path,
+                self.corrupt_frames,
+                self.last_error,
+            )
+
+    def _count_corrupt(self, why: str) -> None:
+        self.corrupt_frames += 1
+        self.last_error = why
+        if self.corrupt_frames > self.cfg.max_corrupt_frames:
+            raise InputError(
+                f"{self.path}: more than {self.cfg.max_corrupt_frames} corrupt packets/frames "
+                f"(last: {why}); the file is damaged"
+            )
+
+    def _raw_frames(self) -> Iterator[av.VideoFrame]:
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return  # demux ends with an empty packet that already flushed the decoder
+            except av.FFmpegError as e:
+                # The container itself is damaged here (typically a truncated file): keep what was
+                # decoded, drain the decoder, stop.
+                self._count_corrupt(f"demux: {e.strerror or e}")
+                break
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as e:
+                self._count_corrupt(f"decode: {e.strerror or e}")
+                continue
+            yield from frames
+        try:
+            yield from self._stream.codec_context.decode(None)
+        except av.FFmpegError as e:
+            self._count_corrupt(f"flush: {e.strerror or e}")
+
+    def _setup_size(self, frame: av.VideoFrame) -> tuple[int, int]:
+        """Fix the working size from the first frame (kept for the whole movie, even if the
+        stream changes resolution) and return the size to ask swscale for (coded orientation)."""
+        self.rotation = _rotation_of(frame, self._stream)
+        w, h = frame.width, frame.height
+        sar = self._stream.sample_aspect_ratio or self._stream.codec_context.sample_aspect_ratio
+        if sar and sar.numerator > 0 and sar != 1:
+            w = max(1, round(w * float(sar)))  # anamorphic: display width = coded width × SAR
+        if self.rotation in (90, 270):
+            w, h = h, w
+        self.display_size = (w, h)
+        self.frame_size = working_size(w, h, self.cfg.short_side, self.cfg.max_side)
+        fw, fh = self.frame_size
+        return (fh, fw) if self.rotation in (90, 270) else (fw, fh)
+
+    def _decode(self) -> Iterator[DecodedFrame]:
+        tb = self._time_base
+        step = 1.0 / self.fps
+        scale_to: tuple[int, int] | None = None
+        k_rot = 0
+        prev: tuple[float, np.ndarray, float] | None = None  # (t, rgb, own duration guess)
+        t0 = time.perf_counter()
+        for frame in self._raw_frames():
+            if frame.is_corrupt:
+                self._count_corrupt("frame decoded with errors")
+                continue
+            if scale_to is None:
+                scale_to = self._setup_size(frame)
+                k_rot = self.rotation // 90
+            if frame.pts is not None and tb is not None:
+                t = float(frame.pts * tb)
+            else:
+                t = prev[0] + step if prev else 0.0
+            if prev is not None and t <= prev[0]:
+                t = prev[0] + step  # broken/duplicate pts: keep time strictly increasing
+            rgb = frame.reformat(scale_to[0], scale_to[1], format="rgb24").to_ndarray()
+            if k_rot:
+                # np.rot90 turns counter-clockwise, the same sense as the display matrix angle.
+                rgb = np.ascontiguousarray(np.rot90(rgb, k_rot))
+            own = float(frame.duration * tb) if frame.duration and tb is not None else step
+            if prev is not None:
+                self.decode_s += time.perf_counter() - t0
+                yield DecodedFrame(self.n_frames, prev[0], t - prev[0], prev[1])
+                t0 = time.perf_counter()
+                self.n_frames += 1
+            prev = (t, rgb, own)
+        self.decode_s += time.perf_counter() - t0
+        if prev is None:
+            why = f" (last error: {self.last_error})" if self.last_error else ""
+            raise InputError(f"{self.path}: no decodable video frames{why}")
+        self._end_t = prev[0] + prev[2]
+        yield DecodedFrame(self.n_frames, prev[0], prev[2], prev[1])
+        self.n_frames += 1
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def iter_frames(
+    path: str | os.PathLike, cfg: DecodeConfig | None = None
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Decode ``path`` once: ``(frame_index, t_seconds, rgb uint8 [H, W, 3])`` per frame."""
+    for f in VideoReader(path, cfg):
+        yield f.index, f.t, f.rgb
+
+
+def probe(path: str | os.PathLike, cfg: DecodeConfig | None = None) -> VideoInfo:
+    """Stream facts without a full decode (decodes one frame to learn rotation and size).
+    ``n_frames`` and ``duration_s`` are what the container states; corrupt_frames is 0."""
+    reader = VideoReader(path, cfg)
+    try:
+        it = iter(reader)
+        next(it)
+        facts = reader.info
+        nominal = reader.nominal_duration_s
+        n_frames = int(reader._stream.frames or round(nominal * facts.fps))
+        it.close()
+    finally:
+        reader.close()
+    return VideoInfo(
+        width=facts.width,
+        height=facts.height,
+        fps=facts.fps,
+        duration_s=nominal or facts.duration_s,
+        n_frames=n_frames,
+        codec=facts.codec,
+        rotation=facts.rotation,
+        corrupt_frames=0,
+    )
