@@ -33,21 +33,33 @@ class DecodeConfig:
 class ShotConfig:
     # Detector spec: one registered name, or several joined with "+" whose cuts are merged.
     # "content+threshold" = hard cuts (HSV content change) + fades through black. The default was
-    # chosen by F1 on the annotated corpus clips (README, "Shot detection").
+    # chosen by F1 on the annotated corpus clips: docs/shot_detection.md (F1 0.95 at ±1 frame,
+    # scripts/choose_detector.py).
     detector: str = "content+threshold"
     content_threshold: float = 27.0  # ContentDetector threshold (PySceneDetect 0.7 default)
     adaptive_threshold: float = 3.0  # AdaptiveDetector adaptive_threshold
     hash_threshold: float = 0.395  # HashDetector threshold
     histogram_threshold: float = 0.05  # HistogramDetector threshold
     fade_threshold: float = 12.0  # ThresholdDetector mean-brightness threshold (0-255)
+    # Where a fade through black is cut: -1 at the fade-out, 0 mid-black (PySceneDetect's
+    # default), +1 at the first frame of the fade-in: the new shot starts when its picture
+    # appears, and the cut is known at once (no unbounded report delay).
+    fade_bias: float = 1.0
     min_shot_s: float = 0.6  # minimum shot length in seconds (the paper used 0.6 s)
-    max_shot_s: float | None = None  # split shots longer than this into equal parts (None: never)
+    # Split longer shots into max_shot_s pieces while streaming (bounded memory; the last piece is
+    # shorter, never below min_shot_s). None: never split.
+    max_shot_s: float | None = None
     detect_short_side: int = 128  # frames are box-downscaled to about this for detection
 
 
 @dataclass
 class SampleConfig:
     frames_per_shot: int | str = 3  # k evenly spaced frames per shot, or "all" (the paper's way)
+    # k mode: strided frames of the open shot kept while its cut is pending (at least 4·k); the
+    # stride doubles when full, so memory stays bounded however long the shot. Shots up to this
+    # many frames are sampled exactly, longer ones to within half a stride.
+    buffer_frames: int = 32
+    chunk_frames: int = 64  # "all" mode: frames per FrameChunk message
     thumb_width: int = 400  # thumbnail JPEG width (16:9 → 400x225)
     thumb_quality: int = 85
 

@@ -1,0 +1,232 @@
+"""Sampling stage and the movie frame source: ONE decode pass feeds the shot detector and the
+frame sampler, and ``iter_movie`` turns it into the FrameChunk / ShotEnd / MovieEnd messages of
+:mod:`indexer.records`. With ``frames_per_shot = k`` each shot of n frames [a, a+n) is
+represented by the frames nearest to ``a + floor((i + 0.5) · n / k)`` for i < k (the centres of k
+equal slices; all n frames when n ≤ k). A shot's end is only known once the detectors report its
+cut, possibly late, so the open shot's frames wait in a ``Reservoir``: every s-th frame of the
+open shot (s doubles when the buffer is full, so memory is O(capacity) however long the shot),
+plus the most recent frames whole, as many as a detector can report late. With
+``frames_per_shot = "all"`` every frame is streamed in chunks as decoded and a ShotEnd names them
+all. Either way the thumbnail is the buffered frame nearest the shot's middle, and MovieEnd comes
+last with the stream facts, shot count and seconds spent per stage (decode, detect, sample).
+Seconds are wall time inside each stage, not counting the time the consumer holds a message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+
+import numpy as np
+
+from indexer.config import DecodeConfig, SampleConfig, ShotConfig
+from indexer.decode import VideoReader
+from indexer.errors import ConfigError
+from indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd
+from indexer.shots import ShotSegmenter
+
+Message = FrameChunk | ShotEnd | MovieEnd
+
+THUMB_FRAMES = 16  # "all" mode: strided frames kept only to pick the thumbnail
+
+
+def sample_indices(start: int, n: int, k: int) -> list[int]:
+    """Ideal frame indices for k frames of a shot [start, start + n): the centre of each of k
+    equal slices, ``start + floor((i + 0.5) · n / k)``; every frame when n ≤ k.
+
+    >>> sample_indices(0, 100, 3)
+    [16, 50, 83]
+    """
+    if n <= k:
+        return list(range(start, start + n))
+    return [start + int((i + 0.5) * n / k) for i in range(k)]
+
+
+def parse_frames_per_shot(value: int | str) -> int | None:
+    """k as an int ≥ 1, or None for "all"; anything else is a ConfigError."""
+    if isinstance(value, str):
+        if value.strip().lower() == "all":
+            return None
+        if not value.strip().isdigit():
+            raise ConfigError(f"frames_per_shot must be a positive integer or 'all', got {value!r}")
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"frames_per_shot must be a positive integer or 'all', got {value!r}")
+    return value
+
+
+class Reservoir:
+    """Frames of the open shot in bounded memory: every ``stride``-th frame since ``start``
+    (stride doubles whenever more than ``capacity`` are kept) plus the last ``recent`` frames.
+    Holds at most ``capacity + recent`` frames, whatever the shot's length."""
+
+    def __init__(self, capacity: int, recent: int) -> None:
+        self.capacity = max(2, capacity)
+        self.start = 0
+        self.stride = 1
+        self._kept: dict[int, np.ndarray] = {}
+        self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=max(1, recent))
+
+    def __len__(self) -> int:
+        """Frames held (a frame both kept and recent counts once)."""
+        return len(self._kept.keys() | {i for i, _ in self._recent})
+
+    def add(self, index: int, rgb: np.ndarray) -> None:
+        self._recent.append((index, rgb))
+        if (index - self.start) % self.stride == 0:
+            self._kept[index] = rgb
+            if len(self._kept) > self.capacity:
+                self.stride *= 2
+                self._kept = {
+                    i: x for i, x in self._kept.items() if (i - self.start) % self.stride == 0
+                }
+
+    def frames_in(self, a: int, b: int) -> dict[int, np.ndarray]:
+        """Held frames with index in [a, b)."""
+        got = {i: x for i, x in self._kept.items() if a <= i < b}
+        got.update((i, x) for i, x in self._recent if a <= i < b)
+        return got
+
+    def shot_frames(self, a: int, b: int) -> dict[int, np.ndarray]:
+        """Held frames of the shot [a, b); if none survived (only possible when a detector
+        reported the cut later than ``recent`` frames), the single held frame nearest to it."""
+        got = self.frames_in(a, b)
+        if not got:
+            held = self.frames_in(0, 1 << 62)
+            nearest = min(held, key=lambda i: (a - i) if i < a else (i - b + 1))
+            got = {nearest: held[nearest]}
+        return got
+
+    def restart(self, start: int) -> None:
+        """The shot before ``start`` closed: forget its frames, keep later ones, stride 1."""
+        later = self.frames_in(start, 1 << 62)
+        self.start, self.stride = start, 1
+        self._kept = {}
+        for i in sorted(later):
+            if len(self._kept) < self.capacity:
+                self._kept[i] = later[i]
+
+
+def _nearest(held: dict[int, np.ndarray], targets: list[int]) -> list[int]:
+    keys = np.fromiter(sorted(held), dtype=np.int64)
+    picked = {int(keys[np.argmin(np.abs(keys - t))]) for t in targets}
+    return sorted(picked)
+
+
+class _KSampler:
+    """k evenly spaced frames per shot, sent in one FrameChunk just before the shot's ShotEnd."""
+
+    def __init__(self, movie_id: str, k: int, capacity: int, recent: int) -> None:
+        self.movie_id, self.k = movie_id, k
+        # The open region runs up to `recent` frames past the shot's end before the cut is
+        # final; the extra capacity keeps shots of up to `capacity` frames exactly sampled.
+        self.res = Reservoir(max(capacity, 4 * k) + recent, recent)
+
+    def add(self, index: int, rgb: np.ndarray) -> list[Message]:
+        self.res.add(index, rgb)
+        return []
+
+    def close(self, shot: Shot) -> list[Message]:
+        a, b = shot.start_frame, shot.end_frame
+        held = self.res.shot_frames(a, b)
+        idx = _nearest(held, sample_indices(a, b - a, self.k))
+        thumb = held[_nearest(held, [a + (b - a) // 2])[0]]
+        self.res.restart(b)
+        frame_idx = np.asarray(idx, dtype=np.int64)
+        return [
+            FrameChunk(self.movie_id, frame_idx, np.stack([held[i] for i in idx])),
+            ShotEnd(shot, frame_idx, thumb),
+        ]
+
+    def flush(self) -> list[Message]:
+        return []
+
+
+class _AllSampler:
+    """Every frame, streamed in chunks of `chunk` frames as decoded; ShotEnd names them all."""
+
+    def __init__(self, movie_id: str, chunk: int, recent: int) -> None:
+        self.movie_id, self.chunk = movie_id, chunk
+        self.res = Reservoir(THUMB_FRAMES, recent)  # only for the thumbnail
+        self._idx: list[int] = []
+        self._frames: list[np.ndarray] = []
+
+    def add(self, index: int, rgb: np.ndarray) -> list[Message]:
+        self.res.add(index, rgb)
+        self._idx.append(index)
+        self._frames.append(rgb)
+        return self.flush() if len(self._idx) >= self.chunk else []
+
+    def flush(self) -> list[Message]:
+        if not self._idx:
+            return []
+        msg = FrameChunk(self.movie_id, np.asarray(self._idx, np.int64), np.stack(self._frames))
+        self._idx, self._frames = [], []
+        return [msg]
+
+    def close(self, shot: Shot) -> list[Message]:
+        a, b = shot.start_frame, shot.end_frame
+        held = self.res.shot_frames(a, b)
+        thumb = held[_nearest(held, [a + (b - a) // 2])[0]]
+        self.res.restart(b)
+        # Frames up to the newest decoded one go out first: the ShotEnd may only name sent frames.
+        out = self.flush()
+        out.append(ShotEnd(shot, np.arange(a, b, dtype=np.int64), thumb))
+        return out
+
+
+def iter_movie(
+    movie: Movie,
+    decode_cfg: DecodeConfig | None = None,
+    shot_cfg: ShotConfig | None = None,
+    sample_cfg: SampleConfig | None = None,
+) -> Iterator[Message]:
+    """The frame source of one movie: FrameChunk* / ShotEnd* interleaved, then one MovieEnd.
+
+    Decodes once (never twice, never re-encodes). Raises InputError for an unusable file or one
+    with no decodable frames (before any message when the file cannot be opened).
+    """
+    shot_cfg = shot_cfg or ShotConfig()
+    sample_cfg = sample_cfg or SampleConfig()
+    k = parse_frames_per_shot(sample_cfg.frames_per_shot)
+    reader = VideoReader(movie.path, decode_cfg)
+    try:
+        seg = ShotSegmenter(shot_cfg, reader.fps, movie.movie_id)
+        recent = seg.max_lag + 2  # whole frames for cuts reported late (see ShotSegmenter)
+        if k is None:
+            chunk = max(1, sample_cfg.chunk_frames)
+            sampler: _KSampler | _AllSampler = _AllSampler(movie.movie_id, chunk, recent)
+        else:
+            sampler = _KSampler(movie.movie_id, k, sample_cfg.buffer_frames, recent)
+        sample_s = 0.0
+        n_shots = 0
+        end_t: float | None = None
+        for f in reader:
+            t0 = time.perf_counter()
+            out = sampler.add(f.index, f.rgb)
+            sample_s += time.perf_counter() - t0
+            yield from out
+            closed = seg.push(f.index, f.t, f.rgb)
+            end_t = f.t + f.duration
+            for shot in closed:
+                t0 = time.perf_counter()
+                out = sampler.close(shot)
+                sample_s += time.perf_counter() - t0
+                n_shots += 1
+                yield from out
+        for shot in seg.finish(end_t):
+            t0 = time.perf_counter()
+            out = sampler.close(shot)
+            sample_s += time.perf_counter() - t0
+            n_shots += 1
+            yield from out
+        yield from sampler.flush()
+        yield MovieEnd(
+            movie.movie_id,
+            reader.info,
+            n_shots,
+            {"decode": reader.decode_s, "detect": seg.seconds, "sample": sample_s},
+        )
+    finally:
+        reader.close()

@@ -1,0 +1,332 @@
+"""Shot stage: PySceneDetect detectors driven by our own decoded frames, one frame at a time.
+A registry maps names (adaptive, content, hash, histogram, threshold) to detector factories; a
+spec such as ``"content+threshold"`` runs several and merges their cuts. ``ShotSegmenter`` is the
+incremental core: it hands each frame (box-downscaled to ``detect_short_side``, BGR as
+PySceneDetect expects) to every detector with an integer-frame ``FrameTimecode``, collects the
+cut frames they report (some report late: adaptive by its window, the flash filter by up to the
+minimum length, threshold by half a fade), and closes a shot only once no detector can still
+report a cut inside it. Closed cuts closer than ``min_shot_s`` to the previous boundary are
+dropped (greedy, in time order); shots reaching ``max_shot_s`` are split as they stream, so
+memory stays bounded. Times come from the decoder's timestamps, never frame/fps, so VFR movies
+get true ``start_s``/``end_s``. ``detect_shots`` is the standalone path (eval) on the same core.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import cv2
+import numpy as np
+from scenedetect import FrameTimecode
+from scenedetect.detector import SceneDetector
+from scenedetect.detectors import (
+    AdaptiveDetector,
+    ContentDetector,
+    HashDetector,
+    HistogramDetector,
+    ThresholdDetector,
+)
+
+from indexer.config import DecodeConfig, SampleConfig, ShotConfig
+from indexer.decode import VideoReader
+from indexer.errors import ConfigError
+from indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd, VideoInfo
+
+_EPS = 1e-6  # seconds; float slack when comparing shot lengths with min_shot_s / max_shot_s
+
+
+def _generic_horizon(det: SceneDetector, f: int) -> int:
+    # PySceneDetect's own promise: no event is reported more than event_buffer_length frames
+    # behind the frame being processed (flash filter: min length; adaptive: its window).
+    return f + 1 - det.event_buffer_length
+
+
+def _threshold_horizon(det: ThresholdDetector, f: int) -> int:
+    # ThresholdDetector reports a fade on the fade-IN, placing the cut between the fade-out frame
+    # and the fade-in frame by fade_bias (-1: at the fade-out, 0: the middle, +1: at the fade-in).
+    # While faded out, the earliest cut it may still report lies that far from the fade-out to
+    # the next frame.
+    fade = det.last_fade
+    if fade.get("type") == "out" and fade.get("frame") is not None:
+        out = fade["frame"].frame_num
+        return out + math.floor((f + 1 - out) * (1.0 + det.fade_bias) / 2.0)
+    return f + 1
+
+
+def _generic_lag(det: SceneDetector) -> int | None:
+    return det.event_buffer_length
+
+
+def _threshold_lag(det: ThresholdDetector) -> int | None:
+    # With fade_bias +1 the cut is the fade-in frame itself, reported as it is processed.
+    return 0 if det.fade_bias >= 1.0 else None
+
+
+@dataclass(frozen=True)
+class DetectorEntry:
+    """A registered detector: how to build it from ShotConfig and how late it may report."""
+
+    name: str
+    build: Callable[[ShotConfig, int], SceneDetector]  # (cfg, min_len_frames) -> detector
+    horizon: Callable[[SceneDetector, int], int] = _generic_horizon  # earliest future cut
+    lag: Callable[[SceneDetector], int | None] = _generic_lag  # frames behind; None: unbounded
+    about: str = ""
+
+
+_REGISTRY: dict[str, DetectorEntry] = {}
+
+
+def register_detector(entry: DetectorEntry) -> None:
+    """Add (or replace) a detector under ``entry.name``; names may not contain '+'."""
+    if "+" in entry.name or not entry.name:
+        raise ConfigError(f"invalid detector name {entry.name!r}")
+    _REGISTRY[entry.name] = entry
+
+
+def available_detectors() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+register_detector(
+    DetectorEntry(
+        "content",
+        lambda c, n: ContentDetector(threshold=c.content_threshold, min_scene_len=n),
+        about="HSV change between adjacent frames (hard cuts); the paper's detector",
+    )
+)
+register_detector(
+    DetectorEntry(
+        "adaptive",
+        lambda c, n: AdaptiveDetector(adaptive_threshold=c.adaptive_threshold, min_scene_len=n),
+        about="content score relative to its neighbours (robust to fast motion)",
+    )
+)
+register_detector(
+    DetectorEntry(
+        "hash",
+        lambda c, n: HashDetector(threshold=c.hash_threshold, min_scene_len=n),
+        about="perceptual-hash distance between adjacent frames",
+    )
+)
+register_detector(
+    DetectorEntry(
+        "histogram",
+        lambda c, n: HistogramDetector(threshold=c.histogram_threshold, min_scene_len=n),
+        about="luma histogram correlation between adjacent frames",
+    )
+)
+register_detector(
+    DetectorEntry(
+        "threshold",
+        lambda c, n: ThresholdDetector(
+            threshold=c.fade_threshold, min_scene_len=n, fade_bias=c.fade_bias
+        ),
+        horizon=_threshold_horizon,
+        lag=_threshold_lag,
+        about="mean brightness crossing a level (fades to/from black)",
+    )
+)
+
+
+def parse_detector_spec(spec: str) -> list[str]:
+    """``"content+threshold"`` → ``["content", "threshold"]``; unknown names → ConfigError."""
+    names = [s.strip().lower() for s in spec.split("+")]
+    for name in names:
+        if name not in _REGISTRY:
+            raise ConfigError(
+                f"unknown detector {name!r}; available: {', '.join(available_detectors())}"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"detector listed twice in {spec!r}")
+    return names
+
+
+def min_len_frames(cfg: ShotConfig, fps: float) -> int:
+    """The minimum shot length in whole frames at ``fps`` (handed to each detector)."""
+    return max(1, math.ceil(cfg.min_shot_s * fps - _EPS))
+
+
+def detect_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """Size frames are box-downscaled to before detection (never up)."""
+    scale = min(1.0, short_side / min(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+class ShotSegmenter:
+    """Incremental shot boundaries for one movie.
+
+    ``push(index, t, rgb)`` for every decoded frame in order, then ``finish(end_t)``; both
+    return the shots that became final (in order, tiling the frames with no gap). ``seconds``
+    is the time spent detecting (downscale + detectors + bookkeeping).
+    """
+
+    def __init__(self, cfg: ShotConfig, fps: float, movie_id: str = "x") -> None:
+        names = parse_detector_spec(cfg.detector)
+        if cfg.min_shot_s < 0:
+            raise ConfigError(f"min_shot_s must be >= 0, got {cfg.min_shot_s}")
+        if cfg.max_shot_s is not None and cfg.max_shot_s <= cfg.min_shot_s:
+            raise ConfigError(
+                f"max_shot_s ({cfg.max_shot_s}) must be larger than min_shot_s ({cfg.min_shot_s})"
+            )
+        self.cfg = cfg
+        self.movie_id = movie_id
+        self.fps = Fraction(fps).limit_denominator(100_000)
+        n = min_len_frames(cfg, fps)
+        self._entries = [_REGISTRY[name] for name in names]
+        self._detectors = [e.build(cfg, n) for e in self._entries]
+        self._times = array("d")  # timestamp of every frame pushed (8 bytes/frame)
+        self._pending: set[int] = set()  # reported cut frames not yet final
+        self._start = 0  # first frame of the open shot
+        self._index = 0  # index of the next Shot
+        self._size: tuple[int, int] | None = None
+        self._last_tc: FrameTimecode | None = None
+        self.cuts_reported: list[int] = []  # every cut any detector reported (diagnostics)
+        self.horizon = 0  # no cut can be reported before this frame any more
+        self.seconds = 0.0
+        lags = [e.lag(d) for e, d in zip(self._entries, self._detectors, strict=True)]
+        # How far behind the newest frame a cut can be reported: frame sources keep this many
+        # recent frames whole. An unbounded lag (threshold with fade_bias < 1, during long dark
+        # stretches) falls back to the minimum length; sampling then degrades to the nearest
+        # frames kept, it never fails.
+        self.max_lag = max(n if lag is None else lag for lag in lags)
+
+    # -- frames in ----------------------------------------------------------------------------
+    def _prepare(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        if self._size is None:
+            self._size = detect_size(w, h, self.cfg.detect_short_side)
+        if self._size != (w, h):
+            rgb = cv2.resize(rgb, self._size, interpolation=cv2.INTER_AREA)
+        # PySceneDetect works on BGR (HSV hue, luma weights and hashes depend on the order).
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+    def push(self, index: int, t: float, rgb: np.ndarray) -> list[Shot]:
+        t0 = time.perf_counter()
+        if index != len(self._times):
+            raise ValueError(
+                f"frames must be pushed in order: expected {len(self._times)}, got {index}"
+            )
+        self._times.append(t)
+        img = self._prepare(rgb)
+        tc = FrameTimecode(index, fps=self.fps)
+        self._last_tc = tc
+        for det in self._detectors:
+            for cut in det.process_frame(tc, img):
+                self._report(cut.frame_num)
+        horizon = min(
+            e.horizon(d, index) for e, d in zip(self._entries, self._detectors, strict=True)
+        )
+        self.horizon = max(self.horizon, horizon)
+        shots = self._close(self.horizon, len(self._times))
+        self.seconds += time.perf_counter() - t0
+        return shots
+
+    def finish(self, end_t: float | None = None) -> list[Shot]:
+        """No more frames: flush detectors and close every remaining shot. ``end_t`` is the
+        end time of the last frame (default: last timestamp + 1/fps)."""
+        t0 = time.perf_counter()
+        n = len(self._times)
+        if n == 0:
+            return []
+        if self._last_tc is not None:
+            for det in self._detectors:
+                for cut in det.post_process(self._last_tc):
+                    self._report(cut.frame_num)
+        if end_t is None:
+            end_t = self._times[-1] + 1.0 / float(self.fps)
+        shots = self._close(n, n, end_t=end_t)
+        shots.append(self._shot(self._start, n, end_t))
+        self._start = n
+        self.seconds += time.perf_counter() - t0
+        return shots
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+    def _report(self, frame: int) -> None:
+        self.cuts_reported.append(frame)
+        if frame > self._start:  # a cut at/before the open shot's start changes nothing
+            self._pending.add(frame)
+
+    def _shot(self, a: int, b: int, end_t: float | None = None) -> Shot:
+        shot = Shot(
+            movie_id=self.movie_id,
+            index=self._index,
+            start_s=self._times[a],
+            end_s=self._times[b] if b < len(self._times) else float(end_t),
+            start_frame=a,
+            end_frame=b,
+        )
+        self._index += 1
+        return shot
+
+    def _close(self, horizon: int, n: int, end_t: float | None = None) -> list[Shot]:
+        """Close shots whose end is certain: every reported cut before ``horizon`` (no detector
+        can report an earlier one any more), then max-length splits known to be safe."""
+        out: list[Shot] = []
+        times = self._times
+        for c in sorted(c for c in self._pending if c < horizon):
+            self._pending.discard(c)
+            self._split_long(c, times[c], out)
+            if c > self._start and times[c] - times[self._start] >= self.cfg.min_shot_s - _EPS:
+                out.append(self._shot(self._start, c))
+                self._start = c
+        if end_t is not None:
+            self._split_long(n, end_t, out)
+        elif horizon > self._start:
+            # Any later cut is at frame >= horizon: its time is times[horizon], or at least the
+            # newest frame's time when the horizon is the next, not yet decoded frame.
+            self._split_long(horizon, times[min(horizon, n - 1)], out)
+        return out
+
+    def _split_long(self, upto: int, next_t: float, out: list[Shot]) -> None:
+        """Split the open shot every max_shot_s before frame ``upto``, but only where the piece
+        after the split lasts at least min_shot_s until ``next_t`` (the earliest time the next
+        boundary can have), so a split never makes a real cut fall to the min-length rule."""
+        max_s = self.cfg.max_shot_s
+        if max_s is None:
+            return
+        times = self._times
+        while True:
+            p = bisect.bisect_left(times, times[self._start] + max_s - _EPS, lo=self._start + 1)
+            if p >= upto or next_t - times[p] < self.cfg.min_shot_s - _EPS:
+                return
+            out.append(self._shot(self._start, p))
+            self._start = p
+
+
+def detect_shots(
+    path: str | os.PathLike,
+    shot_cfg: ShotConfig | None = None,
+    decode_cfg: DecodeConfig | None = None,
+    movie_id: str = "x",
+) -> tuple[list[Shot], VideoInfo]:
+    """Shots of one movie file (one decode pass, same frames and core as the indexer)."""
+    shot_cfg = shot_cfg or ShotConfig()
+    reader = VideoReader(path, decode_cfg)
+    seg = ShotSegmenter(shot_cfg, reader.fps, movie_id)
+    shots: list[Shot] = []
+    end_t = None
+    for f in reader:
+        shots += seg.push(f.index, f.t, f.rgb)
+        end_t = f.t + f.duration
+    shots += seg.finish(end_t)
+    return shots, reader.info
+
+
+def iter_movie(
+    movie: Movie,
+    decode_cfg: DecodeConfig | None = None,
+    shot_cfg: ShotConfig | None = None,
+    sample_cfg: SampleConfig | None = None,
+) -> Iterator[FrameChunk | ShotEnd | MovieEnd]:
+    """The movie frame source (decode → shots → sampling), defined in :mod:`indexer.sampling`;
+    re-exported here because callers think of it as "the shot stage's output"."""
+    from indexer.sampling import iter_movie as _iter_movie
+
+    return _iter_movie(movie, decode_cfg, shot_cfg, sample_cfg)
