@@ -1,7 +1,7 @@
 """Decode stage: one pass of PyAV over a movie's video stream, yielding small RGB frames with exact
 timestamps. Frames are scaled in C by swscale (``VideoFrame.reformat``) straight to the working
 size (short side ``DecodeConfig.short_side``, display aspect kept, never upscaled, long side capped
-at ``max_side``), turned to display orientation when the stream carries a rotation (display
+at ``max_side``; YUV planes are area-scaled before the RGB conversion), turned to display orientation when the stream carries a rotation (display
 matrix), and stamped with ``pts × time_base`` so variable-frame-rate movies keep true times. The
 frame index is the position of the frame among the presented frames that decoded (0, 1, 2, ...).
 The stream read is the first video stream with the "default" disposition (else the first video
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from indexer.config import DecodeConfig
 from indexer.errors import ConfigError, InputError
@@ -148,6 +149,8 @@ class VideoReader:
         self.last_error: str | None = None
         self._end_t = 0.0
         self._started = False
+        self._scaler = VideoReformatter()
+        self._converter = VideoReformatter()
 
     # -- facts --------------------------------------------------------------------------------
     @property
@@ -240,6 +243,19 @@ class VideoReader:
         fw, fh = self.frame_size
         return (fh, fw) if self.rotation in (90, 270) else (fw, fh)
 
+    def _to_rgb(self, frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+        """Scale then convert, in C (swscale, area averaging). For YUV sources the scaling runs
+        on the YUV planes and the RGB conversion on the small frame: ~4x less CPU than swscale's
+        combined bilinear scale-and-convert (which cost as much as decoding 720p H.264), for a
+        mean difference of ~1/255. The reformatters are kept so swscale reuses its contexts."""
+        w, h = size
+        if frame.format.name.startswith(("yuv", "nv")):
+            small = self._scaler.reformat(frame, w, h, interpolation="AREA")
+            return self._converter.reformat(small, format="rgb24").to_ndarray()
+        return self._converter.reformat(
+            frame, w, h, format="rgb24", interpolation="AREA"
+        ).to_ndarray()
+
     def _decode(self) -> Iterator[DecodedFrame]:
         tb = self._time_base
         step = 1.0 / self.fps
@@ -260,7 +276,7 @@ class VideoReader:
                 t = prev[0] + step if prev else 0.0
             if prev is not None and t <= prev[0]:
                 t = prev[0] + step  # broken/duplicate pts: keep time strictly increasing
-            rgb = frame.reformat(scale_to[0], scale_to[1], format="rgb24").to_ndarray()
+            rgb = self._to_rgb(frame, scale_to)
             if k_rot:
                 # np.rot90 turns counter-clockwise, the same sense as the display matrix angle.
                 rgb = np.ascontiguousarray(np.rot90(rgb, k_rot))

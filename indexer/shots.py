@@ -5,9 +5,10 @@ incremental core: it hands each frame (box-downscaled to ``detect_short_side``, 
 PySceneDetect expects) to every detector with an integer-frame ``FrameTimecode``, collects the
 cut frames they report (some report late: adaptive by its window, the flash filter by up to the
 minimum length, threshold by half a fade), and closes a shot only once no detector can still
-report a cut inside it. Closed cuts closer than ``min_shot_s`` to the previous boundary are
-dropped (greedy, in time order); shots reaching ``max_shot_s`` are split as they stream, so
-memory stays bounded. Times come from the decoder's timestamps, never frame/fps, so VFR movies
+report a cut inside it. Cuts closer than ``min_shot_s`` to the previous boundary are dropped
+(greedy, in time order), and so is a last cut closer than that to the movie's end (a shot comes
+out once the next one has lasted ``min_shot_s``); shots reaching ``max_shot_s`` are split as they
+stream, so memory stays bounded. Times come from the decoder's timestamps, never frame/fps, so VFR movies
 get true ``start_s``/``end_s``. ``detect_shots`` is the standalone path (eval) on the same core.
 """
 
@@ -18,6 +19,7 @@ import math
 import os
 import time
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -183,7 +185,9 @@ class ShotSegmenter:
         self._detectors = [e.build(cfg, n) for e in self._entries]
         self._times = array("d")  # timestamp of every frame pushed (8 bytes/frame)
         self._pending: set[int] = set()  # reported cut frames not yet final
-        self._start = 0  # first frame of the open shot
+        self._start = 0  # first frame of the open shot (the last accepted boundary)
+        self._ready: deque[int] = deque()  # accepted boundaries whose shot is not yet emitted
+        self._emitted = 0  # first frame of the first shot not yet emitted
         self._index = 0  # index of the next Shot
         self._size: tuple[int, int] | None = None
         self._last_tc: FrameTimecode | None = None
@@ -191,11 +195,12 @@ class ShotSegmenter:
         self.horizon = 0  # no cut can be reported before this frame any more
         self.seconds = 0.0
         lags = [e.lag(d) for e, d in zip(self._entries, self._detectors, strict=True)]
-        # How far behind the newest frame a cut can be reported: frame sources keep this many
-        # recent frames whole. An unbounded lag (threshold with fade_bias < 1, during long dark
-        # stretches) falls back to the minimum length; sampling then degrades to the nearest
-        # frames kept, it never fails.
-        self.max_lag = max(n if lag is None else lag for lag in lags)
+        # How far behind the newest frame a shot boundary can be when its shot comes out: the
+        # latest a detector reports (an unbounded lag, threshold with fade_bias < 1 in long dark
+        # stretches, counts as the minimum length) plus the minimum length the next shot must
+        # reach. Frame sources keep this many recent frames whole; beyond it sampling degrades
+        # to the nearest frames kept, it never fails.
+        self.max_lag = max(n if lag is None else lag for lag in lags) + n + 1
 
     # -- frames in ----------------------------------------------------------------------------
     def _prepare(self, rgb: np.ndarray) -> np.ndarray:
@@ -224,7 +229,8 @@ class ShotSegmenter:
             e.horizon(d, index) for e, d in zip(self._entries, self._detectors, strict=True)
         )
         self.horizon = max(self.horizon, horizon)
-        shots = self._close(self.horizon, len(self._times))
+        self._close(self.horizon, len(self._times))
+        shots = self._emit(t)
         self.seconds += time.perf_counter() - t0
         return shots
 
@@ -241,9 +247,12 @@ class ShotSegmenter:
                     self._report(cut.frame_num)
         if end_t is None:
             end_t = self._times[-1] + 1.0 / float(self.fps)
-        shots = self._close(n, n, end_t=end_t)
-        shots.append(self._shot(self._start, n, end_t))
-        self._start = n
+        self._close(n, n, end_t=end_t)
+        if self._ready and end_t - self._times[self._ready[-1]] < self.cfg.min_shot_s - _EPS:
+            self._ready.pop()  # the movie ends too soon after the last cut: no tiny last shot
+        shots = self._emit(math.inf)
+        shots.append(self._shot(self._emitted, n, end_t))
+        self._start = self._emitted = n
         self.seconds += time.perf_counter() - t0
         return shots
 
@@ -265,26 +274,38 @@ class ShotSegmenter:
         self._index += 1
         return shot
 
-    def _close(self, horizon: int, n: int, end_t: float | None = None) -> list[Shot]:
-        """Close shots whose end is certain: every reported cut before ``horizon`` (no detector
-        can report an earlier one any more), then max-length splits known to be safe."""
-        out: list[Shot] = []
+    def _close(self, horizon: int, n: int, end_t: float | None = None) -> None:
+        """Accept boundaries that are certain: every reported cut before ``horizon`` (no
+        detector can report an earlier one any more) at least min_shot_s after the previous
+        boundary, then max-length splits known to be safe."""
         times = self._times
         for c in sorted(c for c in self._pending if c < horizon):
             self._pending.discard(c)
-            self._split_long(c, times[c], out)
+            self._split_long(c, times[c])
             if c > self._start and times[c] - times[self._start] >= self.cfg.min_shot_s - _EPS:
-                out.append(self._shot(self._start, c))
-                self._start = c
+                self._accept(c)
         if end_t is not None:
-            self._split_long(n, end_t, out)
+            self._split_long(n, end_t)
         elif horizon > self._start:
             # Any later cut is at frame >= horizon: its time is times[horizon], or at least the
             # newest frame's time when the horizon is the next, not yet decoded frame.
-            self._split_long(horizon, times[min(horizon, n - 1)], out)
+            self._split_long(horizon, times[min(horizon, n - 1)])
+
+    def _accept(self, boundary: int) -> None:
+        self._ready.append(boundary)
+        self._start = boundary
+
+    def _emit(self, newest_t: float) -> list[Shot]:
+        """Shots whose successor already lasts min_shot_s (newest frame that far past its
+        start), so the movie's end can no longer make that successor a tiny last shot."""
+        out = []
+        while self._ready and newest_t - self._times[self._ready[0]] >= self.cfg.min_shot_s - _EPS:
+            b = self._ready.popleft()
+            out.append(self._shot(self._emitted, b))
+            self._emitted = b
         return out
 
-    def _split_long(self, upto: int, next_t: float, out: list[Shot]) -> None:
+    def _split_long(self, upto: int, next_t: float) -> None:
         """Split the open shot every max_shot_s before frame ``upto``, but only where the piece
         after the split lasts at least min_shot_s until ``next_t`` (the earliest time the next
         boundary can have), so a split never makes a real cut fall to the min-length rule."""
@@ -296,8 +317,7 @@ class ShotSegmenter:
             p = bisect.bisect_left(times, times[self._start] + max_s - _EPS, lo=self._start + 1)
             if p >= upto or next_t - times[p] < self.cfg.min_shot_s - _EPS:
                 return
-            out.append(self._shot(self._start, p))
-            self._start = p
+            self._accept(p)
 
 
 def detect_shots(
