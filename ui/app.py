@@ -1,0 +1,753 @@
+"""The web app (``scenesearch serve``): a Gradio page over :class:`search.SearchEngine`.
+
+The page offers a text query and/or an uploaded still, filters applied inside the vector search
+(scene labels with type-ahead over the index's whole taxonomy, genres, movies, year and shot-length
+ranges, number of results, minimum score), a gallery of 16:9 shot thumbnails captioned
+``title · start–end · top labels · score``, and, for the shot clicked, an HTML5 player that starts
+at the shot (media fragment ``#t=START,END``: no server-side cutting) with its details — the top-5
+label scores, times, movie metadata, a copyable shot id and timestamp, and "More like this".
+Empty index, no match, bad input and "being indexed elsewhere" are shown as messages, never as
+tracebacks; a busy index can be retried from the page.
+
+Files: Gradio's file route serves only ``allowed_paths`` — here exactly the folders of the indexed
+movies (just the file, for a movie lying directly in ``/`` or the home folder), the ``--movies``
+folders and the index's ``thumbs`` folder (plus Gradio's own upload/cache folders); anything else
+answers 403.
+
+JSON API (also listed under "Use via API" in the page footer)::
+
+    from gradio_client import Client
+
+    client = Client("http://127.0.0.1:7860/")
+    hits = client.predict(
+        "a rainy street at night",  # query ("" for none: then filters only, in time order)
+        ["street"],                 # labels: any of these scene labels
+        ["crime"],                  # genres: any of
+        [],                         # movies: ids or titles, any of
+        "1990-2005",                # years: "A-B", "A-", "-B", "A" or ""
+        "2-10",                     # shot duration in seconds, same syntax
+        10,                         # k: number of results
+        None,                       # min_score: drop hits below it (None: no threshold)
+        "",                         # like: a shot id, for "more like this" (instead of a query)
+        "clean",                    # label_source: "clean" labels or "top" (any of the top 5)
+        api_name="/search",
+    )
+    # → a list of dicts as Hit.to_dict(): shot_id, movie_id, title, year, genres, shot_index,
+    #   start_s, end_s, duration_s, labels, top [{label, score}], thumb, score — except that
+    #   the movie file is under "movie_path", not "path" (see api_hit)
+
+Bad input (an unknown label, a malformed range) raises ``gradio_client.exceptions.AppError`` with a
+one-line message. Importing this module loads no model and opens no index: :func:`build_app` takes
+an open engine, :func:`serve` (called by the CLI) opens one.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import gradio as gr
+
+from indexer.config import StoreConfig
+from indexer.errors import ConfigError, IndexBusyError, ScenesearchError
+from search import SearchEngine, SearchFilters
+from ui.cli_search import fmt_time, parse_range
+
+log = logging.getLogger(__name__)
+
+DEFAULT_K = 24
+MAX_K = 200
+# Containers Chromium/Firefox play natively (with common codecs); others get a hint.
+PLAYABLE_EXT = {".mp4", ".m4v", ".webm", ".mov", ".ogv"}
+FONT = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
+FONT_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+
+CSS = """
+#ss-gallery .grid-container { gap: 12px; }
+/* 16:9 tiles with the caption under the picture, wrapped and fully opaque (Gradio's default is a
+   square tile with a half-transparent one-line overlay that cuts our captions off) */
+#ss-gallery .thumbnail-item { aspect-ratio: auto; height: auto; display: flex;
+  flex-direction: column; }
+#ss-gallery .thumbnail-item img { aspect-ratio: 16 / 9; width: 100%; height: auto;
+  object-fit: cover; }
+#ss-gallery .caption-label { position: static; opacity: 1; max-width: 100%; white-space: normal;
+  border: 0; border-radius: 0; font-size: 0.85rem; line-height: 1.3; padding: 4px 6px; }
+#ss-side { position: sticky; top: 8px; align-self: flex-start; }
+#ss-player video { width: 100%; aspect-ratio: 16 / 9; background: #000; border-radius: 6px; }
+.ss-banner { padding: 10px 14px; border-radius: 6px; margin: 4px 0; }
+.ss-info { background: var(--background-fill-secondary); }
+.ss-warn { background: #fff4d6; color: #5c4400; }
+.ss-error { background: #fde2e1; color: #6b1510; }
+.ss-empty-player { padding: 40px 12px; text-align: center; color: var(--body-text-color-subdued);
+  border: 1px dashed var(--border-color-primary); border-radius: 6px; }
+"""
+
+
+# ------------------------------------------------------------------------------ engine holder
+class EngineSlot:
+    """The app's engine, or why there is none yet (index busy), and how to try again.
+
+    ``opener`` opens a fresh engine; ``retry()`` calls it unless the index is still being
+    indexed. Handlers call :meth:`get`, which raises :class:`IndexBusyError` while busy.
+    """
+
+    def __init__(
+        self,
+        engine: SearchEngine | None,
+        opener: Callable[[], SearchEngine] | None = None,
+        busy_message: str | None = None,
+        busy_check: Callable[[], bool] | None = None,
+        index_dir: str | None = None,
+    ):
+        self.engine = engine
+        self.index_dir = index_dir or (engine.index_dir if engine is not None else None)
+        self.opener = opener
+        self.busy_message = busy_message
+        self.busy_check = busy_check
+        self._lock = threading.Lock()
+
+    def get(self) -> SearchEngine:
+        if self.engine is None:
+            raise IndexBusyError(self.busy_message or "the index is not open")
+        return self.engine
+
+    def retry(self) -> bool:
+        """Try to open the index now; True when an engine is available afterwards."""
+        with self._lock:
+            if self.engine is not None:
+                return True
+            if self.opener is None:
+                return False
+            if self.busy_check is not None and self.busy_check():
+                self.busy_message = "the index is still being indexed by another process"
+                return False
+            try:
+                self.engine = self.opener()
+            except ScenesearchError as e:  # busy again, or e.g. the model can't be loaded
+                self.busy_message = _one_line(e)
+                return False
+            self.busy_message = None
+            return True
+
+
+# ------------------------------------------------------------------------------ allowed files
+def allowed_folders(
+    engine: SearchEngine | None, movie_dirs: Sequence[str], index_dir: str | None
+) -> list[str]:
+    """The folders the file route may serve: indexed movies' folders, ``--movies`` folders and
+    the index's thumbnails — nothing else (not the index's shard or state files)."""
+    dirs: set[str] = set()
+    if index_dir:
+        dirs.add(os.path.join(os.path.abspath(index_dir), "thumbs"))
+    dirs.update(os.path.abspath(d) for d in movie_dirs)
+    if engine is not None and engine.meta:
+        for m in engine.movies():
+            if m.get("path"):
+                path = os.path.abspath(m["path"])
+                folder = os.path.dirname(path)
+                # a movie lying directly in / or the home folder: allow that file, not the folder
+                dirs.add(path if _too_broad(folder) else folder)
+    # drop folders inside another allowed folder: Gradio checks every entry on every request
+    out: list[str] = []
+    for d in sorted(dirs, key=len):
+        if not any(d == o or d.startswith(o.rstrip(os.sep) + os.sep) for o in out):
+            out.append(d)
+    return sorted(out)
+
+
+def _too_broad(folder: str) -> bool:
+    """The filesystem root, the home folder or one of its parents (e.g. /home)."""
+    home = os.path.abspath(os.path.expanduser("~"))
+    return folder == os.path.dirname(folder) or home == folder or home.startswith(folder + os.sep)
+
+
+class MovieLocator:
+    """Where a movie can be played from: its indexed path, or a file of the same name under
+    one of the ``--movies`` folders (an index built on another machine or before a move)."""
+
+    def __init__(self, movie_dirs: Sequence[str]):
+        self.movie_dirs = [os.path.abspath(d) for d in movie_dirs]
+        self._by_name: dict[str, str] | None = None
+
+    def find(self, path: str) -> str | None:
+        if path and os.path.isfile(path):
+            return os.path.abspath(path)
+        if not self.movie_dirs or not path:
+            return None
+        if self._by_name is None:  # one walk, on first need
+            self._by_name = {}
+            for d in self.movie_dirs:
+                for root, _dirs, files in os.walk(d):
+                    for f in files:
+                        self._by_name.setdefault(f, os.path.join(root, f))
+        return self._by_name.get(os.path.basename(path))
+
+
+# ------------------------------------------------------------------------------ formatting
+def caption(hit: dict) -> str:
+    """Gallery caption: ``Title (year) · 0:12.5–0:17.0 · label, label · 0.312``."""
+    title = hit["title"] + (f" ({hit['year']})" if hit.get("year") else "")
+    labels = ", ".join(t["label"] for t in hit.get("top", [])[:2])
+    parts = [title, f"{fmt_time(hit['start_s'])}–{fmt_time(hit['end_s'])}"]
+    if labels:
+        parts.append(labels)
+    if hit.get("score") is not None:
+        parts.append(f"{hit['score']:.3f}")
+    return " · ".join(parts)
+
+
+def file_url(path: str) -> str:
+    """URL of a local file on Gradio's file route, relative to the page (works under a root
+    path/proxy prefix too)."""
+    return "gradio_api/file=" + quote(path)
+
+
+def player_html(hit: dict | None, playable: str | None = None) -> str:
+    """An HTML5 video that starts at the shot and stops at its end (media fragment)."""
+    if hit is None:
+        return '<div class="ss-empty-player">Click a shot to play it from its start.</div>'
+    if playable is None:
+        thumb = (
+            f'<img src="{html.escape(file_url(hit["thumb"]))}" alt="shot thumbnail" '
+            'style="width:100%;aspect-ratio:16/9;object-fit:cover">'
+            if hit.get("thumb")
+            else ""
+        )
+        return (
+            f'<div class="ss-banner ss-warn">The movie file is not available at '
+            f"<code>{html.escape(hit.get('path') or '?')}</code>. If it moved, start the app "
+            "with <code>--movies FOLDER</code> pointing at its new folder.</div>" + thumb
+        )
+    start, end = float(hit["start_s"]), float(hit["end_s"])
+    src = f"{file_url(playable)}#t={start:.3f},{end:.3f}"
+    hint = ""
+    if Path(playable).suffix.lower() not in PLAYABLE_EXT:
+        hint = (
+            '<div class="ss-banner ss-info">Browsers may not play '
+            f"<code>{html.escape(Path(playable).suffix)}</code> files; if the player stays "
+            "black, open the file in a desktop player at the timestamp below.</div>"
+        )
+    # muted: browsers only autoplay muted media; the user can unmute in the controls
+    return (
+        f'<video id="ss-video" src="{html.escape(src)}" controls autoplay muted playsinline '
+        f'preload="auto" data-shot="{html.escape(hit["shot_id"])}" data-start="{start:.3f}" '
+        f'data-end="{end:.3f}"></video>{hint}'
+    )
+
+
+def details_markdown(hit: dict | None) -> str:
+    if hit is None:
+        return ""
+    esc = _md_escape
+    title = esc(hit["title"]) + (f" ({hit['year']})" if hit.get("year") else "")
+    genres = ", ".join(esc(g) for g in hit.get("genres") or []) or "—"
+    dur = hit["end_s"] - hit["start_s"]
+    score = f" · score **{hit['score']:.3f}**" if hit.get("score") is not None else ""
+    lines = [
+        f"### {title}",
+        f"Genres: {genres} · file `{os.path.basename(hit.get('path') or '') or '?'}`",
+        "",
+        f"Shot {hit['shot_index']} · **{fmt_time(hit['start_s'])} – {fmt_time(hit['end_s'])}** "
+        f"({dur:.1f} s){score}",
+        "",
+        "| scene label (top 5) | score |",
+        "|---|---:|",
+    ]
+    clean = set(hit.get("labels") or [])
+    for t in hit.get("top") or []:
+        mark = " ✓" if t["label"] in clean else ""
+        lines.append(f"| {esc(t['label'])}{mark} | {t['score']:.3f} |")
+    if clean:
+        lines += ["", "✓ = confident label (MovieCLIP's clean set)"]
+    return "\n".join(lines)
+
+
+def _md_escape(s: str) -> str:
+    return "".join("\\" + c if c in "\\`*_{}[]<>()#+-.!|" else c for c in str(s))
+
+
+def timestamp_text(hit: dict) -> str:
+    return (
+        f"{fmt_time(hit['start_s'])}–{fmt_time(hit['end_s'])} "
+        f"({hit['start_s']:.3f}–{hit['end_s']:.3f} s)"
+    )
+
+
+def banner(text: str, kind: str = "info") -> str:
+    """A message box; ``text`` is HTML-escaped except for the ``<code>`` we add ourselves."""
+    return f'<div class="ss-banner ss-{kind}">{text}</div>'
+
+
+# ------------------------------------------------------------------------------ handlers
+class SearchApp:
+    """The page's behaviour as plain methods (tests call them directly, without a browser)."""
+
+    def __init__(self, slot: EngineSlot, movie_dirs: Sequence[str] = ()):
+        self.slot = slot
+        self.locator = MovieLocator(movie_dirs)
+        self.movie_dirs = list(movie_dirs)
+
+    # -- page state --------------------------------------------------------------------
+    def status(self) -> str:
+        """The banner describing the index: busy, empty, random weights, or its size."""
+        try:
+            eng = self.slot.get()
+        except IndexBusyError as e:
+            return banner(
+                f"<b>The index is busy</b>: {html.escape(str(e))}. The embedded index can be "
+                "opened by one process at a time (an indexing run, or another app): search "
+                "becomes available when that process finishes — press <b>Retry</b> then.",
+                "warn",
+            )
+        if eng.is_empty:
+            where = html.escape(eng.index_dir or "")
+            return banner(
+                f"<b>The index is empty.</b> Add movies with "
+                f"<code>scenesearch index --index {where} MOVIES...</code> (stop this app "
+                "first: the embedded index admits one process at a time), then start it again.",
+                "warn",
+            )
+        n_movies, n_shots = len(eng.movies()), eng.store.count()
+        model = html.escape(str(eng.meta.get("model_id", "")))
+        text = f"{n_movies} movies · {n_shots} shots · model <code>{model}</code>"
+        if eng.random_weights:
+            return banner(
+                text + " — <b>built with RANDOM WEIGHTS</b>: scores and labels are meaningless "
+                "(plumbing demo only).",
+                "warn",
+            )
+        return banner(text)
+
+    def choices(self) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+        """Labels (the whole taxonomy), genres present, movies as (shown name, id)."""
+        try:
+            eng = self.slot.get()
+        except IndexBusyError:
+            return [], [], []
+        movies = [
+            (f"{m.get('title')} ({m['year']})" if m.get("year") else str(m.get("title")),
+             m["movie_id"])
+            for m in eng.movies()
+        ]  # fmt: skip
+        return eng.labels(), eng.genres(), movies
+
+    # -- search ------------------------------------------------------------------------
+    def run_search(
+        self,
+        query: str | None = None,
+        image: Any = None,
+        labels: Sequence[str] | None = None,
+        label_mode: str = "any",
+        label_source: str = "clean",
+        genres: Sequence[str] | None = None,
+        movies: Sequence[str] | None = None,
+        year_min: float | None = None,
+        year_max: float | None = None,
+        duration_min: float | None = None,
+        duration_max: float | None = None,
+        k: int = DEFAULT_K,
+        min_score: float | None = None,
+        like: str | None = None,
+    ) -> tuple[list[dict], str]:
+        """Run one search; returns (hit dicts, status HTML). Never raises for user errors: a
+        known error becomes a visible message (and a toast, via :func:`gr.Warning`)."""
+        try:
+            eng = self.slot.get()
+        except IndexBusyError:
+            return [], self.status()
+        if eng.is_empty:
+            return [], self.status()
+        query = (query or "").strip() or None
+        filters = SearchFilters(
+            labels_any=tuple(labels or ()) if label_mode != "all" else (),
+            labels_all=tuple(labels or ()) if label_mode == "all" else (),
+            label_source="top" if label_source == "top" else "clean",
+            genres=tuple(genres or ()),
+            movies=tuple(movies or ()),
+            year_min=_int_or_none(year_min),
+            year_max=_int_or_none(year_max),
+            duration_min=_float_or_none(duration_min),
+            duration_max=_float_or_none(duration_max),
+        )
+        if query is None and image is None and not like and filters.is_empty():
+            # browsing a whole index in time order means reading every point: ask for something
+            return [], banner(
+                "Type a query, upload an image, or pick a filter (label, genre, movie, year, "
+                "duration) — with filters only, matching shots are listed in time order."
+            )
+        min_s = _float_or_none(min_score)
+        try:
+            res = eng.search(
+                text=query,
+                image=image,
+                like=like or None,
+                filters=filters,
+                limit=max(1, min(int(k or DEFAULT_K), MAX_K)),
+                min_score=min_s,
+            )
+        except (ScenesearchError, ValueError) as e:
+            msg = _one_line(e)
+            gr.Warning(html.escape(msg))  # the toast renders HTML; the text may echo input
+            return [], banner(html.escape(msg), "error")
+        except Exception:  # a bug: log it for the operator, show the user one calm line
+            log.exception("search failed")
+            msg = "Search failed because of an internal error (details are in the server log)."
+            gr.Warning(msg)
+            return [], banner(msg, "error")
+        hits = [h.to_dict() for h in res.hits]
+        if res.no_good_match:
+            best = f" (best score {res.best_score:.3f})" if res.best_score is not None else ""
+            return [], banner(
+                f"No good match: no shot scored at least {min_s:.3f}{best}. Lower the minimum "
+                "score or rephrase the query.",
+                "warn",
+            )
+        if not hits:
+            return [], banner("No shots match these filters.", "warn")
+        what = {
+            "text": "for the query",
+            "image": "for the image",
+            "text+image": "for the query and image",
+            "like": f"like shot <code>{html.escape(like or '')}</code>",
+            "browse": "in time order (no query)",
+        }.get(res.mode, "")
+        more = "" if res.exhausted else " — more exist: raise the number of results"
+        note = " (random weights: scores are meaningless)" if eng.random_weights else ""
+        return hits, banner(f"{len(hits)} shots {what}{more}.{note}")
+
+    def gallery_items(self, hits: list[dict]) -> list[tuple[str, str]]:
+        return [(h["thumb"], caption(h)) for h in hits if h.get("thumb")]
+
+    # -- one shot ------------------------------------------------------------------------
+    def show(self, hit: dict | None) -> tuple[str, str, str, str]:
+        """(player HTML, details markdown, shot id, timestamp) for a hit dict."""
+        if hit is None:
+            return player_html(None), "", "", ""
+        playable = self.locator.find(hit.get("path") or "")
+        return (
+            player_html(hit, playable),
+            details_markdown(hit),
+            hit["shot_id"],
+            timestamp_text(hit),
+        )
+
+    def retry(self) -> bool:
+        return self.slot.retry()
+
+
+def api_hit(d: dict) -> dict:
+    """A hit dict for the JSON API: ``path`` is renamed ``movie_path``, because gradio_client
+    takes any dict with a ``path`` key for a file to download (it would fetch the whole movie)."""
+    out = {k: v for k, v in d.items() if k != "path"}
+    out["movie_path"] = d.get("path", "")
+    return out
+
+
+def _int_or_none(v) -> int | None:
+    return None if v is None or v == "" else int(v)
+
+
+def _float_or_none(v) -> float | None:
+    return None if v is None or v == "" else float(v)
+
+
+def _one_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+# ------------------------------------------------------------------------------ the page
+def build_app(
+    engine: SearchEngine | EngineSlot | None,
+    movie_dirs: Sequence[str] = (),
+) -> gr.Blocks:
+    """The Gradio page over ``engine`` (an open engine, or an :class:`EngineSlot` that may be
+    waiting for a busy index). Nothing is launched here; see :func:`serve`."""
+    slot = engine if isinstance(engine, EngineSlot) else EngineSlot(engine)
+    app = SearchApp(slot, movie_dirs)
+    labels0, genres0, movies0 = app.choices()
+
+    with gr.Blocks(title="scenesearch", analytics_enabled=False) as demo:
+        demo.scenesearch = app  # tests and serve() reach the handlers through the Blocks
+        gr.Markdown("## scenesearch — find the shot, see it, play it")
+        index_info = gr.HTML(app.status(), elem_id="ss-index")
+        with gr.Row(visible=slot.engine is None) as busy_row:
+            retry_btn = gr.Button("Retry", variant="secondary", scale=0, elem_id="ss-retry")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                query = gr.Textbox(
+                    label="Describe the shot",
+                    placeholder="e.g. a rainy street at night, two people talking in a car",
+                    elem_id="ss-query",
+                    lines=1,
+                )
+                with gr.Row():
+                    labels = gr.Dropdown(
+                        labels0,
+                        value=[],
+                        multiselect=True,
+                        filterable=True,
+                        label="Scene labels (type to filter)",
+                        elem_id="ss-labels",
+                        scale=3,
+                    )
+                    label_mode = gr.Radio(
+                        [("any of them", "any"), ("all of them", "all")],
+                        value="any",
+                        label="Shots with",
+                        scale=1,
+                    )
+                    label_source = gr.Radio(
+                        [("confident labels", "clean"), ("any of its top 5", "top")],
+                        value="clean",
+                        label="Label match",
+                        scale=1,
+                    )
+            with gr.Column(scale=1, min_width=220):
+                image = gr.Image(
+                    label="Search with a still (with text: both)",
+                    type="pil",
+                    sources=["upload", "clipboard"],
+                    height=190,
+                    elem_id="ss-image",
+                )
+        with gr.Accordion("More filters: genre, movie, year, shot length, results", open=False):
+            with gr.Row():
+                genres = gr.Dropdown(
+                    genres0, value=[], multiselect=True, label="Genres (any of)", scale=2
+                )
+                movies = gr.Dropdown(
+                    movies0, value=[], multiselect=True, label="Movies (any of)", scale=3
+                )
+            with gr.Row():
+                year_min = gr.Number(label="Year from", precision=0, minimum=1800, maximum=2200)
+                year_max = gr.Number(label="Year to", precision=0, minimum=1800, maximum=2200)
+                dur_min = gr.Number(label="Shot length from (s)", minimum=0)
+                dur_max = gr.Number(label="Shot length to (s)", minimum=0)
+                k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Number of results")
+                min_score = gr.Number(label="Minimum score (empty: none)", minimum=-1, maximum=1)
+        with gr.Row():
+            search_btn = gr.Button("Search", variant="primary", elem_id="ss-search", scale=3)
+            clear_btn = gr.Button("Clear filters", variant="secondary", scale=1)
+        message = gr.HTML("", elem_id="ss-message")
+        hits_state = gr.State([])
+        current = gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                gallery = gr.Gallery(
+                    label="Shots",
+                    columns=3,
+                    height="auto",
+                    allow_preview=False,
+                    object_fit="cover",
+                    elem_id="ss-gallery",
+                    interactive=False,
+                )
+            # the player column stays in view while a long gallery scrolls (sticky, in CSS)
+            with gr.Column(scale=2, elem_id="ss-side"):
+                player = gr.HTML(player_html(None), elem_id="ss-player")
+                details = gr.Markdown(elem_id="ss-details")
+                with gr.Row():
+                    shot_id = gr.Textbox(
+                        label="Shot id", buttons=["copy"], interactive=False, elem_id="ss-shot-id"
+                    )
+                    stamp = gr.Textbox(
+                        label="Timestamp", buttons=["copy"], interactive=False, elem_id="ss-stamp"
+                    )
+                like_btn = gr.Button("More like this", elem_id="ss-like", interactive=False)
+
+        filters_in = [
+            labels, label_mode, label_source, genres, movies,
+            year_min, year_max, dur_min, dur_max, k, min_score,
+        ]  # fmt: skip
+
+        def do_search(q, img, *f):
+            hits, msg = app.run_search(q, img, *f)
+            return app.gallery_items(hits), hits, msg
+
+        def do_like(hit, *f):
+            if not hit:
+                return gr.skip(), gr.skip(), gr.skip()
+            hits, msg = app.run_search(None, None, *f, like=hit["shot_id"])
+            return app.gallery_items(hits), hits, msg
+
+        def do_select(hits, evt: gr.SelectData):
+            i = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+            hit = hits[i] if hits and 0 <= i < len(hits) else None
+            return (*app.show(hit), hit, gr.Button(interactive=hit is not None))
+
+        def do_retry():
+            ok = app.retry()
+            if ok:
+                # the movies' folders were unknown while the index was locked: allow them now
+                # (Gradio reads this list on every file request)
+                for d in allowed_folders(slot.engine, app.movie_dirs, slot.index_dir):
+                    if d not in demo.allowed_paths:
+                        demo.allowed_paths.append(d)
+            lab, gen, mov = app.choices()
+            return (
+                app.status(),
+                gr.Row(visible=not ok),
+                gr.Dropdown(choices=lab),
+                gr.Dropdown(choices=gen),
+                gr.Dropdown(choices=mov),
+            )
+
+        search_out = [gallery, hits_state, message]
+        common = {"api_visibility": "private", "show_progress": "minimal"}
+        search_btn.click(do_search, [query, image, *filters_in], search_out, **common)
+        query.submit(do_search, [query, image, *filters_in], search_out, **common)
+        like_btn.click(do_like, [current, *filters_in], search_out, **common)
+        gallery.select(
+            do_select, [hits_state], [player, details, shot_id, stamp, current, like_btn],
+            api_visibility="private",
+        )  # fmt: skip
+        retry_btn.click(
+            do_retry, None, [index_info, busy_row, labels, genres, movies], api_visibility="private"
+        )
+        clear_btn.click(
+            lambda: ([], "any", "clean", [], [], None, None, None, None, DEFAULT_K, None),
+            None,
+            filters_in,
+            api_visibility="private",
+        )
+
+        def search(
+            query: str = "",
+            labels: list[str] | None = None,
+            genres: list[str] | None = None,
+            movies: list[str] | None = None,
+            years: str = "",
+            duration: str = "",
+            k: int = 10,
+            min_score: float | None = None,
+            like: str = "",
+            label_source: str = "clean",
+        ) -> list[dict]:
+            """Search shots; returns hit dicts (see the module docstring of ui.app)."""
+            try:
+                y0, y1 = parse_range(years or None, int, "year range")
+                d0, d1 = parse_range(duration or None, float, "duration range")
+                eng = slot.get()
+                if eng.is_empty:
+                    return []
+                res = eng.search(
+                    text=(query or "").strip() or None,
+                    like=(like or "").strip() or None,
+                    filters=SearchFilters(
+                        labels_any=tuple(labels or ()),
+                        label_source=label_source,
+                        genres=tuple(genres or ()),
+                        movies=tuple(movies or ()),
+                        year_min=y0,
+                        year_max=y1,
+                        duration_min=d0,
+                        duration_max=d1,
+                    ),
+                    limit=max(1, min(int(k), MAX_K)),
+                    min_score=min_score,
+                )
+            except (ScenesearchError, ValueError) as e:
+                raise gr.Error(_one_line(e), print_exception=False) from None
+            return [api_hit(h.to_dict()) for h in res.hits]
+
+        gr.api(search, api_name="search")
+    return demo
+
+
+# ------------------------------------------------------------------------------ serve
+def theme() -> gr.themes.Base:
+    """Gradio's default look with system font stacks: nothing is fetched from font CDNs."""
+    return gr.themes.Default(font=FONT, font_mono=FONT_MONO)
+
+
+def launch_app(
+    demo: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    *,
+    share: bool = False,
+    prevent_thread_lock: bool = False,
+    quiet: bool = False,
+):
+    """Launch a page from :func:`build_app` with the only file access it needs (see
+    :func:`allowed_folders`), our theme and CSS, and nothing that calls outside hosts."""
+    app: SearchApp = demo.scenesearch
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # no version check / telemetry calls
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        allowed_paths=allowed_folders(app.slot.engine, app.movie_dirs, app.slot.index_dir),
+        theme=theme(),
+        css=CSS,
+        show_error=False,  # unexpected exceptions stay in the server log; gr.Error still shows
+        footer_links=["api", "settings"],
+        ssr_mode=False,  # no Node server: one process, one port
+        mcp_server=False,
+        pwa=False,
+        prevent_thread_lock=prevent_thread_lock,
+        quiet=quiet,
+    )
+
+
+def open_slot(store_cfg: StoreConfig, device: str = "cpu") -> EngineSlot:
+    """Open the index for the app, or, when another process is indexing it (the embedded store
+    admits one process at a time), an empty slot that says so and can retry later."""
+    from indexer.pipeline import is_being_indexed
+
+    embedded = not store_cfg.qdrant_url
+    index_dir = store_cfg.index_dir
+
+    def opener() -> SearchEngine:
+        return SearchEngine.open(store_cfg, device=device)
+
+    def busy() -> bool:
+        # a server backend serves readers while indexing runs; only the embedded one is exclusive
+        return embedded and bool(index_dir) and is_being_indexed(index_dir)
+
+    slot = EngineSlot(None, opener, busy_check=busy, index_dir=index_dir)
+    if busy():
+        slot.busy_message = f"{index_dir} is being indexed by a running 'scenesearch index'"
+    else:
+        try:
+            slot.engine = opener()
+        except IndexBusyError as e:
+            slot.busy_message = str(e)
+    return slot
+
+
+def serve(
+    store_cfg: StoreConfig,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    movie_dirs: Sequence[str] = (),
+    device: str | None = None,
+    share: bool = False,
+) -> int:
+    """Open the index, build the page and serve it until interrupted. Returns an exit code.
+
+    An index being indexed elsewhere does not stop the server: the page says so and offers
+    Retry.
+    """
+    from indexer.config import env_defaults, resolve_device
+
+    slot = open_slot(store_cfg, resolve_device(device or env_defaults()["device"] or "auto"))
+    if slot.engine is None:
+        log.warning("index busy: %s; serving the page with a Retry button", slot.busy_message)
+    demo = build_app(slot, movie_dirs)
+    try:
+        launch_app(demo, host, port, share=share)
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:  # port taken, address not available: one line from the CLI
+        raise ConfigError(f"cannot serve on {host}:{port}: {_one_line(e)}") from e
+    finally:
+        if slot.engine is not None:
+            slot.engine.close()
+    return 0
