@@ -28,3 +28,7 @@ class IndexBusyError(ScenesearchError):
 
 class StoreError(ScenesearchError):
     """The vector store failed (server unreachable, corrupt shard...)."""
+
+
+class ShotIdError(ConfigError, ValueError):
+    """A string that is not a shot id (``MOVIE_ID:INDEX``)."""

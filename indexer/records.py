@@ -23,9 +23,11 @@ def point_id(shot_id: str) -> str:
 
 def parse_shot_id(shot_id: str) -> tuple[str, int]:
     """Split ``movie:index`` into its parts; raises ValueError with a readable message."""
+    from indexer.errors import ShotIdError
+
     movie_id, sep, idx = shot_id.rpartition(":")
     if not sep or not movie_id or not idx.isdigit():
-        raise ValueError(
+        raise ShotIdError(
             f"not a shot id: {shot_id!r} (expected MOVIE_ID:INDEX, e.g. 3fa9c2d1e0b4:0012)"
         )
     return movie_id, int(idx)
