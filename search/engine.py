@@ -332,7 +332,7 @@ class SearchEngine:
             mode = "text+image" if text and image is not None else ("text" if text else "image")
         need = offset + limit
         shaping = per_movie is not None or dedup is not None
-        fetch = need if not shaping else max(4 * need, 50)
+        fetch = need + 1 if not shaping else max(4 * need, 50)  # +1: is there a next page?
         while True:
             recs = self.store.search(
                 vec, VECTOR_CLIP, flt, limit=fetch, with_vectors=[VECTOR_CLIP] if dedup else False,
@@ -340,7 +340,7 @@ class SearchEngine:
             )  # fmt: skip
             shaped = self._shape(recs, per_movie, dedup)
             exhausted = len(recs) < fetch
-            if len(shaped) >= need or exhausted or fetch >= MAX_CANDIDATES:
+            if len(shaped) > need or exhausted or fetch >= MAX_CANDIDATES:
                 break
             fetch = min(fetch * 4, MAX_CANDIDATES)
         best = shaped[0].score if shaped else None
@@ -352,7 +352,7 @@ class SearchEngine:
             mode,
             no_good_match=min_score is not None and not shaped,
             best_score=best,
-            exhausted=exhausted and len(shaped) <= need,
+            exhausted=len(shaped) <= need,
         )
 
     def _shape(self, recs: list[StoredRecord], per_movie: int | None, dedup: float | None):

@@ -234,3 +234,13 @@ def test_hit_records_carry_payload_fields(engine, data):
     d = h.to_dict()
     for key in ("shot_id", "movie_id", "title", "start_s", "end_s", "labels", "score"):
         assert key in d
+
+
+def test_exhausted_says_whether_a_next_page_exists(engine, data):
+    mine = [p for p in data.payloads if p["movie_id"] == "m003"]
+    f = SearchFilters(movies=("m003",))
+    sid = mine[0]["shot_id"]
+    n = len(mine)
+    assert engine.search(like=sid, filters=f, limit=n, params=EXACT).exhausted
+    assert not engine.search(like=sid, filters=f, limit=n - 1, params=EXACT).exhausted
+    assert engine.search(like=sid, filters=f, limit=n - 1, offset=1, params=EXACT).exhausted
