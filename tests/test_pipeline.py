@@ -435,3 +435,40 @@ def test_real_weights_smoke(tmp_path):
         assert hits[0].title.startswith("flower")
         hits = eng.search("a city street with buildings", limit=1).hits
         assert hits[0].title.startswith("city")
+
+
+def test_odd_rotated_multistream_and_vfr_videos_index_correctly(
+    tmp_path, tiny_encoder, tiny_labeler
+):
+    """Unusual but valid videos are indexed right: odd frame size, a display rotation (portrait
+    thumbnail), two video streams (shots of the default stream), and VFR (times from pts)."""
+    from PIL import Image
+
+    from tests.videos import write_rotated_video, write_two_stream_video
+
+    src = tmp_path / "src"
+    src.mkdir()
+    write_video(src / "odd.avi", [(24, 40), (24, 220)], size=(161, 97), codec="mpeg4")
+    write_rotated_video(src / "rotated.mp4", rotation=90, size=(160, 96), n=30)
+    two = write_two_stream_video(src / "two.mp4", [(30, 40), (30, 220)])
+    # VFR: 24 frames at 1/24 s, then 24 frames at 1/12 s (a cut at frame 24)
+    times = [i / 24 for i in range(24)] + [1.0 + i / 12 for i in range(24)]
+    vfr = write_video(
+        src / "vfr.mkv", [(24, 40), (24, 220)], times=times, container_format="matroska"
+    )
+    idx = tmp_path / "idx"
+    s = Indexer(make_cfg(idx), tiny_encoder, tiny_labeler).run([str(src)])
+    assert s.count("indexed") == 4, [(m.path, m.reason) for m in s.movies]
+    by = {}
+    for p in all_points(idx).values():
+        by.setdefault(p["title"], []).append(p)
+    for v in by.values():
+        v.sort(key=lambda p: p["shot_index"])
+    assert [p["start_frame"] for p in by["odd"]] == [0, 24]
+    w, h = Image.open(idx / by["rotated"][0]["thumb"]).size
+    assert h > w  # displayed portrait
+    assert [p["start_frame"] for p in by["two"]] == [0, *two.cuts]
+    assert [p["start_frame"] for p in by["vfr"]] == [0, 24]
+    assert by["vfr"][1]["start_s"] == pytest.approx(vfr.times[24], abs=1e-3)
+    # the last frame's own duration is not stored in the file: the end lies after its pts
+    assert vfr.times[-1] < by["vfr"][1]["end_s"] <= vfr.times[-1] + 1 / 12 + 1e-3
