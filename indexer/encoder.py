@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +171,9 @@ class ClipEncoder:
         with torch.no_grad():
             dim = int(self.model.encode_text(self.tokenizer(["x"]).to(device)).shape[-1])
         self.spec = ModelSpec(model_name, tag, dim, config_path, weights_path)
+        # Seconds spent in preprocess() (benchmarks split it from the forward pass; on CUDA it is
+        # launch time unless the caller synchronises).
+        self.preprocess_s = 0.0
 
     # ------------------------------------------------------------------ images
     def preprocess(self, frames) -> torch.Tensor:  # noqa: F821
@@ -181,6 +185,7 @@ class ClipEncoder:
         import torch
         import torch.nn.functional as F
 
+        t0 = time.perf_counter()
         if isinstance(frames, np.ndarray) and not frames.flags.writeable:
             frames = frames.copy()  # torch refuses to share read-only numpy memory
         x = torch.as_tensor(frames)
@@ -197,7 +202,9 @@ class ClipEncoder:
         top, left = (h - s) // 2, (w - s) // 2
         x = x[:, :, top : top + s, left : left + s]
         x = (x / 255.0).clamp_(0.0, 1.0)
-        return (x - self.mean) / self.std
+        x = (x - self.mean) / self.std
+        self.preprocess_s += time.perf_counter() - t0
+        return x
 
     def encode_frames(self, frames, batch_size: int = 64) -> np.ndarray:
         """Embed uint8 RGB frames (all the same size) → L2-normalised float32 [N, D]."""
