@@ -1,0 +1,119 @@
+"""Smoke tests of the benchmark commands: they run end to end on tiny inputs and write
+``report.json`` + ``report.md`` with the expected keys. No timing is ever asserted here (the
+figures depend on the machine and its load); the real runs are in eval/results/.
+
+Inputs: a synthetic 3-shot video (24 + 30 + 20 frames at 24 fps, brightness cuts at frames 24 and
+54, so the content detector finds 3 shots), the tiny random OpenCLIP model, 2,000 synthetic
+points for the search bench.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import TINY_MODEL
+from tests.videos import write_video
+from ui.cli import main
+
+MACHINE_KEYS = {"cpu", "cores", "ram_gib", "gpu", "versions"}
+VERSION_KEYS = {"torch", "open_clip", "qdrant-edge", "PyAV", "scenedetect"}
+
+
+@pytest.fixture(scope="module")
+def clip3(tmp_path_factory):
+    """A 3.1 s, 320x180 H.264 video with 3 shots (cuts at frames 24 and 54)."""
+    d = tmp_path_factory.mktemp("bench-video")
+    v = write_video(d / "three.mp4", [(24, 40), (30, 200), (20, 60)], size=(320, 180))
+    assert v.cuts == (24, 54)
+    return v.path
+
+
+def _read(out):
+    report = json.loads((out / "report.json").read_text())
+    md = (out / "report.md").read_text()
+    assert set(report["machine"]) >= MACHINE_KEYS
+    assert set(report["machine"]["versions"]) >= VERSION_KEYS
+    assert "| CPU |" in md and "versions" in md
+    return report, md
+
+
+@pytest.mark.skipif(
+    not shutil.which("ffmpeg"), reason="the baseline needs ffmpeg (scenedetect split-video)"
+)
+def test_bench_index_with_baseline(clip3, tmp_path):
+    out = tmp_path / "report"
+    rc = main(["bench", "index", str(clip3), "--out", str(out), "--model", TINY_MODEL,
+               "--pretrained", "random", "--device", "cpu", "--copies", "2",
+               "--scale-seconds", "2", "--fidelity-frames", "4", "--quiet"])  # fmt: skip
+    assert rc == 0
+    r, md = _read(out)
+    assert r["random_weights"] is True and "RANDOM" in md
+    for name in ("ours_default", "ours_all"):
+        o = r["ours"][name]
+        assert o["shots"] == 3
+        assert {"decode", "detect", "sample", "preprocess", "embed", "label", "store"} <= set(
+            o["stage_s"]
+        )
+        for key in ("frames_per_s", "images_per_s", "shots_per_s", "realtime_factor",
+                    "peak_rss_mib", "wall_s", "cpu_s"):  # fmt: skip
+            assert key in o
+    assert r["ours"]["ours_all"]["images_embedded"] == r["video"]["n_frames"]
+    b = r["baseline"]
+    assert b["shots"] == 3 and b["frames_embedded"] > 0
+    assert {"detect_split", "decode", "preprocess", "embed", "label"} <= set(b["stage_s"])
+    assert "split-video" in b["command"]
+    fid = r["fidelity"]
+    assert fid["features"]["frames"] == 4
+    assert -1.0 <= fid["features"]["cos_min"] <= 1.0 + 1e-6
+    assert fid["labels"]["matched"] == 3  # same detector on both sides: every shot matches
+    assert r["scaling"]["one"]["movies"] == 1 and r["scaling"]["many"]["movies"] == 2
+    assert {"ours_default", "ours_all"} <= set(r["comparison"])
+    assert len(r["targets"]) == 5 and all("met" in t for t in r["targets"])
+    assert "## Stages" in md and "## Fidelity" in md and "## Scaling" in md
+
+
+def test_bench_index_quick_options(clip3, tmp_path):
+    """--skip-baseline / --skip-all / --copies 0 / --limit-seconds: only our default run."""
+    out = tmp_path / "quick"
+    rc = main(["bench", "index", str(clip3), "--out", str(out), "--model", TINY_MODEL,
+               "--device", "cpu", "--skip-baseline", "--skip-all", "--copies", "0",
+               "--fidelity-frames", "2", "--limit-seconds", "2", "--quiet"])  # fmt: skip
+    assert rc == 0
+    r, _ = _read(out)
+    assert set(r["ours"]) == {"ours_default"}
+    assert "baseline" not in r and "scaling" not in r
+    assert r["video"]["duration_s"] <= 2.2  # trimmed to the first 2 s
+    assert (out / "progress.log").stat().st_size > 0
+
+
+def test_bench_search_small(tmp_path):
+    out = tmp_path / "search"
+    rc = main(["bench", "search", "--points", "2000", "--out", str(out), "--model", TINY_MODEL,
+               "--queries", "20", "--text-queries", "3", "--tuning", "bench-small",
+               "--quiet"])  # fmt: skip
+    assert rc == 0
+    r, md = _read(out)
+    for case in ("unfiltered", "narrow_label", "broad_genre", "group_by_movie"):
+        lat = r["latency"][case]
+        assert {"p50_ms", "p95_ms", "p99_ms"} <= set(lat)
+        assert {"p50_ms", "p95_ms"} <= set(lat["brute_force"])
+        assert 0.0 <= r["recall"][case]["recall_at_10"] <= 1.0
+        assert r["recall"][case]["short_lists"] == 0
+    assert {"text_unfiltered", "text_narrow_label"} <= set(r["latency"])
+    assert r["ingest"]["points"] == 2000 and r["ingest"]["points_per_s"] > 0
+    assert r["reopen"]["reopen_s"] > 0 and r["reopen"]["rss_mib"] > 0
+    assert r["build"]["wall_s"] >= 0 and r["disk"]["index_mib"] > 0
+    assert 0.0 < r["filters"]["narrow_label"]["fraction"] < 0.2
+    assert "## Latency" in md and "numpy" in md
+
+
+def test_bench_bad_input_is_one_line_error(tmp_path, capsys):
+    rc = main(["bench", "index", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o"),
+               "--model", TINY_MODEL, "--device", "cpu", "--quiet"])  # fmt: skip
+    assert rc == 1
+    assert "file not found" in capsys.readouterr().err
+    rc = main(["bench", "search", "--points", "5", "--out", str(tmp_path / "s")])
+    assert rc == 1
