@@ -256,6 +256,28 @@ class Log:
             print(line, file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def exclusive_bench(log=None) -> Iterator[None]:
+    """Hold the machine-wide benchmark lock (``$TMPDIR/scenesearch-bench.lock``): benchmarks of
+    ours that would distort each other's figures take it, and wait for it, instead of running
+    at the same time."""
+    import fcntl
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), "scenesearch-bench.lock")
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if log:
+                log("waiting for another scenesearch benchmark to finish (bench lock)")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 # ------------------------------------------------------------------------------ reports
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")

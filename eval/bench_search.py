@@ -38,6 +38,7 @@ from eval.bench_common import (
     Log,
     ResourceSampler,
     dir_size,
+    exclusive_bench,
     machine_info,
     machine_md,
     md_table,
@@ -405,6 +406,13 @@ def concurrency_test(index_dir: str, seconds: float, clients: int, label: str, g
 
 # ------------------------------------------------------------------------------ the run
 def run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
+    """Run every phase (holding the benchmark lock: see bench_common.exclusive_bench) and write
+    the report; returns the report dict."""
+    with exclusive_bench():
+        return _run_search_bench(bc)
+
+
+def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
     from indexer.encoder import ClipEncoder
     from indexer.labels import SceneLabeler
     from indexer.pipeline import index_meta
