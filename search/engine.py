@@ -132,6 +132,8 @@ class SearchEngine:
                 "query it with the same model"
             )
         self._movie_cache: dict[str, dict] | None = None
+        self._count: int | None = None
+        self._genres: list[str] | None = None
 
     @classmethod
     def open(cls, cfg: StoreConfig, device: str = "cpu", encoder=None, load_model: bool = True):
@@ -186,7 +188,10 @@ class SearchEngine:
 
     @property
     def is_empty(self) -> bool:
-        return not self.meta or self.store.count() == 0
+        """No shots to search (cached: counting points is not free on every query)."""
+        if self._count is None:
+            self._count = self.store.count() if self.meta else 0
+        return self._count == 0
 
     @property
     def random_weights(self) -> bool:
@@ -197,7 +202,10 @@ class SearchEngine:
         return list(self.meta["taxonomy"]["labels"]) if self.meta else []
 
     def genres(self) -> list[str]:
-        return sorted(self.store.facet("genres")) if self.meta else []
+        """Genres present in the index (cached until :meth:`refresh`)."""
+        if self._genres is None:
+            self._genres = sorted(self.store.facet("genres")) if self.meta else []
+        return self._genres
 
     def movies(self) -> list[dict]:
         """Movie records (id, title, year, genres, path, shots...), sorted by title."""
@@ -209,6 +217,8 @@ class SearchEngine:
     def refresh(self) -> None:
         """Forget cached movie lists (after the index changed)."""
         self._movie_cache = None
+        self._count = None
+        self._genres = None
         self.meta = self.store.get_meta() if self.store.exists() else None
 
     # ------------------------------------------------------------------ filters
