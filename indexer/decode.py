@@ -140,6 +140,10 @@ class VideoReader:
             raise
         self.fps = _stream_fps(self._stream)
         self._time_base = self._stream.time_base
+        # container facts read now: `info` may be asked after the file is closed
+        self._nominal_duration = self._read_nominal_duration()
+        self._stream_frames = int(self._stream.frames or 0)
+        self._stream_size = (self._stream.width, self._stream.height)
         self.rotation = 0
         self.display_size: tuple[int, int] | None = None  # source (w, h) after SAR and rotation
         self.frame_size: tuple[int, int] | None = None  # working (w, h) of the frames we yield
@@ -156,6 +160,9 @@ class VideoReader:
     @property
     def nominal_duration_s(self) -> float:
         """Duration the container states (0 when it states none)."""
+        return self._nominal_duration
+
+    def _read_nominal_duration(self) -> float:
         s = self._stream
         if s.duration and self._time_base:
             return float(s.duration * self._time_base)
@@ -166,14 +173,14 @@ class VideoReader:
     @property
     def info(self) -> VideoInfo:
         """Stream facts; after iteration n_frames/duration are what was actually decoded."""
-        w, h = self.display_size or (self._stream.width, self._stream.height)
+        w, h = self.display_size or self._stream_size
         decoded = self.n_frames > 0
         return VideoInfo(
             width=int(w),
             height=int(h),
             fps=self.fps,
             duration_s=self._end_t if decoded else self.nominal_duration_s,
-            n_frames=self.n_frames if decoded else int(self._stream.frames or 0),
+            n_frames=self.n_frames if decoded else self._stream_frames,
             codec=self.codec,
             rotation=self.rotation,
             corrupt_frames=self.corrupt_frames,
