@@ -25,6 +25,7 @@ import polars as pl
 from eval.features import ShotTable, feature_sets, pool
 from eval.metrics import average_precision, f1_at_threshold, mean_average_precision, tune_threshold
 from indexer.errors import InputError
+from indexer.inputs import read_table
 
 PRIOR = "prior"
 RANDOM = "random"
@@ -75,16 +76,7 @@ def read_genres(path: str | Path) -> list[GenreRow]:
     from indexer.inputs import split_genres
 
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"genres table not found: {p}")
-    try:
-        if p.suffix.lower() in (".parquet", ".pq"):
-            df = pl.read_parquet(p)
-        else:
-            df = pl.read_csv(p, infer_schema_length=0, comment_prefix="#")
-    except Exception as e:  # polars raises several error types for malformed files
-        raise InputError(f"cannot read genres table {p}: {str(e).splitlines()[0]}") from e
-    cols = {c.lower().strip(): c for c in df.columns}
+    df, cols = read_table(p, "genres table")
     keys = [cols[c] for c in MOVIE_COLUMNS if c in cols]
     if not keys or "genres" not in cols:
         raise InputError(
@@ -217,13 +209,7 @@ def read_split_file(path: str | Path) -> dict[str, str]:
     and ``fold`` (any label; each fold is a test set once) or ``split`` (``test`` rows are the
     test set; ``train``/``val`` rows train)."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"split file not found: {p}")
-    try:
-        df = pl.read_csv(p, infer_schema_length=0, comment_prefix="#")
-    except Exception as e:
-        raise InputError(f"cannot read split file {p}: {str(e).splitlines()[0]}") from e
-    cols = {c.lower().strip(): c for c in df.columns}
+    df, cols = read_table(p, "split file")
     keys = [cols[c] for c in MOVIE_COLUMNS if c in cols]
     val = cols.get("fold") or cols.get("split")
     if not keys or val is None:

@@ -25,6 +25,7 @@ import polars as pl
 
 from eval.metrics import ap_at_k, hit_at_k, ndcg_at_k, precision_at_k, recall_at_k, reciprocal_rank
 from indexer.errors import InputError
+from indexer.inputs import read_table
 
 SearchFn = Callable[[str, int], list[str]]
 DEFAULT_KS = (1, 5, 10, 50)
@@ -66,17 +67,7 @@ def read_queries(path: str | Path, shot_labels: dict[str, set[str]] | None = Non
     ``labels`` (``a|b``: every shot whose ground-truth labels include one of them; needs
     ``shot_labels``). Rows with no relevant shot are kept and reported (scored as NaN)."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"queries not found: {p}")
-    try:
-        df = (
-            pl.read_parquet(p)
-            if p.suffix.lower() in (".parquet", ".pq")
-            else pl.read_csv(p, infer_schema_length=0, comment_prefix="#")
-        )
-    except Exception as e:  # polars raises several error types for malformed files
-        raise InputError(f"cannot read queries {p}: {str(e).splitlines()[0]}") from e
-    cols = {c.lower().strip(): c for c in df.columns}
+    df, cols = read_table(p, "queries")
     qcol = cols.get("query") or cols.get("text")
     if qcol is None or not ({"relevant", "labels"} & set(cols)):
         raise InputError(f"queries {p} need a 'query' column and 'relevant' and/or 'labels'")

@@ -27,6 +27,7 @@ import polars as pl
 from eval.features import ShotTable
 from eval.metrics import f1_at_threshold, mean_average_precision, topk_accuracy
 from indexer.errors import InputError
+from indexer.inputs import read_table
 
 # MovieCLIP's 150-label map renames these two taxonomy labels (verified by diffing the map
 # against the 179-label taxonomy: 150 names kept, these 2 merged, 27 dropped).
@@ -161,15 +162,7 @@ def read_scene_table(path: str | Path) -> GroundTruth:
     ``end_s`` (a time range), or ``shot_id`` (``movie:0007``), or ``movie`` + ``shot_index``.
     ``#`` lines are comments."""
     p = Path(path)
-    try:
-        df = (
-            pl.read_parquet(p)
-            if p.suffix.lower() in (".parquet", ".pq")
-            else pl.read_csv(p, infer_schema_length=0, comment_prefix="#")
-        )
-    except Exception as e:  # polars raises several error types for malformed files
-        raise InputError(f"cannot read scene labels {p}: {str(e).splitlines()[0]}") from e
-    cols = {c.lower().strip(): c for c in df.columns}
+    df, cols = read_table(p, "scene labels")
     if "labels" not in cols:
         raise InputError(
             f"scene labels {p} need a 'labels' column; it has: {', '.join(df.columns)}"

@@ -59,22 +59,30 @@ def split_genres(value) -> tuple[str, ...]:
     return tuple(out)
 
 
-def read_manifest(path: str | os.PathLike) -> list[ManifestRow]:
-    """Read a CSV or Parquet manifest; relative paths are resolved against its folder."""
+def read_table(path: str | os.PathLike, what: str = "table"):
+    """Read a user table with polars: Parquet by extension, else CSV (all columns as strings,
+    ``#`` comment lines). Returns ``(df, cols)`` where ``cols`` maps lower-cased, stripped column
+    names to the real ones. Missing or malformed files raise a one-line InputError naming
+    ``what`` (e.g. "manifest")."""
     import polars as pl
 
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"manifest not found: {p}")
+        raise InputError(f"{what} not found: {p}")
     try:
-        df = (
-            pl.read_parquet(p)
-            if p.suffix.lower() in (".parquet", ".pq")
-            else pl.read_csv(p, infer_schema_length=0, comment_prefix="#")
-        )
+        if p.suffix.lower() in (".parquet", ".pq"):
+            df = pl.read_parquet(p)
+        else:
+            df = pl.read_csv(p, infer_schema_length=0, comment_prefix="#")
     except Exception as e:  # polars raises several error types for malformed files
-        raise InputError(f"cannot read manifest {p}: {str(e).splitlines()[0]}") from e
-    cols = {c.lower().strip(): c for c in df.columns}
+        raise InputError(f"cannot read {what} {p}: {str(e).splitlines()[0]}") from e
+    return df, {c.lower().strip(): c for c in df.columns}
+
+
+def read_manifest(path: str | os.PathLike) -> list[ManifestRow]:
+    """Read a CSV or Parquet manifest; relative paths are resolved against its folder."""
+    p = Path(path)
+    df, cols = read_table(p, "manifest")
     if "path" not in cols:
         raise InputError(f"manifest {p} has no 'path' column (columns: {', '.join(df.columns)})")
     rows = []
