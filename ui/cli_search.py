@@ -84,7 +84,8 @@ def cmd_search(args) -> int:
     return 3 if res.no_good_match else 0
 
 
-def print_table(res, random_weights: bool = False, out=sys.stdout) -> None:
+def print_table(res, random_weights: bool = False, out=None) -> None:
+    out = out or sys.stdout  # looked up at call time: stdout may have been replaced
     if random_weights:
         print("(index built with RANDOM WEIGHTS: scores and labels are meaningless)", file=out)
     if res.no_good_match:
