@@ -565,10 +565,15 @@ def genre_probe(
 
 
 def per_genre_plot(res: ProbeResult):
-    """Per-genre AP (mean over folds) for each feature type, side by side."""
+    """Per-genre AP for each feature type, side by side: the mean over folds, or — when no fold
+    could score a genre (e.g. one film per test fold) — AP pooled over all out-of-fold
+    predictions, so the plot never comes out empty."""
     from eval.report import bar_plot
 
+    rows = list(res.per_genre.iter_rows(named=True))
+    key = "ap_mean" if any(r["ap_mean"] == r["ap_mean"] for r in rows) else "ap_pooled"  # NaN≠NaN
     values: dict[str, dict[str, float]] = {}
-    for r in res.per_genre.iter_rows(named=True):
-        values.setdefault(r["feature"], {})[r["genre"]] = r["ap_mean"]
-    return bar_plot(values, "Genre probe: AP per genre (mean over folds)")
+    for r in rows:
+        values.setdefault(r["feature"], {})[r["genre"]] = r[key]
+    what = "mean over folds" if key == "ap_mean" else "pooled over out-of-fold predictions"
+    return bar_plot(values, f"Genre probe: AP per genre ({what})")

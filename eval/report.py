@@ -178,7 +178,7 @@ def bar_plot(
     if horizontal:
         fig, ax = plt.subplots(figsize=(7, max(3.0, 0.22 * len(cats) * max(1, n / 2) + 1)))
     else:
-        fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(cats) * n + 1.5), 4))
+        fig, ax = plt.subplots(figsize=(max(5.0, min(12.0, 0.3 * len(cats) * n + 1.5)), 4))
     for i, s in enumerate(series):
         v = [values[s].get(c, float("nan")) for c in cats]
         off = pos + (i - (n - 1) / 2) * width
