@@ -258,13 +258,15 @@ class Log:
 
 @contextlib.contextmanager
 def exclusive_bench(log=None) -> Iterator[None]:
-    """Hold the machine-wide benchmark lock (``$TMPDIR/scenesearch-bench.lock``): benchmarks of
-    ours that would distort each other's figures take it, and wait for it, instead of running
-    at the same time."""
+    """Hold the machine-wide benchmark lock (``$SCENESEARCH_BENCH_LOCK``, default
+    ``$TMPDIR/scenesearch-bench.lock``): benchmarks of ours that would distort each other's
+    figures take it, and wait for it, instead of running at the same time."""
     import fcntl
     import tempfile
 
-    path = os.path.join(tempfile.gettempdir(), "scenesearch-bench.lock")
+    path = os.environ.get("SCENESEARCH_BENCH_LOCK") or os.path.join(
+        tempfile.gettempdir(), "scenesearch-bench.lock"
+    )
     with open(path, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -22,6 +22,12 @@ MACHINE_KEYS = {"cpu", "cores", "ram_gib", "gpu", "versions"}
 VERSION_KEYS = {"torch", "open_clip", "qdrant-edge", "PyAV", "scenedetect"}
 
 
+@pytest.fixture(autouse=True)
+def _private_bench_lock(tmp_path, monkeypatch):
+    """A private benchmark lock: a real benchmark running on the machine must not block tests."""
+    monkeypatch.setenv("SCENESEARCH_BENCH_LOCK", str(tmp_path / "bench.lock"))
+
+
 @pytest.fixture(scope="module")
 def clip3(tmp_path_factory):
     """A 3.1 s, 320x180 H.264 video with 3 shots (cuts at frames 24 and 54)."""
