@@ -88,6 +88,48 @@ def resolve_model_name(name: str) -> tuple[str, str | None]:
     return name, None
 
 
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    """Can we open a TCP connection to the model hub? (Without this check an offline machine
+    spends ~50 s in huggingface_hub's retries before failing.)"""
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _force_hub_offline() -> None:
+    """Make huggingface_hub use its local cache only, for this process."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        from huggingface_hub import constants
+
+        constants.HF_HUB_OFFLINE = True
+    except (ImportError, AttributeError):
+        pass
+
+
+@contextlib.contextmanager
+def _quiet_hub():
+    """Hide huggingface_hub's per-retry warnings and open_clip's root-logger error: a failure
+    is reported once, by our ModelError."""
+    loggers = [logging.getLogger("huggingface_hub"), logging.getLogger()]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, lvl in zip(loggers, levels):
+            lg.setLevel(lvl)
+
+
 def autocast_context(device: str, precision: str):
     """bf16/fp16 autocast on CUDA only; on CPU a no-op context (fp32 is as fast there)."""
     import torch
@@ -123,6 +165,7 @@ class ClipEncoder:
         self.precision = precision
         model_name, config_path = resolve_model_name(name)
         weights_path = None
+        offline = False
         if pretrained == "random":
             tag, load = "random", None
         elif os.path.isfile(pretrained):
@@ -149,12 +192,22 @@ class ClipEncoder:
                     logging.getLogger("root").disabled = False
                     torch.random.set_rng_state(state)
             else:
-                model = open_clip.create_model(
-                    model_name, pretrained=load, device="cpu", cache_dir=cache_dir
-                )
+                offline = weights_path is None and not _hub_reachable()
+                if offline:
+                    _force_hub_offline()  # cached weights still load; missing ones fail at once
+                with _quiet_hub():
+                    model = open_clip.create_model(
+                        model_name, pretrained=load, device="cpu", cache_dir=cache_dir
+                    )
         except Exception as e:  # open_clip raises many types: HTTP errors, RuntimeError, KeyError
             if weights_path:
                 raise ModelError(f"cannot load weights file {pretrained}: {e}") from e
+            if load is not None and offline:
+                raise ModelError(
+                    f"cannot download {model_name}/{pretrained} weights: the model hub is not "
+                    "reachable and they are not in the local cache. Pass a local weights file "
+                    "with --pretrained PATH, or --pretrained random for a plumbing demo."
+                ) from e
             raise ModelError(
                 f"cannot load pretrained weights {model_name}/{pretrained} ({type(e).__name__}: "
                 f"{str(e).splitlines()[0][:160] if str(e) else ''}). Offline? Pass a local weights "
