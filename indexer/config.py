@@ -71,7 +71,7 @@ class ModelConfig:
         "openai"  # hub tag, a local weights file path, or "random" (seeded; demos only)
     )
     device: str = "auto"  # auto → cuda if available else cpu; resolved once at the entry point
-    precision: str = "auto"  # auto → bf16 autocast on CUDA, fp32 on CPU; or fp32 / fp16 / bf16
+    precision: str = "auto"  # auto → bf16 on CUDA / native-bf16 CPUs, else fp32; fp32|fp16|bf16
     batch_size: int = 64  # images per forward pass; batches span shots and movies
     cache_dir: str | None = None  # open_clip download cache (None: open_clip's default)
 

@@ -42,10 +42,11 @@ def device() -> str:
 
 @pytest.fixture(scope="session")
 def tiny_encoder(device):
-    """The tiny random OpenCLIP model on CPU (same weights every time: seeded)."""
+    """The tiny random OpenCLIP model on CPU (same weights every time: seeded), in fp32 so tests
+    can compare it exactly with open_clip's own calls (the bf16 path has its own tests)."""
     from indexer.encoder import ClipEncoder
 
-    return ClipEncoder(TINY_MODEL, "random", device)
+    return ClipEncoder(TINY_MODEL, "random", device, "fp32")
 
 
 @pytest.fixture(scope="session")

@@ -89,7 +89,7 @@ def test_label_matrix_is_cached(tiny_encoder, tmp_path, monkeypatch):
 
 
 def test_random_weights_are_deterministic(tiny_encoder):
-    again = ClipEncoder(TINY_MODEL, "random", "cpu")
+    again = ClipEncoder(TINY_MODEL, "random", "cpu", "fp32")
     fr = _frames(2)
     np.testing.assert_array_equal(again.encode_frames(fr), tiny_encoder.encode_frames(fr))
     assert again.spec.model_id == "tiny-clip/random" and again.spec.is_random
@@ -156,3 +156,38 @@ def test_hub_tag_offline_says_how_to_proceed(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match=r"--pretrained PATH.*--pretrained random"):
         ClipEncoder("RN50", "openai")
+
+
+def test_precision_auto_follows_the_hardware(monkeypatch):
+    import indexer.encoder as enc
+
+    monkeypatch.setattr(enc, "cpu_has_native_bf16", lambda: False)
+    assert enc.resolve_precision("cpu", "auto") == "fp32"
+    assert enc.resolve_precision("cuda", "auto") == "bf16"
+    assert enc.resolve_precision("cpu", "fp32") == "fp32"
+    monkeypatch.setattr(enc, "cpu_has_native_bf16", lambda: True)
+    assert enc.resolve_precision("cpu", "auto") == "bf16"
+    assert enc.resolve_precision("cpu", "fp32") == "fp32"
+    with pytest.raises(ConfigError, match="fp16 runs on CUDA only"):
+        ClipEncoder(TINY_MODEL, "random", "cpu", "fp16")
+
+
+def test_cpu_bf16_image_tower_stays_close_to_fp32(tiny_encoder):
+    """bf16 weights for the image tower on CPU: features within cosine 0.99 of fp32 for frames
+    and images, the text tower untouched (same text features, so the same label matrix)."""
+    if tiny_encoder.device != "cpu":
+        pytest.skip("CPU precision path")
+    bf = ClipEncoder(TINY_MODEL, "random", "cpu", "bf16")
+    assert bf.precision_used == "bf16"
+    assert next(bf.model.visual.parameters()).dtype == torch.bfloat16
+    assert next(bf.model.transformer.parameters()).dtype == torch.float32
+    fr = _frames(6)
+    a, b = tiny_encoder.encode_frames(fr), bf.encode_frames(fr, batch_size=4)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-5)
+    assert np.sum(a * b, axis=1).min() >= 0.99
+    ga = tiny_encoder.encode_frame_groups([fr[:2], fr[2:]])
+    gb = bf.encode_frame_groups([fr[:2], fr[2:]])
+    assert all(np.sum(x * y, axis=1).min() >= 0.99 for x, y in zip(ga, gb))
+    assert np.sum(tiny_encoder.encode_images([fr[0]]) * bf.encode_images([fr[0]])) >= 0.99
+    t = ["a beach at night", "a kitchen"]
+    np.testing.assert_array_equal(tiny_encoder.encode_text(t), bf.encode_text(t))

@@ -37,7 +37,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=None, help="auto | cpu | cuda[:N] (default: auto)")
     g.add_argument(
         "--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
-        help="autocast precision on CUDA (auto: bf16); CPU always runs fp32",
+        help="image-tower precision (auto: bf16 autocast on CUDA, bf16 weights on CPUs with "
+        "native bf16 such as AVX512-BF16/AMX, else fp32)",
     )  # fmt: skip
     g.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
 
