@@ -33,6 +33,7 @@ def cmd_bench_index(args) -> int:
         model=args.model,
         pretrained=args.pretrained,
         device=resolve_device(args.device),
+        precision=args.precision,
         frames_per_shot=str(args.frames_per_shot),
         batch_size=args.batch_size,
         workers=args.workers,
@@ -106,6 +107,8 @@ def register(sub) -> None:
     pi.add_argument("--pretrained", default="random",
                     help="weights: 'random' (seeded; same speed) or a tag/file (default random)")  # fmt: skip
     pi.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    pi.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+                    help="our runs' image-tower precision (the baseline always runs fp32)")  # fmt: skip
     pi.add_argument("--frames-per-shot", default="3", metavar="K|all",
                     help="frames per shot of our default run (default 3)")  # fmt: skip
     pi.add_argument("--batch-size", type=int, default=64)

@@ -12,8 +12,6 @@ import argparse
 import contextlib
 from pathlib import Path
 
-import polars as pl
-
 from indexer.errors import ConfigError, InputError
 from ui.common import add_index_args, store_config_from_args
 
@@ -242,6 +240,8 @@ def cmd_genre(args) -> int:
 
 # ------------------------------------------------------------------------------ scenes
 def cmd_scenes(args) -> int:
+    import polars as pl  # lazy: the other commands start faster without it
+
     from eval.features import load_shots
     from eval.scenes import evaluate_scenes, load_label_map_150, per_label_plot, read_ground_truth
 
@@ -319,6 +319,8 @@ def cmd_scenes(args) -> int:
 # ------------------------------------------------------------------------------ shots
 def cmd_shots(args) -> int:
     from dataclasses import replace
+
+    import polars as pl  # lazy: the other commands start faster without it
 
     from eval.shot_eval import evaluate_detectors, f1_plot, read_cuts, shot_config_variants
     from indexer.config import DecodeConfig, ShotConfig
