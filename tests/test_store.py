@@ -183,6 +183,25 @@ def test_upsert_retrieve(loaded, small):
     assert all(set(r.vectors) == {VECTOR_CLIP} for r in recs)
 
 
+def test_upsert_converts_numpy_payloads_and_rejects_bad_vectors(store, small):
+    """Payload values that are numpy scalars/arrays or tuples are stored as JSON values; a NaN in
+    any vector of a batch fails the whole upsert with a StoreError (one matrix check per batch);
+    points of one batch may carry different vector names."""
+    pts = small.points()[:3]
+    odd = dict(pts[0].payload, year=np.int64(1999), extra=(np.float32(0.5), np.arange(2)))
+    store.upsert([StorePoint(pts[0].id, pts[0].vectors, odd), pts[1]])
+    got = store.retrieve([pts[0].id])[0].payload
+    assert got["year"] == 1999 and got["extra"] == [0.5, [0, 1]]
+    bad = dict(pts[2].vectors, **{VECTOR_CLIP: np.full_like(small.clip[2], np.nan)})
+    with pytest.raises(StoreError):
+        store.upsert([pts[1], StorePoint(pts[2].id, bad, pts[2].payload)])
+    assert store.retrieve([pts[2].id]) == []
+    only_clip = StorePoint(pts[2].id, {VECTOR_CLIP: small.clip[2]}, pts[2].payload)
+    store.upsert([pts[1], only_clip])
+    recs = store.retrieve([pts[2].id], with_vectors=True)
+    assert set(recs[0].vectors) == {VECTOR_CLIP}
+
+
 def test_reupsert_same_id_replaces(loaded, small):
     """Upserting existing ids again replaces those points: same count, new payload, no dups."""
     n = loaded.count()

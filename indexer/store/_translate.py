@@ -167,6 +167,62 @@ def as_list(vec: Any) -> list[float]:
     return arr.tolist()
 
 
+def vectors_as_lists(vectors: Sequence[dict[str, Any]]) -> list[dict[str, list[float]]]:
+    """Many points' named vectors as lists of Python floats, converted one matrix per name.
+
+    The same result as :func:`as_list` on every vector, at a fraction of the cost: one
+    ``float32`` matrix per vector name, one finiteness check, one ``tolist()`` (per-vector
+    ``asarray`` + ``isfinite`` + ``tolist`` was ~60 µs of a point's ingest time; numpy arrays
+    passed straight to qdrant-edge are slower still, the binding reads them element by element).
+    Falls back to :func:`as_list` per vector when the points do not share names and shapes.
+    """
+    if not vectors:
+        return []
+    names = list(vectors[0])
+    if any(len(v) != len(names) or any(n not in v for n in names) for v in vectors):
+        return [{n: as_list(x) for n, x in v.items()} for v in vectors]
+    columns: dict[str, list[list[float]]] = {}
+    for n in names:
+        try:
+            mat = np.stack([np.asarray(v[n], dtype=np.float32).reshape(-1) for v in vectors])
+        except ValueError:  # different lengths under one name: let the engine say which
+            return [{k: as_list(x) for k, x in v.items()} for v in vectors]
+        if not np.isfinite(mat).all():
+            raise StoreError("vector contains NaN or infinite values")
+        columns[n] = mat.tolist()
+    return [{n: columns[n][j] for n in names} for j in range(len(vectors))]
+
+
+_PLAIN = (str, int, bool, type(None))
+
+
+def jsonable_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """:func:`to_jsonable` for one point payload, with a fast path for the common case.
+
+    Shot payloads are flat dicts of str/int/float values and short lists (of plain values or of
+    small dicts); those are checked in place and returned as they are, without the recursive
+    copy. Anything else (numpy values, tuples, non-str keys, non-finite floats...) goes through
+    :func:`to_jsonable`, which converts it or raises.
+    """
+    for k, v in payload.items():
+        if type(k) is not str or not _plain(v):
+            return to_jsonable(payload)
+    return payload
+
+
+def _plain(v: Any) -> bool:
+    t = type(v)
+    if t in _PLAIN:
+        return True
+    if t is float:
+        return math.isfinite(v)
+    if t is list:
+        return all(_plain(x) for x in v)
+    if t is dict:
+        return all(type(k) is str and _plain(x) for k, x in v.items())
+    return False
+
+
 def vectors_out(raw: Any) -> dict[str, np.ndarray] | None:
     """Named vectors from a backend record as float32 arrays."""
     if raw is None:

@@ -27,6 +27,7 @@ from indexer.errors import IndexBusyError, IndexMismatchError, ScenesearchError,
 from indexer.store import _translate as tr
 from indexer.store.base import (
     VECTOR_CLIP,
+    VECTOR_SCENES,
     CollectionSpec,
     Filter,
     SearchParams,
@@ -71,6 +72,11 @@ class EdgeTuning:
     full_scan_threshold_kb: int = 100_000
     # A segment gets an HNSW graph once its vectors exceed this many KB (None: engine default).
     indexing_threshold_kb: int | None = None
+    # Named vectors that are stored to be read back (eval reads every shot's label scores) but
+    # never searched in the product: kept on disk (mmap, paged in on demand) and given no HNSW
+    # graph (m=0), so they cost neither resident memory nor build time. Searching one still
+    # works, by exact scan. At 100 k shots the 179-d "scenes" vectors are 68 MiB of float32.
+    cold_vectors: tuple[str, ...] = (VECTOR_SCENES,)
 
 
 class EdgeStore(ShotStore):
@@ -187,10 +193,7 @@ class EdgeStore(ShotStore):
                     raise StoreError("cannot create an index without vectors")
                 t = self.tuning
                 config = qe.EdgeConfig(
-                    vectors={
-                        v.name: qe.EdgeVectorParams(size=int(v.dim), distance=qe.Distance.Cosine)
-                        for v in spec.vectors
-                    },
+                    vectors={v.name: self._vector_params(v.name, v.dim) for v in spec.vectors},
                     hnsw_config=qe.HnswIndexConfig(
                         m=t.m,
                         ef_construct=t.ef_construct,
@@ -207,6 +210,19 @@ class EdgeStore(ShotStore):
             self._ensure_payload_indexes()
             with self._engine("flush"):
                 self._shard.flush()
+
+    def _vector_params(self, name: str, dim: int) -> qe.EdgeVectorParams:
+        if name not in self.tuning.cold_vectors:
+            return qe.EdgeVectorParams(size=int(dim), distance=qe.Distance.Cosine)
+        t = self.tuning
+        return qe.EdgeVectorParams(
+            size=int(dim),
+            distance=qe.Distance.Cosine,
+            memory=qe.Memory.Cold,
+            hnsw_config=qe.HnswIndexConfig(
+                m=0, ef_construct=t.ef_construct, full_scan_threshold=t.full_scan_threshold_kb
+            ),
+        )
 
     def _check_spec(self, spec: CollectionSpec) -> None:
         """An existing shard must have the named vectors and dimensions asked for."""
@@ -306,13 +322,11 @@ class EdgeStore(ShotStore):
     def upsert(self, points: Sequence[StorePoint]) -> None:
         shard = self._need_shard()
         for i in range(0, len(points), _UPSERT_CHUNK):
+            chunk = points[i : i + _UPSERT_CHUNK]
+            vectors = tr.vectors_as_lists([p.vectors for p in chunk])
             batch = [
-                qe.Point(
-                    tr.norm_id(p.id),
-                    {name: tr.as_list(v) for name, v in p.vectors.items()},
-                    tr.to_jsonable(p.payload),
-                )
-                for p in points[i : i + _UPSERT_CHUNK]
+                qe.Point(tr.norm_id(p.id), v, tr.jsonable_payload(p.payload))
+                for p, v in zip(chunk, vectors)
             ]
             with self._engine("upsert"):
                 shard.update(qe.UpdateOperation.upsert_points(batch))
