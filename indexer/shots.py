@@ -155,10 +155,19 @@ def min_len_frames(cfg: ShotConfig, fps: float) -> int:
     return max(1, math.ceil(cfg.min_shot_s * fps - _EPS))
 
 
+def detect_factor(width: int, height: int, short_side: int) -> int:
+    """Integer box-downscale factor for detection: the short side ends up closest to
+    ``short_side`` (never upscaled). An integer factor lets OpenCV's area resize take its fast
+    path: 0.03 ms instead of 0.53 ms per 455x256 frame here (it was a third of the decode
+    worker's time per frame)."""
+    return max(1, round(min(width, height) / short_side))
+
+
 def detect_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """Size frames are box-downscaled to before detection (never up)."""
-    scale = min(1.0, short_side / min(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    """Size frames are box-downscaled to before detection (the last ``width % f`` columns and
+    ``height % f`` rows are dropped, f = :func:`detect_factor`)."""
+    f = detect_factor(width, height, short_side)
+    return max(1, width // f), max(1, height // f)
 
 
 class ShotSegmenter:
@@ -208,7 +217,9 @@ class ShotSegmenter:
         if self._size is None:
             self._size = detect_size(w, h, self.cfg.detect_short_side)
         if self._size != (w, h):
-            rgb = cv2.resize(rgb, self._size, interpolation=cv2.INTER_AREA)
+            sw, sh = self._size
+            f = w // sw
+            rgb = cv2.resize(rgb[: sh * f, : sw * f], self._size, interpolation=cv2.INTER_AREA)
         # PySceneDetect works on BGR (HSV hue, luma weights and hashes depend on the order).
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
