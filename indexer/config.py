@@ -25,6 +25,9 @@ VIDEO_EXTENSIONS = (
 class DecodeConfig:
     short_side: int = 256  # frames are scaled by PyAV (swscale, in C) so their short side is this
     threads: str = "AUTO"  # PyAV thread_type: AUTO (frame+slice threads), FRAME, SLICE or NONE
+    # Decoder threads per movie; 0: FFmpeg's choice for a movie decoded alone, and
+    # cores // workers when several decode workers run at once (no oversubscription).
+    thread_count: int = 0
     max_corrupt_frames: int = 200  # give up on a movie after this many undecodable packets/frames
     max_side: int = 1024  # cap for extreme aspect ratios (keeps memory bounded)
 

@@ -134,6 +134,8 @@ class VideoReader:
             codec = self._stream.codec_context
             if codec is None:
                 raise InputError(f"{self.path}: no decoder for its video codec")
+            if threads != "NONE" and self.cfg.thread_count > 0:
+                codec.thread_count = self.cfg.thread_count
             self.codec = codec.name
         except BaseException:
             self._container.close()
