@@ -59,7 +59,7 @@ def test_labels_equal_direct_movieclip_formula(tiny_encoder, tiny_labeler):
     model, tok = tiny_encoder.model, tiny_encoder.tokenizer
     prompts = [f"a photo of a {lb}, a type of background location" for lb in load_taxonomy().labels]
     with torch.no_grad():
-        t = model.encode_text(tok(prompts)).double()
+        t = model.encode_text(tok(prompts).to(tiny_encoder.device)).double().cpu()
         t = t / t.norm(dim=-1, keepdim=True)
         f = torch.from_numpy(feats).double()
         expect = torch.softmax(100.0 * f @ t.T, dim=-1).mean(0).numpy()
@@ -89,7 +89,7 @@ def test_label_matrix_is_cached(tiny_encoder, tmp_path, monkeypatch):
 
 
 def test_random_weights_are_deterministic(tiny_encoder):
-    again = ClipEncoder(TINY_MODEL, "random", "cpu", "fp32")
+    again = ClipEncoder(TINY_MODEL, "random", tiny_encoder.device, "fp32")
     fr = _frames(2)
     np.testing.assert_array_equal(again.encode_frames(fr), tiny_encoder.encode_frames(fr))
     assert again.spec.model_id == "tiny-clip/random" and again.spec.is_random
@@ -115,9 +115,9 @@ def test_tensor_preprocessing_matches_open_clip_pil(tiny_encoder):
     _, _, pil_pre = open_clip.create_model_and_transforms(TINY_MODEL.rsplit("/", 1)[1][:-5])
     with torch.no_grad():
         ref = tiny_encoder.model.encode_image(
-            torch.stack([pil_pre(Image.fromarray(f)) for f in full])
+            torch.stack([pil_pre(Image.fromarray(f)) for f in full]).to(tiny_encoder.device)
         )
-        ref = torch.nn.functional.normalize(ref, dim=-1).numpy()
+        ref = torch.nn.functional.normalize(ref, dim=-1).cpu().numpy()
     from indexer.imageio import load_rgb
 
     ours = tiny_encoder.encode_frames(np.stack([load_rgb(f) for f in full]))
