@@ -87,17 +87,21 @@ class IndexBenchConfig:
 
 
 # ------------------------------------------------------------------------------ inputs
-def trim_video(src: str, dst: str, seconds: float) -> str:
-    """Copy the first ``seconds`` of ``src``'s video stream to ``dst`` (no re-encode)."""
+def remux_video(src: str, dst: str, seconds: float | None = None, title: str | None = None) -> str:
+    """Copy ``src``'s video stream to ``dst`` without re-encoding: only its first ``seconds``
+    when given, with ``title`` as the container title when given (copies with their own titles
+    are distinct files: their own content fingerprint, hence their own movie id)."""
     import av
 
     with av.open(src) as inp, av.open(dst, "w") as out:
+        if title is not None:
+            out.metadata["title"] = title
         ins = inp.streams.video[0]
         outs = out.add_stream_from_template(ins)
         for pkt in inp.demux(ins):
             if pkt.dts is None:
                 continue
-            if pkt.dts * ins.time_base >= seconds:
+            if seconds is not None and pkt.dts * ins.time_base >= seconds:
                 break
             pkt.stream = outs
             out.mux(pkt)
@@ -469,23 +473,6 @@ def label_agreement(ours: list[dict], base: list[dict], labels: tuple[str, ...])
 
 
 # ------------------------------------------------------------------------------ scaling
-def remux_copy(src: str, dst: str, title: str) -> str:
-    """Copy ``src``'s video stream to ``dst`` (no re-encode) with its own container title, so
-    each copy is a distinct file (its own content fingerprint, hence its own movie id)."""
-    import av
-
-    with av.open(src) as inp, av.open(dst, "w") as out:
-        out.metadata["title"] = title
-        ins = inp.streams.video[0]
-        outs = out.add_stream_from_template(ins)
-        for pkt in inp.demux(ins):
-            if pkt.dts is None:
-                continue
-            pkt.stream = outs
-            out.mux(pkt)
-    return dst
-
-
 def run_scaling(bc, clip: str, encoder, labeler, work: Path, sampler, log) -> dict[str, Any]:
     """Index 1 copy, then N copies (distinct files: remuxed with their own titles) of ``clip``;
     compare walls."""
@@ -493,7 +480,9 @@ def run_scaling(bc, clip: str, encoder, labeler, work: Path, sampler, log) -> di
     shutil.rmtree(copies_dir, ignore_errors=True)
     copies_dir.mkdir(parents=True)
     paths = [
-        remux_copy(clip, str(copies_dir / f"copy{i:03d}{Path(clip).suffix}"), f"copy {i:03d}")
+        remux_video(
+            clip, str(copies_dir / f"copy{i:03d}{Path(clip).suffix}"), title=f"copy {i:03d}"
+        )
         for i in range(bc.copies)
     ]
     one, _ = run_ours(bc, "scale_1", paths[:1], encoder, labeler, work, sampler, log,
@@ -540,7 +529,7 @@ def run_index_bench(bc: IndexBenchConfig) -> dict[str, Any]:
     try:
         video = bc.video
         if bc.limit_seconds:
-            video = trim_video(bc.video, str(work / f"first{bc.limit_seconds:g}s.mp4"),
+            video = remux_video(bc.video, str(work / f"first{bc.limit_seconds:g}s.mp4"),
                                bc.limit_seconds)  # fmt: skip
         report["video"] = video_facts(video)
         log(f"video {video}: {report['video']['duration_s']} s, {report['video']['n_frames']} "
@@ -595,7 +584,7 @@ def run_index_bench(bc: IndexBenchConfig) -> dict[str, Any]:
                 f"{fid['labels']['matched']} matched shots")  # fmt: skip
         report["fidelity"] = fid
         if bc.copies:
-            clip = trim_video(bc.video, str(work / f"clip{bc.scale_seconds:g}s.mp4"),
+            clip = remux_video(bc.video, str(work / f"clip{bc.scale_seconds:g}s.mp4"),
                               bc.scale_seconds)  # fmt: skip
             report["scaling"] = run_scaling(bc, clip, encoder, labeler, work, sampler, log)
             log(f"[scaling] {bc.copies} copies / 1 copy = {report['scaling']['wall_ratio']}")
@@ -709,6 +698,8 @@ def gpu_throughput(encoder, sampler, log: Log, seconds: float = 3.0) -> dict[str
     """
     import torch
 
+    from indexer.encoder import autocast_context
+
     dev = encoder.device
     h, w = 256, 455
     frames = np.random.default_rng(0).integers(0, 256, size=(max(GPU_BATCHES), h, w, 3),
@@ -729,8 +720,8 @@ def gpu_throughput(encoder, sampler, log: Log, seconds: float = 3.0) -> dict[str
             pipe_mem = torch.cuda.max_memory_allocated() / 2**20
 
             x = torch.randn(b, 3, encoder.image_size, encoder.image_size, device=dev)
-            x = x.to(encoder._image_dtype)
-            with torch.inference_mode(), autocast_for(encoder):
+            x = x.to(encoder.image_dtype)
+            with torch.inference_mode(), autocast_context(encoder.device, encoder.precision_used):
                 encoder.model.encode_image(x)
                 torch.cuda.synchronize()
                 m, t0 = 0, time.perf_counter()
@@ -756,12 +747,6 @@ def gpu_throughput(encoder, sampler, log: Log, seconds: float = 3.0) -> dict[str
         "best_batch": best["batch"],
         **ph.to_dict(),
     }
-
-
-def autocast_for(encoder):
-    from indexer.encoder import autocast_context
-
-    return autocast_context(encoder.device, encoder.precision)
 
 
 def gpu_section(bc: IndexBenchConfig) -> dict[str, Any]:

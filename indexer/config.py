@@ -160,7 +160,11 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def auto_workers() -> int:
     """Decode worker processes: one per core, minus one for the embedder, at least 1."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, n - 1)
+    return max(1, available_cores() - 1)

@@ -182,9 +182,12 @@ class ClipEncoder:
     ):
         import torch
 
-        open_clip = _import_open_clip()
         self.device = device
         self.precision = precision
+        self.precision_used = resolve_precision(device, precision)
+        if self.precision_used == "fp16" and not device.startswith("cuda"):
+            raise ConfigError("fp16 runs on CUDA only; use --precision bf16 or fp32 on CPU")
+        open_clip = _import_open_clip()
         model_name, config_path = resolve_model_name(name)
         weights_path = None
         offline = False
@@ -237,17 +240,14 @@ class ClipEncoder:
             ) from e
         model.eval().requires_grad_(False)
         self.model = model.to(device)
-        self.precision_used = resolve_precision(device, precision)
         # On CPU, "bf16" means bf16 weights for the image tower (measured on an AVX512-BF16 CPU,
         # ViT-B-32, batch 32: 29.8 vs 52.8 ms/image, feature cosine to fp32 >= 0.9999; autocast
         # was slower than fp32 there). The text tower stays fp32: one query at a time is cheap,
         # and the label text matrix is then the same as with fp32.
-        self._image_dtype = torch.float32
-        if not device.startswith("cuda") and self.precision_used in ("bf16", "fp16"):
-            if self.precision_used == "fp16":
-                raise ConfigError("fp16 runs on CUDA only; use --precision bf16 or fp32 on CPU")
+        self.image_dtype = torch.float32  # what preprocess() hands the image tower
+        if not device.startswith("cuda") and self.precision_used == "bf16":
             self.model.visual.to(torch.bfloat16)
-            self._image_dtype = torch.bfloat16
+            self.image_dtype = torch.bfloat16
         self.tokenizer = open_clip.get_tokenizer(model_name)
         pp = model.visual.preprocess_cfg
         size = pp["size"]
@@ -296,8 +296,8 @@ class ClipEncoder:
         x = x[:, :, top : top + s, left : left + s].float()
         x = (x / 255.0).clamp_(0.0, 1.0)
         x = (x - self.mean) / self.std
-        if self._image_dtype is not torch.float32:
-            x = x.to(self._image_dtype)
+        if self.image_dtype is not torch.float32:
+            x = x.to(self.image_dtype)
         self.preprocess_s += time.perf_counter() - t0
         return x
 
@@ -308,7 +308,7 @@ class ClipEncoder:
         frames = np.asarray(frames) if not hasattr(frames, "device") else frames
         n = len(frames)
         out = np.empty((n, self.spec.embed_dim), dtype=np.float32)
-        with torch.inference_mode(), autocast_context(self.device, self.precision):
+        with torch.inference_mode(), autocast_context(self.device, self.precision_used):
             for i in range(0, n, batch_size):
                 x = self.preprocess(frames[i : i + batch_size])
                 f = self.model.encode_image(x).float()
@@ -323,7 +323,7 @@ class ClipEncoder:
 
         if not groups:
             return []
-        with torch.inference_mode(), autocast_context(self.device, self.precision):
+        with torch.inference_mode(), autocast_context(self.device, self.precision_used):
             x = torch.cat([self.preprocess(g) for g in groups])
             f = torch.nn.functional.normalize(self.model.encode_image(x).float(), dim=-1)
             f = f.cpu().numpy()
@@ -347,7 +347,7 @@ class ClipEncoder:
         import torch
 
         out = []
-        with torch.inference_mode(), autocast_context(self.device, self.precision):
+        with torch.inference_mode(), autocast_context(self.device, self.precision_used):
             for i in range(0, len(texts), batch_size):
                 tok = self.tokenizer(list(texts[i : i + batch_size])).to(self.device)
                 f = self.model.encode_text(tok).float()

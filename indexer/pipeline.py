@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer import __version__
-from indexer.config import IndexConfig, auto_workers
+from indexer.config import IndexConfig, auto_workers, available_cores
 from indexer.errors import (
     ConfigError,
     IndexBusyError,
@@ -251,10 +251,6 @@ def _safe_source(movie: Movie, cfg: IndexConfig, iter_movie) -> Iterator:
         )
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _messages(movies: list[Movie], cfg: IndexConfig, workers: int) -> Iterator:
     """All movies' messages, from worker processes (workers ≥ 1) or inline (workers = 0)."""
     if workers == 0 or len(movies) == 0:
@@ -270,7 +266,7 @@ def _messages(movies: list[Movie], cfg: IndexConfig, workers: int) -> Iterator:
     if n > 1 and cfg.decode.thread_count == 0:
         # Several decoders at once: share the cores instead of each starting FFmpeg's default
         # (one thread per core) — no oversubscription, no cross-worker thread thrash.
-        decode = dataclasses.replace(cfg.decode, thread_count=max(1, _cores() // n))
+        decode = dataclasses.replace(cfg.decode, thread_count=max(1, available_cores() // n))
         cfg = dataclasses.replace(cfg, decode=decode)
     procs = [ctx.Process(target=_worker, args=(tasks, results, cfg), daemon=True) for _ in range(n)]
     for p in procs:
