@@ -574,3 +574,17 @@ def test_edge_meta_file_is_json(tmp_path):
     files = sorted(os.listdir(tmp_path / "ix"))
     assert "index.json" in files and not [f for f in files if f.startswith(".tmp")]
     assert json.loads((tmp_path / "ix" / "index.json").read_text()) == {"model": "y"}
+
+
+def test_edge_shard_builds_no_payload_subgraphs(tmp_path):
+    """A new shard is created with payload_m = 0 (no per-value HNSW subgraphs: they made the 1 M
+    build run > 76 min) and keeps the tuning it was created with when reopened with another."""
+    with EdgeStore(str(tmp_path / "ix")) as s:
+        s.create(spec())
+    cfg = json.loads((tmp_path / "ix" / "shard" / "edge_config.json").read_text())
+    assert cfg["hnsw_config"]["payload_m"] == 0 == EdgeTuning().payload_m
+    assert cfg["hnsw_config"]["m"] == EdgeTuning().m
+    with EdgeStore(str(tmp_path / "ix"), tuning=EdgeTuning(payload_m=16)) as s:
+        s.create(spec())  # an existing shard: the tuning is not applied again
+    cfg = json.loads((tmp_path / "ix" / "shard" / "edge_config.json").read_text())
+    assert cfg["hnsw_config"]["payload_m"] == 0

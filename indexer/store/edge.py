@@ -70,6 +70,12 @@ class EdgeTuning:
     # the payload index instead of walking HNSW. The engine default (10 MB) left narrow filters
     # with short result lists at 300 k points (DESIGN.md §3); 100 MB keeps them exact and fast.
     full_scan_threshold_kb: int = 100_000
+    # Links of the extra HNSW subgraph Qdrant builds for every value (or numeric range) of an
+    # indexed payload field that holds more vectors than full_scan_threshold_kb. 0 builds none:
+    # filters that broad walk the main graph (with ACORN), narrower ones are scanned exactly.
+    # With the engine default (= m) the 1 M-shot build ran > 76 min on 2 cores, because every
+    # genre, frequent label, year and duration range got its own subgraph (docs/benchmarks.md).
+    payload_m: int = 0
     # A segment gets an HNSW graph once its vectors exceed this many KB (None: engine default).
     indexing_threshold_kb: int | None = None
     # Named vectors that are stored to be read back (eval reads every shot's label scores) but
@@ -198,6 +204,7 @@ class EdgeStore(ShotStore):
                         m=t.m,
                         ef_construct=t.ef_construct,
                         full_scan_threshold=t.full_scan_threshold_kb,
+                        payload_m=t.payload_m,
                     ),
                     optimizers=(
                         qe.EdgeOptimizersConfig(indexing_threshold=t.indexing_threshold_kb)

@@ -52,13 +52,14 @@ class ServerStore(ShotStore):
         m: int = 16,
         ef_construct: int = 100,
         full_scan_threshold_kb: int = 100_000,
+        payload_m: int = 0,
         timeout: int = 60,
     ):
         self.url = url
         self.collection = collection
         self.movies_collection = f"{collection}__movies"
         self.local = url == ":memory:"
-        self._hnsw = (m, ef_construct, full_scan_threshold_kb)
+        self._hnsw = (m, ef_construct, full_scan_threshold_kb, payload_m)
         self._have_movies = False
         try:
             from qdrant_client import QdrantClient, models
@@ -104,7 +105,7 @@ class ServerStore(ShotStore):
         else:
             if not spec.vectors:
                 raise StoreError("cannot create a collection without vectors")
-            hnsw_m, ef_construct, fst = self._hnsw
+            hnsw_m, ef_construct, fst, payload_m = self._hnsw
             with self._call("create_collection"):
                 self._client.create_collection(
                     self.collection,
@@ -113,7 +114,10 @@ class ServerStore(ShotStore):
                         for v in spec.vectors
                     },
                     hnsw_config=m.HnswConfigDiff(
-                        m=hnsw_m, ef_construct=ef_construct, full_scan_threshold=fst
+                        m=hnsw_m,
+                        ef_construct=ef_construct,
+                        full_scan_threshold=fst,
+                        payload_m=payload_m,  # no per-value subgraphs: see EdgeTuning.payload_m
                     ),
                 )
         self._ensure_payload_indexes()
