@@ -102,7 +102,7 @@ def test_bench_search_small(tmp_path):
                "--quiet"])  # fmt: skip
     assert rc == 0
     r, md = _read(out)
-    for case in ("unfiltered", "narrow_label", "broad_genre", "group_by_movie"):
+    for case in ("unfiltered", "narrow_label", "broad_genre", "above_full_scan", "group_by_movie"):
         lat = r["latency"][case]
         assert {"p50_ms", "p95_ms", "p99_ms"} <= set(lat)
         assert {"p50_ms", "p95_ms"} <= set(lat["brute_force"])
@@ -113,6 +113,10 @@ def test_bench_search_small(tmp_path):
     assert r["reopen"]["reopen_s"] > 0 and r["reopen"]["rss_mib"] > 0
     assert r["build"]["wall_s"] >= 0 and r["disk"]["index_mib"] > 0
     assert 0.0 < r["filters"]["narrow_label"]["fraction"] < 0.2
+    # bench-small's full-scan threshold (16 KB) is exceeded by some label or genre of 2,000 points
+    edge = r["filters"]["above_full_scan"]
+    assert edge["fraction"] * 2000 > edge["full_scan_threshold_points"] > 0
+    assert any("above_full_scan" in t["target"] for t in r["targets"])
     assert "## Latency" in md and "numpy" in md
 
 

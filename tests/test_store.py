@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import qdrant_edge as qe
 from store_fixtures import (
     CLIP_DIM,
     ShotData,
@@ -34,6 +35,7 @@ from store_fixtures import (
 
 from indexer.errors import IndexBusyError, IndexMismatchError, StoreError
 from indexer.store import open_store
+from indexer.store._translate import payload_index_fields
 from indexer.store.base import (
     VECTOR_CLIP,
     VECTOR_SCENES,
@@ -588,3 +590,20 @@ def test_edge_shard_builds_no_payload_subgraphs(tmp_path):
         s.create(spec())  # an existing shard: the tuning is not applied again
     cfg = json.loads((tmp_path / "ix" / "shard" / "edge_config.json").read_text())
     assert cfg["hnsw_config"]["payload_m"] == 0
+
+
+def test_edge_payload_indexes_are_memory_mapped(tmp_path):
+    """Payload indexes are created "cached" (memory-mapped: a reopen maps them instead of
+    rebuilding in-memory B-trees, 18 s at 1 M shots), nested ones still per element of top[];
+    "ram" keeps the engine default; an unknown placement is refused before anything is made."""
+    with EdgeStore(str(tmp_path / "ix")) as s:
+        s.create(spec())
+        schema = s._shard.info().payload_schema
+        assert {f for f, _, _ in payload_index_fields()} <= set(schema)
+        assert all(i.params.memory == qe.Memory.Cached for i in schema.values())
+        assert schema["top[].label"].params.nested == "top[]"
+    with EdgeStore(str(tmp_path / "ram"), tuning=EdgeTuning(payload_index_memory="ram")) as s:
+        s.create(spec())
+        assert all(i.params.memory is None for i in s._shard.info().payload_schema.values())
+    with pytest.raises(StoreError, match="payload_index_memory"):
+        EdgeTuning(payload_index_memory="disk")

@@ -54,6 +54,8 @@ MOVIES_DB = "movies.sqlite"
 LOCK_FILE = ".lock"
 
 _UPSERT_CHUNK = 1024  # points per engine update: bounds the Python-side copy of one call
+# EdgeTuning.payload_index_memory → the engine's placement (None: its default, in RAM)
+_INDEX_MEMORY = {"ram": None, "cached": qe.Memory.Cached, "cold": qe.Memory.Cold}
 
 
 @dataclass(frozen=True)
@@ -68,14 +70,21 @@ class EdgeTuning:
     ef_construct: int = 100  # HNSW build-time candidate list
     # Below this many KB of vectors passing a filter, a filtered search scans them exactly via
     # the payload index instead of walking HNSW. The engine default (10 MB) left narrow filters
-    # with short result lists at 300 k points (DESIGN.md §3); 100 MB keeps them exact and fast.
-    full_scan_threshold_kb: int = 100_000
+    # with short result lists at 300 k points (DESIGN.md §3). At 1 M shots (2 cores) an exact
+    # scan costs ≈ 2.7 ms per 10 k matches, and HNSW + ACORN under a filter lost recall just above
+    # 100 MB (0.93 at 53 k matches, ≥ 0.99 from 75 k up): 150 MB = 75 k 512-d vectors.
+    full_scan_threshold_kb: int = 150_000
     # Links of the extra HNSW subgraph Qdrant builds for every value (or numeric range) of an
     # indexed payload field that holds more vectors than full_scan_threshold_kb. 0 builds none:
     # filters that broad walk the main graph (with ACORN), narrower ones are scanned exactly.
     # With the engine default (= m) the 1 M-shot build ran > 76 min on 2 cores, because every
     # genre, frequent label, year and duration range got its own subgraph (docs/benchmarks.md).
     payload_m: int = 0
+    # Where payload indexes of optimized segments live: "ram" (the engine default: rebuilt into
+    # in-memory B-trees and maps every time the shard is opened — 18 s to reopen 1 M shots, most
+    # of it the numeric indexes over the 5 top labels' ranks and scores), "cached" (memory-mapped
+    # files, read into the page cache on open) or "cold" (memory-mapped, paged in on demand).
+    payload_index_memory: str = "cached"
     # A segment gets an HNSW graph once its vectors exceed this many KB (None: engine default).
     indexing_threshold_kb: int | None = None
     # Named vectors that are stored to be read back (eval reads every shot's label scores) but
@@ -83,6 +92,13 @@ class EdgeTuning:
     # graph (m=0), so they cost neither resident memory nor build time. Searching one still
     # works, by exact scan. At 100 k shots the 179-d "scenes" vectors are 68 MiB of float32.
     cold_vectors: tuple[str, ...] = (VECTOR_SCENES,)
+
+    def __post_init__(self) -> None:
+        if self.payload_index_memory not in _INDEX_MEMORY:
+            raise StoreError(
+                f"payload_index_memory must be one of {', '.join(_INDEX_MEMORY)}, "
+                f"not {self.payload_index_memory!r}"
+            )
 
 
 class EdgeStore(ShotStore):
@@ -261,9 +277,10 @@ class EdgeStore(ShotStore):
                 "integer": qe.PayloadSchemaType.Integer,
                 "float": qe.PayloadSchemaType.Float,
             }[kind]
-            schemas: list[Any] = [plain]
-            if nested:
-                schemas.insert(0, _nested_params(kind, nested))
+            schemas: list[Any] = [_index_params(kind, nested, self.tuning.payload_index_memory)]
+            if nested:  # without nested= the same path is indexed flattened (see above)
+                schemas.append(_index_params(kind, None, self.tuning.payload_index_memory))
+            schemas.append(plain)
             for i, schema in enumerate(schemas):
                 try:
                     shard.update(qe.UpdateOperation.create_field_index(field, schema))
@@ -574,12 +591,15 @@ def _filter(flt: Filter | None) -> qe.Filter | None:
     return out
 
 
-def _nested_params(kind: str, nested: str) -> Any:
+def _index_params(kind: str, nested: str | None, memory: str) -> Any:
+    kw: dict[str, Any] = {"memory": _INDEX_MEMORY[memory]}
+    if nested:
+        kw["nested"] = nested
     if kind == "keyword":
-        return qe.KeywordIndexParams(nested=nested)
+        return qe.KeywordIndexParams(**kw)
     if kind == "integer":
-        return qe.IntegerIndexParams(lookup=True, range=True, nested=nested)
-    return qe.FloatIndexParams(nested=nested)
+        return qe.IntegerIndexParams(lookup=True, range=True, **kw)
+    return qe.FloatIndexParams(**kw)
 
 
 def _record(r: Any, with_vectors: bool | Sequence[str], score: bool = False) -> StoredRecord:

@@ -51,7 +51,7 @@ class ServerStore(ShotStore):
         *,
         m: int = 16,
         ef_construct: int = 100,
-        full_scan_threshold_kb: int = 100_000,
+        full_scan_threshold_kb: int = 150_000,  # see EdgeTuning
         payload_m: int = 0,
         timeout: int = 60,
     ):
