@@ -607,3 +607,53 @@ def test_edge_payload_indexes_are_memory_mapped(tmp_path):
         assert all(i.params.memory is None for i in s._shard.info().payload_schema.values())
     with pytest.raises(StoreError, match="payload_index_memory"):
         EdgeTuning(payload_index_memory="disk")
+
+
+def test_search_params_default_ef_depends_on_the_filter():
+    """Unset hnsw_ef: 192 without a filter, 128 with one (ACORN widens filtered walks); a value
+    given is used as it is; ACORN runs for every filtered HNSW search by default."""
+    p = SearchParams()
+    assert (p.ef(filtered=False), p.ef(filtered=True)) == (192, 128)
+    assert SearchParams(hnsw_ef=64).ef(filtered=False) == 64 == SearchParams(hnsw_ef=64).ef(True)
+    assert p.acorn and p.acorn_max_selectivity == 1.0
+
+
+def test_edge_short_filtered_result_is_retried_exactly(loaded, small):
+    """When HNSW under a filter returns fewer hits than asked (the filter cut the graph apart),
+    the edge store repeats the query as an exact scan; unfiltered or exact queries are not."""
+    s = loaded
+    if not isinstance(s, EdgeStore):
+        pytest.skip("edge only: replaces the shard's query with one that loses hits")
+    real = s._shard
+    calls = []
+
+    class Lossy:  # the real shard, except that approximate queries keep only their first hit
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def query(self, req):
+            exact = bool(req.params and req.params.exact)
+            calls.append(exact)
+            hits = real.query(req)
+            return hits if exact else hits[:1]
+
+        def query_batch(self, batch):
+            calls.append(False)
+            return [hits[:1] for hits in real.query_batch(batch)]
+
+    flt = Filter(must=(MatchAny("genres", ("drama",)),))
+    want = s.search(small.clip[3], flt=flt, limit=10, params=SearchParams(exact=True))
+    assert len(want) == 10
+    s._shard = Lossy()
+    try:
+        calls.clear()
+        got = s.search(small.clip[3], flt=flt, limit=10)
+        assert calls == [False, True] and ids_of(got) == ids_of(want)
+        calls.clear()
+        assert len(s.search(small.clip[3], limit=10)) == 1 and calls == [False]
+        calls.clear()
+        batch = s.search_batch(small.clip[3:5], flt=flt, limit=10)
+        assert ids_of(batch[0]) == ids_of(want) and len(batch[1]) == 10
+        assert calls == [False, True, True]
+    finally:
+        s._shard = real

@@ -17,7 +17,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from indexer.store.base import (
     ShotStore,
     StoredRecord,
     StorePoint,
+    short_under_filter,
 )
 
 try:  # POSIX only; without it (Windows) the engine's own WAL lock is the only guard
@@ -379,18 +380,20 @@ class EdgeStore(ShotStore):
         params: SearchParams | None,
     ) -> qe.QueryRequest:
         p = params or SearchParams()
+        qf = _filter(flt)
         return qe.QueryRequest(
             limit=int(limit),
             offset=int(offset) or None,
             query=qe.Query.Nearest(tr.as_list(vector), using=using),
-            filter=_filter(flt),
+            filter=qf,
             with_payload=True,
             with_vector=tr.with_vectors_arg(with_vectors),
-            # ACORN only kicks in when the filter is selective enough; harmless otherwise.
             params=qe.SearchParams(
-                hnsw_ef=int(p.hnsw_ef),
+                hnsw_ef=p.ef(filtered=qf is not None),
                 exact=bool(p.exact),
-                acorn=qe.AcornSearchParams(enable=bool(p.acorn)),
+                acorn=qe.AcornSearchParams(
+                    enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
+                ),
             ),
         )
 
@@ -405,9 +408,15 @@ class EdgeStore(ShotStore):
         params: SearchParams | None = None,
     ) -> list[StoredRecord]:
         shard = self._need_shard()
-        req = self._query(vector, using, flt, limit, offset, with_vectors, params)
+        p = params or SearchParams()
+        req = self._query(vector, using, flt, limit, offset, with_vectors, p)
         with self._engine("search"):
             hits = shard.query(req)
+            if short_under_filter(len(hits), limit, flt, p):
+                exact = replace(p, exact=True)
+                hits = shard.query(
+                    self._query(vector, using, flt, limit, offset, with_vectors, exact)
+                )
         return [_record(h, with_vectors, score=True) for h in hits]
 
     def search_batch(
@@ -419,11 +428,17 @@ class EdgeStore(ShotStore):
         params: SearchParams | None = None,
     ) -> list[list[StoredRecord]]:
         shard = self._need_shard()
-        reqs = [self._query(v, using, flt, limit, 0, False, params) for v in vectors]
+        p = params or SearchParams()
+        reqs = [self._query(v, using, flt, limit, 0, False, p) for v in vectors]
         if not reqs:
             return []
         with self._engine("search_batch"):
-            batches = shard.query_batch(qe.QueryBatchRequest(reqs))
+            batches = list(shard.query_batch(qe.QueryBatchRequest(reqs)))
+            exact = replace(p, exact=True)
+            for i, hits in enumerate(batches):
+                if short_under_filter(len(hits), limit, flt, p):  # see short_under_filter
+                    batches[i] = shard.query(self._query(vectors[i], using, flt, limit, 0,
+                                                         False, exact))  # fmt: skip
         return [[_record(h, False, score=True) for h in hits] for hits in batches]
 
     def retrieve(

@@ -15,6 +15,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from indexer.store.base import (
     ShotStore,
     StoredRecord,
     StorePoint,
+    short_under_filter,
 )
 
 META_KEY = "scenesearch"  # our key inside the collection metadata (other keys are left alone)
@@ -270,14 +272,16 @@ class ServerStore(ShotStore):
                 wait=True,
             )
 
-    def _params(self, params: SearchParams | None) -> Any:
+    def _params(self, params: SearchParams | None, filtered: bool) -> Any:
         if self.local:
             return None  # local mode is exact and warns about any search parameters
         p = params or SearchParams()
         return self._m.SearchParams(
-            hnsw_ef=int(p.hnsw_ef),
+            hnsw_ef=p.ef(filtered),
             exact=bool(p.exact),
-            acorn=self._m.AcornSearchParams(enable=bool(p.acorn)),
+            acorn=self._m.AcornSearchParams(
+                enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
+            ),
         )
 
     def search(
@@ -290,19 +294,27 @@ class ServerStore(ShotStore):
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
     ) -> list[StoredRecord]:
-        with self._call("search"):
-            resp = self._client.query_points(
+        p = params or SearchParams()
+        qf = self._filter(flt)
+
+        def query(sp: SearchParams) -> list:
+            return self._client.query_points(
                 self.collection,
                 query=tr.as_list(vector),
                 using=using,
-                query_filter=self._filter(flt),
+                query_filter=qf,
                 limit=int(limit),
                 offset=int(offset) or None,
                 with_payload=True,
                 with_vectors=tr.with_vectors_arg(with_vectors),
-                search_params=self._params(params),
-            )
-        return [_record(p, with_vectors, score=True) for p in resp.points]
+                search_params=self._params(sp, filtered=qf is not None),
+            ).points
+
+        with self._call("search"):
+            hits = query(p)
+            if short_under_filter(len(hits), limit, flt, p):  # see short_under_filter
+                hits = query(replace(p, exact=True))
+        return [_record(h, with_vectors, score=True) for h in hits]
 
     def search_batch(
         self,
@@ -313,7 +325,8 @@ class ServerStore(ShotStore):
         params: SearchParams | None = None,
     ) -> list[list[StoredRecord]]:
         m = self._m
-        qf, sp = self._filter(flt), self._params(params)
+        qf = self._filter(flt)
+        sp = self._params(params, filtered=qf is not None)
         reqs = [
             m.QueryRequest(
                 query=tr.as_list(v), using=using, filter=qf, limit=int(limit), params=sp,
@@ -325,7 +338,11 @@ class ServerStore(ShotStore):
             return []
         with self._call("search_batch"):
             resps = self._client.query_batch_points(self.collection, requests=reqs)
-        return [[_record(p, False, score=True) for p in r.points] for r in resps]
+        out = [[_record(p, False, score=True) for p in r.points] for r in resps]
+        for i, hits in enumerate(out):
+            if short_under_filter(len(hits), limit, flt, params or SearchParams()):
+                out[i] = self.search(vectors[i], using, flt, limit, params=params)
+        return out
 
     def retrieve(
         self, ids: Sequence[str], with_vectors: bool | Sequence[str] = False
