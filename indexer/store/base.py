@@ -172,10 +172,10 @@ EF_FILTERED = 128
 def short_under_filter(n_hits: int, limit: int, flt: Filter | None, params: SearchParams) -> bool:
     """Whether an approximate filtered search came back with fewer hits than asked for.
 
-    HNSW under a filter can lose its way when the filter cuts the graph apart (seen in tests
-    with compound filters: 1 hit of 10 while 40 points matched), and "never a short list when
-    enough shots match" is a promise of ours; backends then repeat the query as an exact scan
-    of the matching points — which are few, or scattered, whenever this happens.
+    HNSW under a filter can lose its way when the filter cuts the graph apart (seen in the
+    store tests with a compound filter: 1 hit where brute force found 10), and "never a short
+    list when enough shots match" is a promise of ours; backends then repeat the query as an
+    exact scan of the matching points — which are few, or scattered, whenever this happens.
     """
     return n_hits < limit and flt is not None and not flt.is_empty() and not params.exact
 
