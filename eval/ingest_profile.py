@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     from indexer.labels import load_taxonomy
     from indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
     from indexer.store import _translate as tr
-    from indexer.store.edge import EdgeStore
+    from indexer.store.edge import EdgeStore, engine_points
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=30_000)
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {k:12s} {us:6.1f}")
 
     class Collect:  # generate() writes into a store; this one just keeps the points
-        points: list = []
+        def __init__(self) -> None:
+            self.points: list = []
 
         def upsert(self, pts):
             self.points.extend(pts)
@@ -73,17 +74,12 @@ def main(argv: list[str] | None = None) -> None:
         n = len(pts)
         chunks = [pts[i : i + 1024] for i in range(0, n, 1024)]
 
-        def convert(ch):
-            vs = tr.vectors_as_lists([p.vectors for p in ch])
-            return [qe.Point(tr.norm_id(p.id), v, tr.jsonable_payload(p.payload))
-                    for p, v in zip(ch, vs)]  # fmt: skip
-
         t0 = time.perf_counter()
         for ch in chunks:
             tr.vectors_as_lists([p.vectors for p in ch])
         t_vec = time.perf_counter() - t0
         t0 = time.perf_counter()
-        batches = [convert(ch) for ch in chunks]
+        batches = [engine_points(ch) for ch in chunks]
         t_conv = time.perf_counter() - t0
         payload = pts[0].payload
         t_payload = _per_call_us(lambda i: qe.Point(i, {"clip": [0.0]}, payload), 5000)
@@ -109,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         s = store("sequential")
         t0 = time.perf_counter()
         for ch in chunks:
-            s._shard.update(qe.UpdateOperation.upsert_points(convert(ch)))
+            s._shard.update(qe.UpdateOperation.upsert_points(engine_points(ch)))
         s.flush()
         t_seq = time.perf_counter() - t0
         s.close()
@@ -125,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         th = threading.Thread(target=apply)
         th.start()
         for ch in chunks:
-            q.put(convert(ch))
+            q.put(engine_points(ch))
         q.put(None)
         th.join()
         s.flush()

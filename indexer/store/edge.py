@@ -347,12 +347,7 @@ class EdgeStore(ShotStore):
     def upsert(self, points: Sequence[StorePoint]) -> None:
         shard = self._need_shard()
         for i in range(0, len(points), _UPSERT_CHUNK):
-            chunk = points[i : i + _UPSERT_CHUNK]
-            vectors = tr.vectors_as_lists([p.vectors for p in chunk])
-            batch = [
-                qe.Point(tr.norm_id(p.id), v, tr.jsonable_payload(p.payload))
-                for p, v in zip(chunk, vectors)
-            ]
+            batch = engine_points(points[i : i + _UPSERT_CHUNK])
             with self._engine("upsert"):
                 shard.update(qe.UpdateOperation.upsert_points(batch))
 
@@ -604,6 +599,16 @@ def _filter(flt: Filter | None) -> qe.Filter | None:
     if out is not None and not isinstance(out, qe.Filter):
         out = qe.Filter(must=[out])
     return out
+
+
+def engine_points(points: Sequence[StorePoint]) -> list[qe.Point]:
+    """Our points as the binding's ``Point`` objects (the costly part of ingest: see
+    eval/ingest_profile.py)."""
+    vectors = tr.vectors_as_lists([p.vectors for p in points])
+    return [
+        qe.Point(tr.norm_id(p.id), v, tr.jsonable_payload(p.payload))
+        for p, v in zip(points, vectors)
+    ]
 
 
 def _index_params(kind: str, nested: str | None, memory: str) -> Any:

@@ -312,7 +312,8 @@ class ServerStore(ShotStore):
 
         with self._call("search"):
             hits = query(p)
-            if short_under_filter(len(hits), limit, flt, p):  # see short_under_filter
+            # local mode is exact already; a short list there means few matches
+            if not self.local and short_under_filter(len(hits), limit, flt, p):
                 hits = query(replace(p, exact=True))
         return [_record(h, with_vectors, score=True) for h in hits]
 
@@ -339,9 +340,10 @@ class ServerStore(ShotStore):
         with self._call("search_batch"):
             resps = self._client.query_batch_points(self.collection, requests=reqs)
         out = [[_record(p, False, score=True) for p in r.points] for r in resps]
+        p = params or SearchParams()
         for i, hits in enumerate(out):
-            if short_under_filter(len(hits), limit, flt, params or SearchParams()):
-                out[i] = self.search(vectors[i], using, flt, limit, params=params)
+            if not self.local and short_under_filter(len(hits), limit, flt, p):
+                out[i] = self.search(vectors[i], using, flt, limit, params=replace(p, exact=True))
         return out
 
     def retrieve(
