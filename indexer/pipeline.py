@@ -81,6 +81,9 @@ def index_meta(encoder, labeler) -> dict:
         "taxonomy": {"source": tax.source, "sha": tax.sha, "labels": list(tax.labels)},
         "prompt": labeler.cfg.prompt,
         "logit_scale": labeler.cfg.logit_scale,
+        # how many (label, score) pairs each shot keeps: with it, "any of the top k" filters can
+        # use the flat top_labels keyword list (see SearchEngine.build_filter)
+        "top_k": labeler.cfg.top_k,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "scenesearch_version": __version__,
     }
@@ -99,6 +102,11 @@ def check_meta(found: dict, wanted: dict) -> None:
                 f"index was built with {what} {found.get(key)!r}, not {wanted[key]!r}; use the "
                 "same options or a new --index folder"
             )
+    if "top_k" in found and found["top_k"] != wanted["top_k"]:
+        raise IndexMismatchError(
+            f"index keeps the top {found['top_k']} labels per shot, not {wanted['top_k']}; use the "
+            "same label settings or a new --index folder"
+        )
     if found["taxonomy"]["sha"] != wanted["taxonomy"]["sha"]:
         raise IndexMismatchError(
             f"index was built with taxonomy {found['taxonomy']['source']!r} "

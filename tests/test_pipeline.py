@@ -236,6 +236,10 @@ def test_other_model_or_prompt_is_refused(tmp_path, movies, tiny_encoder, tiny_l
     cfg.labels.prompt = "a picture of {label}"
     with pytest.raises(IndexMismatchError, match="prompt"):
         Indexer(cfg, tiny_encoder).run([str(movies["a"].path)])
+    cfg = make_cfg(idx)
+    cfg.labels.top_k = 3  # the "any of the top k" filter relies on one top_k per index
+    with pytest.raises(IndexMismatchError, match="top 5 labels per shot, not 3"):
+        Indexer(cfg, tiny_encoder).run([str(movies["a"].path)])
 
 
 def test_second_indexer_on_the_same_index_is_refused(tmp_path):

@@ -39,7 +39,7 @@ def engine(request, data, tmp_path_factory):
     store.set_meta(
         {"schema_version": 1, "model": "fake", "pretrained": "random", "model_id": "fake/random",
          "embed_dim": 64, "taxonomy": {"source": "movieclip-179", "sha": "x",
-         "labels": list(LABELS)}, "prompt": "{label}"}
+         "labels": list(LABELS)}, "prompt": "{label}", "top_k": 5}
     )  # fmt: skip
     pts = data.points()
     for i in range(0, len(pts), 300):
@@ -131,6 +131,32 @@ def test_every_filter_combination_equals_brute_force(engine, data):
         assert set(got) <= {data.payloads[i]["shot_id"] for i in np.flatnonzero(ok)}
         checked += len(want) > 0
     assert checked >= 30  # most random combinations match something
+
+
+def test_any_of_the_top_k_uses_the_flat_label_list_only_when_it_is_the_same_test(engine, data):
+    from indexer.store.base import MatchAny, TopLabel
+
+    labs = (LABELS[3], LABELS[9])
+    every = SearchFilters(labels_any=labs, label_source="top")  # top 5, any score
+    (cond,) = engine.build_filter(every).must
+    assert cond == MatchAny("top_labels", labs)  # the index keeps 5 labels per shot
+    for narrower in (
+        SearchFilters(labels_any=labs, label_source="top", label_top_k=4),
+        SearchFilters(labels_any=labs, label_source="top", label_min_score=0.05),
+    ):
+        (cond,) = engine.build_filter(narrower).must
+        assert all(isinstance(c, TopLabel) for c in cond.should)
+    old = SearchEngine(engine.store, engine.index_dir)  # an index from before "top_k" was kept
+    old.meta = {k: v for k, v in engine.meta.items() if k != "top_k"}
+    (cond,) = old.build_filter(every).must
+    assert [c.max_rank for c in cond.should] == [5, 5]
+    # both forms select the same shots, and the same as the payloads say
+    like = data.payloads[5]["shot_id"]
+    want = {p["shot_id"] for p in data.payloads if reference_pass(p, every)}
+    assert 50 < len(want) < N
+    for eng in (engine, old):
+        res = eng.search(like=like, filters=every, limit=N, params=EXACT)
+        assert {h.shot_id for h in res.hits} == want
 
 
 def test_more_like_this_returns_the_shot_first(engine, data):
