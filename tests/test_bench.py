@@ -102,7 +102,9 @@ def test_bench_search_small(tmp_path):
                "--quiet"])  # fmt: skip
     assert rc == 0
     r, md = _read(out)
-    for case in ("unfiltered", "narrow_label", "broad_genre", "above_full_scan", "group_by_movie"):
+    cases = ("unfiltered", "narrow_label", "broad_genre", "above_full_scan", "top_label",
+             "top_label_scored", "year_duration", "group_by_movie")  # fmt: skip
+    for case in cases:
         lat = r["latency"][case]
         assert {"p50_ms", "p95_ms", "p99_ms"} <= set(lat)
         assert {"p50_ms", "p95_ms"} <= set(lat["brute_force"])
@@ -117,6 +119,13 @@ def test_bench_search_small(tmp_path):
     edge = r["filters"]["above_full_scan"]
     assert edge["fraction"] * 2000 > edge["full_scan_threshold_points"] > 0
     assert any("above_full_scan" in t["target"] for t in r["targets"])
+    for case in ("top_label", "top_label_scored", "year_duration"):
+        # each filter kind matches some shots, and numpy's mask agrees with the store's count
+        rec = r["recall"][case]
+        assert 0 < rec["matching_shots"] == rec["store_matching_shots"] < 2000, case
+        assert r["filters"][case]["fraction"] == pytest.approx(
+            rec["matching_shots"] / 2000, abs=1e-4
+        )
     assert "## Latency" in md and "numpy" in md
 
 
