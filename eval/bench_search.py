@@ -363,15 +363,7 @@ def recall_at(found: list[str], exact: list[str], k: int = 10) -> float:
 
 def group_search(engine, vec: np.ndarray, flt, k: int) -> list:
     """One shot per movie, k movies: the engine's own fetch-and-shape loop with a vector."""
-    from search.engine import MAX_CANDIDATES
-
-    fetch = max(4 * k, 50)
-    while True:
-        recs = engine.store.search(vec, "clip", flt, limit=fetch)
-        shaped = engine._shape(recs, 1, None)
-        if len(shaped) >= k or len(recs) < fetch or fetch >= MAX_CANDIDATES:
-            return shaped[:k]
-        fetch = min(fetch * 4, MAX_CANDIDATES)
+    return engine.nearest(vec, flt, k, per_movie=1)[:k]
 
 
 def free_port() -> int:
@@ -593,10 +585,10 @@ def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
             store_counts: dict[str, int] = {}
             for name, (sf, _mask, frac) in filters.items():
                 flt = engine.build_filter(sf) if sf else None
-                engine.store.search(queries[0], VECTOR_CLIP, flt, limit=10)  # warm
+                engine.nearest(queries[0], flt, 10)  # warm
                 with measure(f"search_{name}", sampler, log):
-                    ms, res = timed(lambda i, f=flt: engine.store.search(
-                        queries[i], VECTOR_CLIP, f, limit=10), len(queries))  # fmt: skip
+                    ms, res = timed(lambda i, f=flt: engine.nearest(queries[i], f, 10)[:10],
+                                    len(queries))  # fmt: skip
                 found[name] = [[r.payload["shot_id"] for r in rs] for rs in res]
                 cases[name] = {"selectivity": round(frac, 4), **percentiles(ms)}
                 # the store's own count of the filter's matches, checked against numpy's mask
@@ -816,9 +808,10 @@ def render_markdown(r: dict[str, Any]) -> str:
             rows,
         ),  # fmt: skip
         "",
-        "Vector-search cases go through the store (`EdgeStore.search`: HNSW with ef 192, or ef "
-        "128 + ACORN under a filter; filters matching fewer shots than the full-scan threshold "
-        "are scanned exactly); group-by-movie is the engine's fetch-and-shape loop (one shot per movie); "
+        "Vector-search cases are the engine's search for a query vector (`SearchEngine.nearest`: "
+        "the store's HNSW with ef 192, or ef 128 + ACORN under a filter; filters matching fewer "
+        "shots than the full-scan threshold are scanned exactly), without hit assembly; "
+        "group-by-movie is the engine's fetch-and-shape loop (one shot per movie); "
         "text cases are `SearchEngine.search(text=...)` end to end. numpy: float32 matmul over "
         "all vectors + argpartition (filters as a mask), same queries.",
         "",
