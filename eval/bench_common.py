@@ -63,10 +63,32 @@ def _version(module: str) -> str | None:
     return None
 
 
+def source_revision() -> str | None:
+    """The scenesearch commit the run used (``+dirty`` with uncommitted changes to tracked
+    files), or None outside a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)  # fmt: skip
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, RAM, GPU and the versions of the libraries whose speed we measure."""
     import psutil
     import torch
+
+    from indexer import __version__
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = None
@@ -83,6 +105,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch_threads": torch.get_num_threads(),
         "versions": {
+            "scenesearch": __version__ + (f" ({rev})" if (rev := source_revision()) else ""),
             "torch": torch.__version__,
             "open_clip": _version("open_clip_torch"),
             "qdrant-edge": _version("qdrant_edge_py") or _version("qdrant_edge"),

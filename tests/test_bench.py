@@ -127,6 +127,9 @@ def test_bench_search_small(tmp_path):
             rec["matching_shots"] / 2000, abs=1e-4
         )
     assert "## Latency" in md and "numpy" in md
+    from indexer import __version__
+
+    assert r["machine"]["versions"]["scenesearch"].startswith(__version__)  # + the git commit
 
 
 def test_bench_bad_input_is_one_line_error(tmp_path, capsys):
