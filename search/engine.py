@@ -32,6 +32,7 @@ from indexer.store import (
 )
 
 MAX_CANDIDATES = 5000  # most candidates fetched to fill a page after grouping/dedup
+FACET_MOVIES = 1000  # movies counted to tell when grouping has seen every matching movie
 
 
 @dataclass(frozen=True)
@@ -377,6 +378,7 @@ class SearchEngine:
         exists."""
         shaping = per_movie is not None or dedup is not None
         fetch = need + 1 if not shaping else max(4 * need, 50)
+        most: int | None = None  # shots grouping can keep at all (per_movie without dedup)
         while True:
             recs = self.store.search(
                 vec, VECTOR_CLIP, flt, limit=fetch,
@@ -385,7 +387,22 @@ class SearchEngine:
             shaped = self._shape(recs, per_movie, dedup)
             if len(shaped) > need or len(recs) < fetch or fetch >= MAX_CANDIDATES:
                 return shaped
+            if per_movie is not None and dedup is None:
+                # Fewer movies match than the page asks for (a small index, a narrow filter):
+                # once every movie has its quota, fetching more candidates finds nothing new.
+                if most is None:
+                    most = self._group_capacity(flt, per_movie)
+                if len(shaped) >= most:
+                    return shaped
             fetch = min(fetch * 4, MAX_CANDIDATES)
+
+    def _group_capacity(self, flt: Filter | None, per_movie: int) -> int:
+        """How many shots one-to-``per_movie``-per-movie grouping can keep under ``flt`` (a
+        large number when more movies match than one facet request lists)."""
+        counts = self.store.facet("movie_id", flt, limit=FACET_MOVIES)
+        if len(counts) >= FACET_MOVIES:
+            return MAX_CANDIDATES
+        return sum(min(int(c), per_movie) for c in counts.values())
 
     def _shape(self, recs: list[StoredRecord], per_movie: int | None, dedup: float | None):
         if per_movie is None and dedup is None:

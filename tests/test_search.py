@@ -184,6 +184,36 @@ def test_group_by_movie(engine, data):
     assert max(np.unique([h.movie_id for h in grouped], return_counts=True)[1]) <= 2
 
 
+def test_grouping_stops_fetching_once_every_movie_is_in(engine, data, monkeypatch):
+    """Asking for more groups than there are movies returns every movie's best shots without
+    fetching every shot of the index."""
+    sid = data.payloads[9]["shot_id"]
+    plain = engine.search(like=sid, limit=N, params=EXACT).hits
+    limits: list[int] = []
+    store_search = engine.store.search
+
+    def spy(vec, using, flt=None, **kw):
+        limits.append(kw["limit"])
+        return store_search(vec, using, flt, **kw)
+
+    monkeypatch.setattr(engine.store, "search", spy)
+    ten = tuple(f"m{k:03d}" for k in range(10, 20))
+    for filters, limit, n_movies in ((None, 45, 40), (SearchFilters(movies=ten), 12, 10)):
+        limits.clear()
+        res = engine.search(like=sid, limit=limit, per_movie=1, filters=filters, params=EXACT)
+        keep = set(ten) if filters else None
+        seen: set[str] = set()
+        expect = []
+        for h in plain:  # each matching movie's best shot, in ranking order
+            if (keep is None or h.movie_id in keep) and h.movie_id not in seen:
+                seen.add(h.movie_id)
+                expect.append(h.shot_id)
+        assert [h.shot_id for h in res.hits] == expect and len(expect) == n_movies
+        assert res.exhausted
+        matching = N if keep is None else 10 * N // 40
+        assert max(limits) < matching, limits  # stopped before fetching every matching shot
+
+
 def test_dedup_collapses_near_duplicates_of_one_movie(engine, data):
     by_sid = {p["shot_id"]: data.clip[i] for i, p in enumerate(data.payloads)}
     sid = data.payloads[9]["shot_id"]
