@@ -397,8 +397,8 @@ class SearchEngine:
             fetch = min(fetch * 4, MAX_CANDIDATES)
 
     def _group_capacity(self, flt: Filter | None, per_movie: int) -> int:
-        """How many shots one-to-``per_movie``-per-movie grouping can keep under ``flt`` (a
-        large number when more movies match than one facet request lists)."""
+        """How many shots grouping with at most ``per_movie`` per movie can keep under ``flt``
+        (``MAX_CANDIDATES`` when more movies match than one facet request lists)."""
         counts = self.store.facet("movie_id", flt, limit=FACET_MOVIES)
         if len(counts) >= FACET_MOVIES:
             return MAX_CANDIDATES
