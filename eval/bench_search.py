@@ -236,6 +236,16 @@ def make_queries(corpus: Corpus, q: int, seed: int) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
+def label_mask(corpus: Corpus, i: int) -> np.ndarray:
+    """Which points have clean label ``i``."""
+    return np.fromiter((i in ls for ls in corpus.labels_of), bool, corpus.n)
+
+
+def genre_mask(corpus: Corpus, g: int) -> np.ndarray:
+    """Which points belong to a movie of genre ``g``."""
+    return np.array([g in gs for gs in corpus.genres_of_movie])[corpus.movie_of]
+
+
 def boundary_filter(corpus: Corpus, labels: tuple[str, ...], thr_points: int):
     """(SearchFilters, mask, fraction, description) of the clean label or genre matching the
     fewest shots above ``thr_points`` (the engine's full-scan threshold), or None."""
@@ -247,12 +257,10 @@ def boundary_filter(corpus: Corpus, labels: tuple[str, ...], thr_points: int):
         return None
     count, kind, name = min(above)
     if kind == "label":
-        i = labels.index(name)
-        mask = np.fromiter((i in ls for ls in corpus.labels_of), bool, corpus.n)
+        mask = label_mask(corpus, labels.index(name))
         sf = SearchFilters(labels_any=(name,))
     else:
-        g = GENRES.index(name)
-        mask = np.array([g in gs for gs in corpus.genres_of_movie])[corpus.movie_of]
+        mask = genre_mask(corpus, GENRES.index(name))
         sf = SearchFilters(genres=(name,))
     return sf, mask, count / corpus.n, f"{kind} {name}"
 
@@ -557,11 +565,8 @@ def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
         # ---- queries through the store and the engine
         narrow_label, narrow_frac = closest(corpus.label_counts, n, 0.01)
         broad_genre, broad_frac = closest(corpus.genre_counts, n, 0.20)
-        lab_i = labeler.labels.index(narrow_label)
-        gen_i = GENRES.index(broad_genre)
-        narrow_mask = np.fromiter((lab_i in ls for ls in corpus.labels_of), bool, n)
-        gmask_movie = np.array([gen_i in gs for gs in corpus.genres_of_movie])
-        broad_mask = gmask_movie[corpus.movie_of]
+        narrow_mask = label_mask(corpus, labeler.labels.index(narrow_label))
+        broad_mask = genre_mask(corpus, GENRES.index(broad_genre))
         # The hardest filters for the engine are those just above its full-scan threshold: the
         # planner walks the HNSW graph (with ACORN) instead of scanning the matches exactly, and
         # the fewer shots pass the filter, the more of the graph's paths it cuts. The least
