@@ -640,7 +640,7 @@ def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
                 raise RuntimeError(f"{name}: the store counts {store_counts[name]} matching "
                                    f"shots, the bench's mask {n_match}")  # fmt: skip
             cases[name]["brute_force"] = percentiles(exact_ms)
-            log(f"[{name}] store p95 {cases[name]['p95_ms']} ms, numpy p95 "
+            log(f"[{name}] ours p95 {cases[name]['p95_ms']} ms, numpy p95 "
                 f"{cases[name]['brute_force']['p95_ms']} ms, recall@10 "
                 f"{recall[name]['recall_at_10']}")  # fmt: skip
         movie_ms, exact_movies = timed(lambda i: bf.top_movies(queries[i], 10, corpus.movie_of),
