@@ -58,6 +58,14 @@ class ShotConfig:
 @dataclass
 class SampleConfig:
     frames_per_shot: int | str = 3  # k evenly spaced frames per shot, or "all" (the paper's way)
+    # Duration-aware sampling: one frame every frame_interval_s seconds of a shot, never fewer
+    # than frames_per_shot and at most max_frames_per_shot (None or 0: always k). The default
+    # was chosen with `scenesearch bench stills` (docs/benchmarks.md, "Stills").
+    frame_interval_s: float | None = 2.0
+    max_frames_per_shot: int = 16
+    # Keep every sampled frame's vector with its shot (the multivector "frames"), so a query
+    # ranks shots by their best-matching frame and a hit says which moment matched (match_s).
+    frame_vectors: bool = True
     # k mode: strided frames of the open shot kept while its cut is pending (at least 4·k); the
     # stride doubles when full, so memory stays bounded however long the shot. Shots up to this
     # many frames are sampled exactly, longer ones to within half a stride.

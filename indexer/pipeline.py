@@ -50,6 +50,7 @@ from indexer.records import (
 from indexer.store import (
     SCHEMA_VERSION,
     VECTOR_CLIP,
+    VECTOR_FRAMES,
     VECTOR_SCENES,
     CollectionSpec,
     Filter,
@@ -66,11 +67,15 @@ UPSERT_BATCH = 256
 
 
 # ------------------------------------------------------------------------------ index metadata
-def index_meta(encoder, labeler) -> dict:
+def index_meta(encoder, labeler, sample=None) -> dict:
     """What an index records about how it was built (checked whenever it is reopened)."""
+    from indexer.sampling import sampling_meta  # lazy: decoders and detectors
+
     spec = encoder.spec
     tax = labeler.taxonomy
+    sampled = sampling_meta(sample) if sample is not None else {}
     return {
+        **sampled,
         "schema_version": SCHEMA_VERSION,
         "model": spec.name,
         "pretrained": spec.pretrained,
@@ -331,7 +336,7 @@ class Indexer:
             encoder = ClipEncoder(m.name, m.pretrained, m.device, m.precision, m.cache_dir)
         self.encoder = encoder
         self.labeler = labeler or SceneLabeler(encoder, cfg.labels)
-        self.meta = index_meta(self.encoder, self.labeler)
+        self.meta = index_meta(self.encoder, self.labeler, cfg.sample)
         self.stage_s: dict[str, float] = {}
 
     # -- helpers -------------------------------------------------------------------------
@@ -340,19 +345,34 @@ class Indexer:
         self.stage_s[stage] = self.stage_s.get(stage, 0.0) + t - t0
         return t
 
+    def collection_spec(self) -> CollectionSpec:
+        """The named vectors of a new index: the shot mean, the label scores and, unless
+        disabled, every sampled frame's vector (a multivector)."""
+        dims = [
+            VectorSpec(VECTOR_CLIP, self.encoder.spec.embed_dim),
+            VectorSpec(VECTOR_SCENES, len(self.labeler.labels)),
+        ]
+        if self.meta.get("frame_vectors"):
+            dims.append(VectorSpec(VECTOR_FRAMES, self.encoder.spec.embed_dim, multivector=True))
+        return CollectionSpec(dims)
+
     def open_store(self) -> ShotStore:
         store = open_store(self.cfg.store)
         try:
             found = store.get_meta() if store.exists() else None
             if found is None:
-                dims = [
-                    VectorSpec(VECTOR_CLIP, self.encoder.spec.embed_dim),
-                    VectorSpec(VECTOR_SCENES, len(self.labeler.labels)),
-                ]
-                store.create(CollectionSpec(dims))
+                store.create(self.collection_spec())
                 store.set_meta(self.meta)
             else:
                 check_meta(found, self.meta)
+                if found.get("frame_vectors") != self.meta.get("frame_vectors"):
+                    # An index keeps one layout: every shot has frame vectors or none does.
+                    log.warning(
+                        "index %s %s per-frame vectors: new shots are stored the same way",
+                        self.cfg.store.index_dir,
+                        "has" if found.get("frame_vectors") else "was built without",
+                    )
+                self.meta["frame_vectors"] = found.get("frame_vectors")
         except BaseException:
             store.close()
             raise
@@ -552,6 +572,9 @@ class Indexer:
             v = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
             labels_list.append((se, v, self.labeler.label_shot(feats)))
         t0 = self._tick("label", t0)
+        with_frames = bool(self.meta.get("frame_vectors"))
+        from indexer.sampling import frame_times, vector_frames
+
         for se, v, lab in labels_list:
             shot = se.shot
             sid = make_shot_id(movie.movie_id, shot.index)
@@ -562,15 +585,15 @@ class Indexer:
                 self.cfg.sample.thumb_width,
                 self.cfg.sample.thumb_quality,
             )
-            points.append(
-                StorePoint(
-                    point_id(sid),
-                    {VECTOR_CLIP: v, VECTOR_SCENES: lab.scores},
-                    shot_payload(
-                        movie, se, lab, sid, thumb_rel, end.info.fps, self.meta["model_id"]
-                    ),
-                )
+            vectors = {VECTOR_CLIP: v, VECTOR_SCENES: lab.scores}
+            payload = shot_payload(
+                movie, se, lab, sid, thumb_rel, end.info.fps, self.meta["model_id"]
             )
+            if with_frames:
+                rows = vector_frames(se.shot, se.frame_idx, self.cfg.sample)
+                vectors[VECTOR_FRAMES] = np.stack([om.feats[i] for i in rows.tolist()])
+                payload["frame_s"] = frame_times(se.shot, rows)
+            points.append(StorePoint(point_id(sid), vectors, payload))
         t0 = self._tick("thumbnails", t0)
         # replace, never duplicate: drop whatever an interrupted or older run left for this movie
         store.delete(Filter(must=(MatchAny("movie_id", (movie.movie_id,)),)))
@@ -594,6 +617,7 @@ class Indexer:
                 "height": end.info.height,
                 "codec": end.info.codec,
                 "corrupt_frames": end.info.corrupt_frames,
+                "sampling": self.meta.get("sampling"),
                 "indexed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
         )

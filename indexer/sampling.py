@@ -2,7 +2,9 @@
 frame sampler, and ``iter_movie`` turns it into the FrameChunk / ShotEnd / MovieEnd messages of
 :mod:`indexer.records`. With ``frames_per_shot = k`` each shot of n frames [a, a+n) is
 represented by the frames nearest to ``a + floor((i + 0.5) · n / k)`` for i < k (the centres of k
-equal slices; all n frames when n ≤ k). A shot's end is only known once the detectors report its
+equal slices; all n frames when n ≤ k). Duration-aware sampling (``frame_interval_s = S``) raises k
+per shot to ``clamp(ceil(duration / S), k, max_frames_per_shot)``, so a long take gets a frame
+every S seconds instead of three in all (:func:`frames_for_duration`). A shot's end is only known once the detectors report its
 cut, possibly late, so the open shot's frames wait in a ``Reservoir``: every s-th frame of the
 open shot (s doubles when the buffer is full, so memory is O(capacity) however long the shot),
 plus the most recent frames whole, as many as a detector can report late. With
@@ -14,6 +16,7 @@ Seconds are wall time inside each stage, not counting the time the consumer hold
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -25,6 +28,7 @@ from indexer.decode import VideoReader
 from indexer.errors import ConfigError
 from indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd
 from indexer.shots import ShotSegmenter
+from indexer.store.base import VECTOR_FRAMES
 
 Message = FrameChunk | ShotEnd | MovieEnd
 
@@ -41,6 +45,67 @@ def sample_indices(start: int, n: int, k: int) -> list[int]:
     if n <= k:
         return list(range(start, start + n))
     return [start + int((i + 0.5) * n / k) for i in range(k)]
+
+
+def frames_for_duration(
+    duration_s: float, k: int, interval_s: float | None, max_frames: int | None
+) -> int:
+    """Frames to sample from a shot of ``duration_s`` seconds: one every ``interval_s`` seconds
+    (``ceil(duration / interval)``), never fewer than ``k``, at most ``max_frames`` (but never
+    below ``k``); just ``k`` when ``interval_s`` is None or 0.
+
+    >>> frames_for_duration(25.0, 3, 2.0, 16), frames_for_duration(1.5, 3, 2.0, 16)
+    (13, 3)
+    """
+    if not interval_s or interval_s <= 0:
+        return k
+    n = math.ceil(max(0.0, duration_s) / interval_s - 1e-9)
+    if max_frames:
+        n = min(n, max_frames)
+    return max(k, n)
+
+
+def check_sampling(frame_interval_s: float | None, max_frames_per_shot: int | None) -> None:
+    """ConfigError for a negative or non-finite interval or a cap below 1."""
+    if frame_interval_s is not None and not (
+        math.isfinite(frame_interval_s) and frame_interval_s >= 0
+    ):
+        raise ConfigError(f"frame interval must be ≥ 0 seconds, not {frame_interval_s!r}")
+    if max_frames_per_shot is not None and (
+        isinstance(max_frames_per_shot, bool) or int(max_frames_per_shot) < 1
+    ):
+        raise ConfigError(f"max frames per shot must be ≥ 1, not {max_frames_per_shot!r}")
+
+
+def vector_frames(shot: Shot, frame_idx: np.ndarray, cfg: SampleConfig) -> np.ndarray:
+    """Which of a shot's embedded frames keep their own vector in the index: all of them when
+    k frames were sampled; in "all" mode (every frame embedded, for the labels) the
+    duration-aware subset — as if sampled with k = 3 — so the index stays small."""
+    if parse_frames_per_shot(cfg.frames_per_shot) is not None or len(frame_idx) <= 1:
+        return frame_idx
+    n = frames_for_duration(shot.duration_s, 3, cfg.frame_interval_s, cfg.max_frames_per_shot)
+    held = {int(i): None for i in frame_idx.tolist()}
+    return np.asarray(_nearest(held, sample_indices(shot.start_frame, shot.n_frames, n)), np.int64)
+
+
+def frame_times(shot: Shot, frame_idx: np.ndarray) -> list[float]:
+    """Time in seconds of each frame of a shot (its index mapped linearly onto the shot's
+    [start_s, end_s), which is exact for constant frame rate streams)."""
+    per = shot.duration_s / max(1, shot.n_frames)
+    return [round(shot.start_s + (int(i) - shot.start_frame) * per, 3) for i in frame_idx]
+
+
+def sampling_meta(cfg: SampleConfig) -> dict:
+    """What the index meta records about frame sampling: ``sampling`` (k, interval, cap) and
+    ``frame_vectors`` (the multivector's name, or None when shots keep only their mean)."""
+    return {
+        "sampling": {
+            "frames_per_shot": cfg.frames_per_shot,
+            "frame_interval_s": cfg.frame_interval_s or None,
+            "max_frames_per_shot": cfg.max_frames_per_shot,
+        },
+        "frame_vectors": VECTOR_FRAMES if cfg.frame_vectors else None,
+    }
 
 
 def parse_frames_per_shot(value: int | str) -> int | None:
@@ -117,11 +182,16 @@ def _nearest(held: dict[int, np.ndarray], targets: list[int]) -> list[int]:
 class _KSampler:
     """k evenly spaced frames per shot, sent in one FrameChunk just before the shot's ShotEnd."""
 
-    def __init__(self, movie_id: str, k: int, capacity: int, recent: int) -> None:
+    def __init__(
+        self, movie_id: str, k: int, capacity: int, recent: int, cfg: SampleConfig | None = None
+    ) -> None:
         self.movie_id, self.k = movie_id, k
+        cfg = cfg or SampleConfig(frames_per_shot=k, frame_interval_s=None)
+        self.interval, self.cap = cfg.frame_interval_s, cfg.max_frames_per_shot
+        most = max(k, self.cap or k) if self.interval else k
         # The open region runs up to `recent` frames past the shot's end before the cut is
         # final; the extra capacity keeps shots of up to `capacity` frames exactly sampled.
-        self.res = Reservoir(max(capacity, 4 * k) + recent, recent)
+        self.res = Reservoir(max(capacity, 4 * most) + recent, recent)
 
     def add(self, index: int, rgb: np.ndarray) -> list[Message]:
         self.res.add(index, rgb)
@@ -130,7 +200,8 @@ class _KSampler:
     def close(self, shot: Shot) -> list[Message]:
         a, b = shot.start_frame, shot.end_frame
         held = self.res.shot_frames(a, b)
-        idx = _nearest(held, sample_indices(a, b - a, self.k))
+        k = frames_for_duration(shot.duration_s, self.k, self.interval, self.cap)
+        idx = _nearest(held, sample_indices(a, b - a, k))
         thumb = held[_nearest(held, [a + (b - a) // 2])[0]]
         self.res.restart(b)
         frame_idx = np.asarray(idx, dtype=np.int64)
@@ -190,6 +261,7 @@ def iter_movie(
     shot_cfg = shot_cfg or ShotConfig()
     sample_cfg = sample_cfg or SampleConfig()
     k = parse_frames_per_shot(sample_cfg.frames_per_shot)
+    check_sampling(sample_cfg.frame_interval_s, sample_cfg.max_frames_per_shot)
     reader = VideoReader(movie.path, decode_cfg)
     try:
         seg = ShotSegmenter(shot_cfg, reader.fps, movie.movie_id)
@@ -198,7 +270,7 @@ def iter_movie(
             chunk = max(1, sample_cfg.chunk_frames)
             sampler: _KSampler | _AllSampler = _AllSampler(movie.movie_id, chunk, recent)
         else:
-            sampler = _KSampler(movie.movie_id, k, sample_cfg.buffer_frames, recent)
+            sampler = _KSampler(movie.movie_id, k, sample_cfg.buffer_frames, recent, sample_cfg)
         sample_s = 0.0
         n_shots = 0
         end_t: float | None = None

@@ -9,6 +9,7 @@ was built with — refusing another one — and keeps it warm for every query.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from indexer.store import (
     Filter,
     MatchAny,
     Range,
+    Rescore,
     SearchParams,
     ShotStore,
     StoredRecord,
@@ -33,6 +35,17 @@ from indexer.store import (
 
 MAX_CANDIDATES = 5000  # most candidates fetched to fill a page after grouping/dedup
 FACET_MOVIES = 1000  # movies counted to tell when grouping has seen every matching movie
+# Best-frame ranking: shots nearest by their mean vector (HNSW, filter inside) rescored by their
+# best frame (MAX_SIM over the "frames" multivector). Measured in docs/benchmarks.md (bench
+# search with frame vectors): recall@10 against exact best-frame ranking vs prefetch size.
+FRAME_CANDIDATES = 256
+MEAN_RANKING_NOTE = (
+    "this index has no per-frame vectors (built before scenesearch ranked shots by their "
+    "best-matching frame): results rank by each shot's mean vector; re-index into a new "
+    "folder for best-frame ranking and match times"
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,7 @@ class Hit:
     thumb: str  # absolute path of the thumbnail JPEG
     path: str  # the movie file
     score: float | None = None  # cosine similarity to the query (None when browsing)
+    match_s: float | None = None  # time of the shot's best-matching frame (best-frame ranking)
 
     @property
     def duration_s(self) -> float:
@@ -98,6 +112,7 @@ class Hit:
             "thumb": self.thumb,
             "path": self.path,
             "score": self.score,
+            "match_s": self.match_s,
         }
 
 
@@ -135,6 +150,24 @@ class SearchEngine:
         self._movie_cache: dict[str, dict] | None = None
         self._count: int | None = None
         self._genres: list[str] | None = None
+        self.frame_candidates = FRAME_CANDIDATES  # 0: rank every matching shot by MAX_SIM
+        if self.ranking_note:
+            log.warning("%s", self.ranking_note)
+
+    @property
+    def frame_vector(self) -> str | None:
+        """The index's per-frame multivector (None: an index with shot mean vectors only)."""
+        return (self.meta or {}).get("frame_vectors") or None
+
+    @property
+    def ranking(self) -> str:
+        """How text and image queries rank shots: "frames" (best-matching frame) or "mean"."""
+        return "frames" if self.frame_vector else "mean"
+
+    @property
+    def ranking_note(self) -> str | None:
+        """One line for users of an older index (mean-vector ranking), else None."""
+        return MEAN_RANKING_NOTE if self.meta and not self.frame_vector else None
 
     @classmethod
     def open(cls, cfg: StoreConfig, device: str = "cpu", encoder=None, load_model: bool = True):
@@ -350,13 +383,15 @@ class SearchEngine:
             vec = self.query_vector(text, image, text_weight)
             mode = "text+image" if text and image is not None else ("text" if text else "image")
         need = offset + limit
-        shaped = self.nearest(vec, flt, need, per_movie, dedup, params)
+        frames = mode != "like"  # "more like this shot" compares shots as wholes (mean vectors)
+        shaped = self.nearest(vec, flt, need, per_movie, dedup, params, frames=frames)
         best = shaped[0].score if shaped else None
         if min_score is not None:
             shaped = [r for r in shaped if r.score is not None and r.score >= min_score]
         page = shaped[offset:need]
+        moments = self.match_times(vec, page) if frames else {}
         return SearchResult(
-            [self._hit(r) for r in page],
+            [self._hit(r, moments.get(r.id)) for r in page],
             mode,
             no_good_match=min_score is not None and not shaped,
             best_score=best,
@@ -371,18 +406,24 @@ class SearchEngine:
         per_movie: int | None = None,
         dedup: float | None = None,
         params: SearchParams | None = None,
+        frames: bool = True,
     ) -> list[StoredRecord]:
         """The best shots for a query vector under ``flt`` (from :meth:`build_filter`), grouped
         and deduplicated as in :meth:`search`, best first: more than ``need`` when that many
         exist within ``MAX_CANDIDATES`` candidates, so a caller can tell whether a next page
-        exists."""
+        exists. With ``frames`` and an index that has frame vectors, a shot's score is its
+        best frame's cosine (the nearest ``frame_candidates`` shots by mean vector, rescored)."""
         shaping = per_movie is not None or dedup is not None
         fetch = need + 1 if not shaping else max(4 * need, 50)
         most: int | None = None  # shots grouping can keep at all (per_movie without dedup)
         while True:
+            rescore = None
+            if frames and self.frame_vector:
+                cand = max(self.frame_candidates, 2 * fetch) if self.frame_candidates else 0
+                rescore = Rescore(self.frame_vector, cand)
             recs = self.store.search(
                 vec, VECTOR_CLIP, flt, limit=fetch,
-                with_vectors=[VECTOR_CLIP] if dedup else False, params=params,
+                with_vectors=[VECTOR_CLIP] if dedup else False, params=params, rescore=rescore,
             )  # fmt: skip
             shaped = self._shape(recs, per_movie, dedup)
             if len(shaped) > need or len(recs) < fetch or fetch >= MAX_CANDIDATES:
@@ -395,6 +436,21 @@ class SearchEngine:
                 if len(shaped) >= most:
                     return shaped
             fetch = min(fetch * 4, MAX_CANDIDATES)
+
+    def match_times(self, vec: np.ndarray, recs: list[StoredRecord]) -> dict[str, float]:
+        """Point id → time (s) of its best-matching frame, for shots with frame vectors: one
+        retrieve of the page's frame rows and a dot product per row (rows align with the
+        payload's ``frame_s``)."""
+        if not self.frame_vector or not recs:
+            return {}
+        got = self.store.retrieve([r.id for r in recs], with_vectors=[self.frame_vector])
+        out: dict[str, float] = {}
+        for r in got:
+            times = r.payload.get("frame_s") or []
+            rows = np.asarray((r.vectors or {}).get(self.frame_vector, []), dtype=np.float32)
+            if rows.ndim == 2 and len(rows) == len(times) and len(times):
+                out[r.id] = float(times[int(np.argmax(rows @ vec))])
+        return out
 
     def _group_capacity(self, flt: Filter | None, per_movie: int) -> int:
         """How many shots grouping with at most ``per_movie`` per movie can keep under ``flt``
@@ -443,7 +499,7 @@ class SearchEngine:
             raise InputError(f"no shot {shot_id} in the index")
         return self._hit(recs[0])
 
-    def _hit(self, r: StoredRecord) -> Hit:
+    def _hit(self, r: StoredRecord, match_s: float | None = None) -> Hit:
         p = r.payload
         return Hit(
             shot_id=p["shot_id"],
@@ -459,4 +515,5 @@ class SearchEngine:
             thumb=os.path.join(self.index_dir, p["thumb"]) if p.get("thumb") else "",
             path=p.get("path", ""),
             score=None if r.score is None else float(r.score),
+            match_s=match_s,
         )

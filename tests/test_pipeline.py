@@ -277,16 +277,7 @@ class _NoClose:
 
         self._s = store
         if not store.exists():
-            from indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
-
-            store.create(
-                CollectionSpec(
-                    [
-                        VectorSpec(VECTOR_CLIP, ix.encoder.spec.embed_dim),
-                        VectorSpec(VECTOR_SCENES, len(ix.labeler.labels)),
-                    ]
-                )  # fmt: skip
-            )
+            store.create(ix.collection_spec())
             store.set_meta(ix.meta)
         check_meta(store.get_meta(), ix.meta)
 

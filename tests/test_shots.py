@@ -345,13 +345,49 @@ def test_long_shot_sampling_uses_bounded_memory(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sampling, "Reservoir", Spy)
     v = write_video(tmp_path / "long.mp4", [(480, 120)], size=(64, 36))
-    ends, _, _ = collect(v.path, k=3)
+    ends, _, _ = collect(v.path, k=3, frame_interval_s=None)
     assert len(ends) == 1
     cap, recent = SampleConfig().buffer_frames, ShotSegmenter(ShotConfig(), 24.0).max_lag + 2
     assert max(peaks) <= cap + 2 * recent
     picks = ends[0].frame_idx.tolist()
     assert len(picks) == 3
     assert all(abs(p - t) <= 480 // cap for p, t in zip(picks, [80, 240, 400], strict=True))
+
+
+@pytest.mark.parametrize(("interval", "cap", "n"), [(2.0, 16, 10), (1.0, 16, 16), (5.0, 16, 4)])
+def test_duration_aware_sampling_of_a_long_shot(tmp_path, monkeypatch, interval, cap, n):
+    """One 480-frame shot at 24 fps (20 s), k=3: one frame every `interval` s, capped at `cap`:
+    n = clamp(ceil(20 / interval), 3, cap) picks, each within half a reservoir stride of the
+    slice centres, in memory bounded by the reservoir (4 · cap frames + recent)."""
+    peaks: list[int] = []
+
+    class Spy(Reservoir):
+        def add(self, index, rgb):
+            super().add(index, rgb)
+            peaks.append(len(self))
+
+    monkeypatch.setattr(sampling, "Reservoir", Spy)
+    v = write_video(tmp_path / "long.mp4", [(480, 120)], size=(64, 36))
+    ends, _, _ = collect(v.path, k=3, frame_interval_s=interval, max_frames_per_shot=cap)
+    picks = ends[0].frame_idx.tolist()
+    assert len(picks) == n == sampling.frames_for_duration(20.0, 3, interval, cap)
+    recent = ShotSegmenter(ShotConfig(), 24.0).max_lag + 2
+    capacity = max(SampleConfig().buffer_frames, 4 * cap)
+    assert max(peaks) <= capacity + 2 * recent
+    stride = 480 / capacity
+    assert all(abs(p - t) <= stride for p, t in zip(picks, sample_indices(0, 480, n), strict=True))
+
+
+def test_frames_for_duration_formula():
+    f = sampling.frames_for_duration
+    assert f(25.0, 3, 2.0, 16) == 13 and f(1.0, 3, 2.0, 16) == 3 and f(100.0, 3, 2.0, 16) == 16
+    assert f(6.0, 3, 2.0, 16) == 3 and f(6.01, 3, 2.0, 16) == 4  # one frame per started interval
+    assert f(100.0, 3, None, 16) == 3 and f(100.0, 3, 0, 16) == 3  # no interval: always k
+    assert f(100.0, 5, 2.0, 2) == 5  # never fewer than k, even under a smaller cap
+    with pytest.raises(ConfigError, match="interval"):
+        sampling.check_sampling(-1.0, 16)
+    with pytest.raises(ConfigError, match="max frames"):
+        sampling.check_sampling(2.0, 0)
 
 
 def test_frame_source_errors(tmp_path):

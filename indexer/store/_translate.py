@@ -159,9 +159,12 @@ def norm_id(point_id: Any) -> str:
         raise StoreError(f"invalid point id {point_id!r}: point ids are UUID strings") from e
 
 
-def as_list(vec: Any) -> list[float]:
-    """A vector as a flat list of Python floats (what both Qdrant bindings accept)."""
-    arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+def as_list(vec: Any) -> list[float] | list[list[float]]:
+    """A vector as a flat list of Python floats (what both Qdrant bindings accept); a 2-d array
+    (a multivector: one row per frame) as a list of rows."""
+    arr = np.asarray(vec, dtype=np.float32)
+    if arr.ndim != 2:
+        arr = arr.reshape(-1)
     if not np.all(np.isfinite(arr)):
         raise StoreError("vector contains NaN or infinite values")
     return arr.tolist()
@@ -181,8 +184,19 @@ def vectors_as_lists(vectors: Sequence[dict[str, Any]]) -> list[dict[str, list[f
     names = list(vectors[0])
     if any(len(v) != len(names) or any(n not in v for n in names) for v in vectors):
         return [{n: as_list(x) for n, x in v.items()} for v in vectors]
-    columns: dict[str, list[list[float]]] = {}
+    columns: dict[str, list[Any]] = {}
     for n in names:
+        first = np.asarray(vectors[0][n])
+        if first.ndim == 2:  # multivectors (rows per point vary): one matrix of all rows
+            mats = [np.asarray(v[n], dtype=np.float32) for v in vectors]
+            if any(m.ndim != 2 for m in mats):
+                return [{k: as_list(x) for k, x in v.items()} for v in vectors]
+            rows = np.concatenate(mats)
+            if not np.isfinite(rows).all():
+                raise StoreError("vector contains NaN or infinite values")
+            flat, ends = rows.tolist(), np.cumsum([len(m) for m in mats]).tolist()
+            columns[n] = [flat[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+            continue
         try:
             mat = np.stack([np.asarray(v[n], dtype=np.float32).reshape(-1) for v in vectors])
         except ValueError:  # different lengths under one name: let the engine say which

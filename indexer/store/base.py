@@ -23,14 +23,18 @@ SCHEMA_VERSION = 1
 #   start_frame, end_frame (decoded-frame indices, end exclusive), fps,
 #   labels [str] (MovieCLIP clean labels), top_labels [str] (top-k names, best first),
 #   top [{"label", "score", "rank" (1-based)}] (top-k with scores), thumb (path relative to the
-#   index folder), model (model id), n_frames_used (frames averaged).
-# Named vectors: "clip" (D-dim shot embedding) and "scenes" (L-dim label score vector).
+#   index folder), model (model id), n_frames_used (frames averaged),
+#   frame_s [float] (indexes with frame vectors: time of each row of "frames", in order).
+# Named vectors: "clip" (D-dim shot embedding), "scenes" (L-dim label score vector) and, in
+#   indexes whose meta has frame_vectors = "frames", "frames" (one D-dim row per sampled frame:
+#   a multivector compared with MAX_SIM, so a shot scores as its best-matching frame).
 # Index metadata (get_meta): schema_version, model, pretrained, model_id, embed_dim,
 #   model_config_path, weights_path, taxonomy {source, sha, labels}, prompt, logit_scale,
 #   created, scenesearch_version.
 
 VECTOR_CLIP = "clip"  # L2-normalised mean of the shot's frame embeddings (cosine)
 VECTOR_SCENES = "scenes"  # the shot's full label score vector (mean per-frame softmax)
+VECTOR_FRAMES = "frames"  # every sampled frame's embedding (multivector, MAX_SIM, no HNSW)
 
 # Payload fields with an index, by type. "top" is a list of {"label", "score", "rank"} objects
 # (the shot's top-k labels), indexed as nested fields for TopLabel conditions. Only fields that
@@ -180,10 +184,24 @@ def short_under_filter(n_hits: int, limit: int, flt: Filter | None, params: Sear
     return n_hits < limit and flt is not None and not flt.is_empty() and not params.exact
 
 
+@dataclass(frozen=True)
+class Rescore:
+    """Rank by the multivector ``using`` (MAX_SIM: the best row's cosine with the query).
+
+    ``candidates`` > 0: the Query API's two stages — a prefetch of that many nearest points by
+    the search's own vector (HNSW on the shot mean, filter inside), rescored by ``using``.
+    ``candidates`` = 0: score every point passing the filter by ``using`` directly (exact).
+    """
+
+    using: str = VECTOR_FRAMES
+    candidates: int = 0
+
+
 @dataclass
 class VectorSpec:
     name: str
     dim: int
+    multivector: bool = False  # rows compared with MAX_SIM; stored without an HNSW graph
 
 
 @dataclass
@@ -252,8 +270,10 @@ class ShotStore(ABC):
         offset: int = 0,
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
+        rescore: Rescore | None = None,
     ) -> list[StoredRecord]:
-        """Nearest points by cosine similarity (score = cosine), filter applied inside the search."""
+        """Nearest points by cosine similarity (score = cosine), filter applied inside the search.
+        With ``rescore``, points are ranked by a multivector's MAX_SIM instead (see Rescore)."""
 
     def search_batch(
         self,

@@ -30,6 +30,7 @@ from indexer.store.base import (
     VECTOR_SCENES,
     CollectionSpec,
     Filter,
+    Rescore,
     SearchParams,
     ShotStore,
     StoredRecord,
@@ -93,6 +94,11 @@ class EdgeTuning:
     # graph (m=0), so they cost neither resident memory nor build time. Searching one still
     # works, by exact scan. At 100 k shots the 179-d "scenes" vectors are 68 MiB of float32.
     cold_vectors: tuple[str, ...] = (VECTOR_SCENES,)
+    # Multivectors (per-frame vectors, MAX_SIM) are never walked by HNSW (m=0: they rescore a
+    # prefetch or are scanned under a narrow filter). Their float32 rows stay on disk (mmap,
+    # paged in on demand: 2 KiB per frame at 512-d); with multivector_int8 an int8 scalar copy
+    # (4× smaller) is kept in the page cache for scoring, rescored with the originals.
+    multivector_int8: bool = True
 
     def __post_init__(self) -> None:
         if self.payload_index_memory not in _INDEX_MEMORY:
@@ -216,7 +222,10 @@ class EdgeStore(ShotStore):
                     raise StoreError("cannot create an index without vectors")
                 t = self.tuning
                 config = qe.EdgeConfig(
-                    vectors={v.name: self._vector_params(v.name, v.dim) for v in spec.vectors},
+                    vectors={
+                        v.name: self._vector_params(v.name, v.dim, v.multivector)
+                        for v in spec.vectors
+                    },
                     hnsw_config=qe.HnswIndexConfig(
                         m=t.m,
                         ef_construct=t.ef_construct,
@@ -235,10 +244,28 @@ class EdgeStore(ShotStore):
             with self._engine("flush"):
                 self._shard.flush()
 
-    def _vector_params(self, name: str, dim: int) -> qe.EdgeVectorParams:
+    def _vector_params(self, name: str, dim: int, multivector: bool = False) -> qe.EdgeVectorParams:
+        t = self.tuning
+        if multivector:
+            quant = (
+                qe.ScalarQuantizationConfig(
+                    qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Cached
+                )
+                if t.multivector_int8
+                else None
+            )
+            return qe.EdgeVectorParams(
+                size=int(dim),
+                distance=qe.Distance.Cosine,
+                multivector_config=qe.MultiVectorConfig(qe.MultiVectorComparator.MaxSim),
+                memory=qe.Memory.Cold,
+                quantization_config=quant,
+                hnsw_config=qe.HnswIndexConfig(
+                    m=0, ef_construct=t.ef_construct, full_scan_threshold=t.full_scan_threshold_kb
+                ),
+            )
         if name not in self.tuning.cold_vectors:
             return qe.EdgeVectorParams(size=int(dim), distance=qe.Distance.Cosine)
-        t = self.tuning
         return qe.EdgeVectorParams(
             size=int(dim),
             distance=qe.Distance.Cosine,
@@ -373,23 +400,37 @@ class EdgeStore(ShotStore):
         offset: int,
         with_vectors: bool | Sequence[str],
         params: SearchParams | None,
+        rescore: Rescore | None = None,
     ) -> qe.QueryRequest:
         p = params or SearchParams()
         qf = _filter(flt)
+        sp = qe.SearchParams(
+            hnsw_ef=p.ef(filtered=qf is not None),
+            exact=bool(p.exact),
+            acorn=qe.AcornSearchParams(
+                enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
+            ),
+        )
+        query = qe.Query.Nearest(tr.as_list(vector), using=using)
+        prefetches = None
+        if rescore is not None:
+            # one query row against every frame row: MAX_SIM = the best frame's cosine
+            query = qe.Query.Nearest([tr.as_list(vector)], using=rescore.using)
+            if rescore.candidates > 0:
+                n = max(int(rescore.candidates), int(limit) + int(offset))
+                prefetches = [qe.Prefetch(limit=n, query=qe.Query.Nearest(tr.as_list(vector),
+                                          using=using), filter=qf, params=sp)]  # fmt: skip
+            else:
+                sp = qe.SearchParams(exact=True)  # no graph on a multivector: scan what passes
         return qe.QueryRequest(
             limit=int(limit),
             offset=int(offset) or None,
-            query=qe.Query.Nearest(tr.as_list(vector), using=using),
+            query=query,
+            prefetches=prefetches,
             filter=qf,
             with_payload=True,
             with_vector=tr.with_vectors_arg(with_vectors),
-            params=qe.SearchParams(
-                hnsw_ef=p.ef(filtered=qf is not None),
-                exact=bool(p.exact),
-                acorn=qe.AcornSearchParams(
-                    enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
-                ),
-            ),
+            params=sp if prefetches is None else None,
         )
 
     def search(
@@ -401,16 +442,17 @@ class EdgeStore(ShotStore):
         offset: int = 0,
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
+        rescore: Rescore | None = None,
     ) -> list[StoredRecord]:
         shard = self._need_shard()
         p = params or SearchParams()
-        req = self._query(vector, using, flt, limit, offset, with_vectors, p)
+        req = self._query(vector, using, flt, limit, offset, with_vectors, p, rescore)
         with self._engine("search"):
             hits = shard.query(req)
             if short_under_filter(len(hits), limit, flt, p):
                 exact = replace(p, exact=True)
                 hits = shard.query(
-                    self._query(vector, using, flt, limit, offset, with_vectors, exact)
+                    self._query(vector, using, flt, limit, offset, with_vectors, exact, rescore)
                 )
         return [_record(h, with_vectors, score=True) for h in hits]
 

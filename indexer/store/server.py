@@ -26,6 +26,7 @@ from indexer.store.base import (
     VECTOR_CLIP,
     CollectionSpec,
     Filter,
+    Rescore,
     SearchParams,
     ShotStore,
     StoredRecord,
@@ -111,10 +112,7 @@ class ServerStore(ShotStore):
             with self._call("create_collection"):
                 self._client.create_collection(
                     self.collection,
-                    vectors_config={
-                        v.name: m.VectorParams(size=int(v.dim), distance=m.Distance.COSINE)
-                        for v in spec.vectors
-                    },
+                    vectors_config={v.name: self._vector_params(v) for v in spec.vectors},
                     hnsw_config=m.HnswConfigDiff(
                         m=hnsw_m,
                         ef_construct=ef_construct,
@@ -124,6 +122,23 @@ class ServerStore(ShotStore):
                 )
         self._ensure_payload_indexes()
         self._ensure_movies_collection()
+
+    def _vector_params(self, v) -> Any:
+        m = self._m
+        if not v.multivector:
+            return m.VectorParams(size=int(v.dim), distance=m.Distance.COSINE)
+        # as on the embedded store (EdgeTuning): no HNSW graph, originals on disk, int8 in RAM
+        return m.VectorParams(
+            size=int(v.dim),
+            distance=m.Distance.COSINE,
+            multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
+            hnsw_config=m.HnswConfigDiff(m=0),
+            on_disk=True,
+            quantization_config=m.ScalarQuantization(
+                scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, quantile=0.99,
+                                                  always_ram=True)
+            ),
+        )  # fmt: skip
 
     def _check_spec(self, spec: CollectionSpec) -> None:
         with self._call("get_collection"):
@@ -293,21 +308,37 @@ class ServerStore(ShotStore):
         offset: int = 0,
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
+        rescore: Rescore | None = None,
     ) -> list[StoredRecord]:
         p = params or SearchParams()
         qf = self._filter(flt)
+        m = self._m
 
         def query(sp: SearchParams) -> list:
+            kw: dict[str, Any] = {
+                "query": tr.as_list(vector),
+                "using": using,
+                "search_params": self._params(sp, filtered=qf is not None),
+            }
+            if rescore is not None:
+                # one query row against every frame row: MAX_SIM = the best frame's cosine
+                kw.update(query=[tr.as_list(vector)], using=rescore.using)
+                if rescore.candidates > 0:
+                    n = max(int(rescore.candidates), int(limit) + int(offset))
+                    kw["prefetch"] = [
+                        m.Prefetch(query=tr.as_list(vector), using=using, filter=qf, limit=n,
+                                   params=kw.pop("search_params"))
+                    ]  # fmt: skip
+                elif not self.local:
+                    kw["search_params"] = m.SearchParams(exact=True)
             return self._client.query_points(
                 self.collection,
-                query=tr.as_list(vector),
-                using=using,
                 query_filter=qf,
                 limit=int(limit),
                 offset=int(offset) or None,
                 with_payload=True,
                 with_vectors=tr.with_vectors_arg(with_vectors),
-                search_params=self._params(sp, filtered=qf is not None),
+                **kw,
             ).points
 
         with self._call("search"):
