@@ -9,7 +9,6 @@ was built with — refusing another one — and keeps it warm for every query.
 from __future__ import annotations
 
 import difflib
-import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -44,8 +43,6 @@ MEAN_RANKING_NOTE = (
     "best-matching frame): results rank by each shot's mean vector; re-index into a new "
     "folder for best-frame ranking and match times"
 )
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -151,8 +148,6 @@ class SearchEngine:
         self._count: int | None = None
         self._genres: list[str] | None = None
         self.frame_candidates = FRAME_CANDIDATES  # 0: rank every matching shot by MAX_SIM
-        if self.ranking_note:
-            log.warning("%s", self.ranking_note)
 
     @property
     def frame_vector(self) -> str | None:

@@ -92,6 +92,8 @@ def test_search_pick_label_click_and_play_from_shot_start(site, browser):
         assert "shots for the query" in page.locator("#ss-message").inner_text()
         captions = page.locator("#ss-gallery .caption-label").all_inner_texts()
         assert captions and all(" · " in c for c in captions)
+        # best-frame ranking: every caption names the matching moment
+        assert all(" · match " in c for c in captions), captions
 
         # the first thumbnail is 16:9
         box = page.locator("#ss-gallery .thumbnail-item img").first.bounding_box()
@@ -102,7 +104,8 @@ def test_search_pick_label_click_and_play_from_shot_start(site, browser):
         start = _play_and_check(page, built, label, 0)
         if start < FRAME:
             later = next(i for i, c in enumerate(captions) if "· 0:00.0–" not in c)
-            _play_and_check(page, built, label, later)
+            start = _play_and_check(page, built, label, later)
+        _jump_to_match(page)
 
         # files outside the allowed folders are refused to the browser too
         # (the same request form for a movie inside is served: the refusals are real)
@@ -124,6 +127,37 @@ def test_search_pick_label_click_and_play_from_shot_start(site, browser):
         if urlparse(u).scheme not in ("data", "blob") and urlparse(u).hostname not in LOCAL_HOSTS
     ]  # fmt: skip
     assert requests and not outside, outside
+
+
+def _jump_to_match(page) -> None:
+    """The player offers the matching moment (inside the shot, shown in the caption too); the
+    button moves playback there."""
+    jump = page.locator("#ss-jump")
+    jump.wait_for(timeout=10_000)
+    v = page.evaluate(
+        """() => { const v = document.querySelector('#ss-video'), b = document.querySelector(
+            '#ss-jump'); return { start: Number(v.dataset.start), end: Number(v.dataset.end),
+            match: Number(b.dataset.match), text: b.innerText }; }"""
+    )
+    assert v["start"] - 0.01 <= v["match"] <= v["end"], v
+    assert "matching moment" in v["text"]
+    # park the player at the shot's end farther from the match, so the jump has to move it
+    away = v["start"] if v["match"] - v["start"] > v["end"] - v["match"] else v["end"] - 0.05
+    assert abs(away - v["match"]) > 0.3, v  # the fixture's shots are ≥ 1 s long
+    page.evaluate(
+        "(t) => { const x = document.querySelector('#ss-video'); x.pause(); x.currentTime = t; }",
+        away,
+    )
+    page.wait_for_function(
+        "(t) => Math.abs(document.querySelector('#ss-video').currentTime - t) < 0.1", arg=away
+    )
+    jump.click()
+    page.wait_for_function(
+        "(m) => Math.abs(document.querySelector('#ss-video').currentTime - m) < 0.2",
+        arg=v["match"],
+        timeout=20_000,
+    )
+    assert "best match at" in page.locator("#ss-details").inner_text()
 
 
 def _play_and_check(page, built, label: str, i: int) -> float:

@@ -195,6 +195,8 @@ def caption(hit: dict) -> str:
     title = hit["title"] + (f" ({hit['year']})" if hit.get("year") else "")
     labels = ", ".join(t["label"] for t in hit.get("top", [])[:2])
     parts = [title, f"{fmt_time(hit['start_s'])}–{fmt_time(hit['end_s'])}"]
+    if hit.get("match_s") is not None:  # the best-matching frame's moment
+        parts.append(f"match {fmt_time(hit['match_s'])}")
     if labels:
         parts.append(labels)
     if hit.get("score") is not None:
@@ -233,11 +235,19 @@ def player_html(hit: dict | None, playable: str | None = None) -> str:
             f"<code>{html.escape(Path(playable).suffix)}</code> files; if the player stays "
             "black, open the file in a desktop player at the timestamp below.</div>"
         )
+    jump = ""
+    if hit.get("match_s") is not None:  # the shot plays from its start; offer its best moment
+        m = float(hit["match_s"])
+        jump = (
+            f'<button id="ss-jump" class="ss-jump" data-match="{m:.3f}" onclick="const v='
+            f"document.getElementById('ss-video'); v.currentTime={m:.3f}; v.play();\">"
+            f"Jump to the matching moment ({fmt_time(m)})</button>"
+        )
     # muted: browsers only autoplay muted media; the user can unmute in the controls
     return (
         f'<video id="ss-video" src="{html.escape(src)}" controls autoplay muted playsinline '
         f'preload="auto" data-shot="{html.escape(hit["shot_id"])}" data-start="{start:.3f}" '
-        f'data-end="{end:.3f}"></video>{hint}'
+        f'data-end="{end:.3f}"></video>{jump}{hint}'
     )
 
 
@@ -254,7 +264,12 @@ def details_markdown(hit: dict | None) -> str:
         f"Genres: {genres} · file `{os.path.basename(hit.get('path') or '') or '?'}`",
         "",
         f"Shot {hit['shot_index']} · **{fmt_time(hit['start_s'])} – {fmt_time(hit['end_s'])}** "
-        f"({dur:.1f} s){score}",
+        f"({dur:.1f} s){score}"
+        + (
+            f" · best match at **{fmt_time(hit['match_s'])}**"
+            if hit.get("match_s") is not None
+            else ""
+        ),
         "",
         "| scene label (top 5) | score |",
         "|---|---:|",

@@ -1,4 +1,4 @@
-"""``scenesearch bench index|search``: the speed benchmarks (a thin shell over eval/bench_*.py).
+"""``scenesearch bench index|search|stills``: the speed benchmarks (a thin shell over eval/bench_*.py).
 
 Each writes ``report.json`` + ``report.md`` (with the machine description) into ``--out``; long
 runs also append progress lines to ``<out>/progress.log``.
@@ -83,6 +83,24 @@ def cmd_bench_search(args) -> int:
     return 0
 
 
+def cmd_bench_stills(args) -> int:
+    from eval.bench_stills import StillsBenchConfig, run_stills_bench
+
+    if args.brute_stride < 1 or args.repeats < 1:
+        raise ConfigError("--brute-stride and --repeats must be ≥ 1")
+    out = args.out or str(RESULTS / "bench-stills")
+    bc = StillsBenchConfig(
+        out_dir=out, videos=args.videos, model=args.model, pretrained=args.pretrained,
+        brute_stride=args.brute_stride, repeats=args.repeats, cache_dir=args.cache_dir,
+        work_dir=args.work_dir, quiet=args.quiet,
+    )  # fmt: skip
+    report = run_stills_bench(bc)
+    for t in report.get("targets", []):
+        print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}")
+    print(f"report: {out}/report.md")
+    return 0
+
+
 def _points_name(n: int) -> str:
     if n % 1_000_000 == 0:
         return f"{n // 1_000_000}m"
@@ -153,3 +171,21 @@ def register(sub) -> None:
     ps.add_argument("--keep-index", action="store_true", help="keep the built index")
     ps.add_argument("--quiet", action="store_true")
     ps.set_defaults(func=cmd_bench_search)
+
+    pt = bsub.add_parser(
+        "stills",
+        help="image queries with screenshots of the corpus films: mean-of-3 vs best-frame "
+        "ranking vs brute force over every frame; indexing cost of both",
+    )
+    pt.add_argument("videos", nargs="*", metavar="VIDEO", help="films (default: the corpus)")
+    pt.add_argument("--out", metavar="DIR", help="report folder (default eval/results/...)")
+    pt.add_argument("--model", default="ViT-B-32", help="open_clip model or config JSON")
+    pt.add_argument("--pretrained", default="random")
+    pt.add_argument("--brute-stride", type=int, default=1,
+                    help="brute force embeds every Nth decoded frame (1 = every frame)")  # fmt: skip
+    pt.add_argument("--repeats", type=int, default=2,
+                    help="timed indexing runs of the long film per scheme")  # fmt: skip
+    pt.add_argument("--cache-dir", metavar="DIR", help="cache of the every-frame embeddings")
+    pt.add_argument("--work-dir", metavar="DIR", help="where the indexes are built (default: temp)")
+    pt.add_argument("--quiet", action="store_true")
+    pt.set_defaults(func=cmd_bench_stills)

@@ -65,6 +65,8 @@ def cmd_search(args) -> int:
             print("the index is empty — run: scenesearch index --index DIR MOVIES...",
                   file=sys.stderr)  # fmt: skip
             return 0
+        if eng.ranking_note and (query or args.image):
+            print(f"note: {eng.ranking_note}", file=sys.stderr)
         res = eng.search(
             text=query,
             image=args.image,
@@ -96,13 +98,19 @@ def print_table(res, random_weights: bool = False, out=None) -> None:
         print("no shots match", file=out)
         return
     rows = []
+    moments = any(h.match_s is not None for h in res.hits)  # best-frame ranking: say when
     for i, h in enumerate(res.hits, 1):
         score = f"{h.score:.3f}" if h.score is not None else "-"
         labels = ", ".join(f"{t.label} {t.score:.2f}" for t in h.top[:3])
         year = f" ({h.year})" if h.year else ""
         rows.append((str(i), score, f"{h.title}{year}"[:36],
                      f"{fmt_time(h.start_s)}-{fmt_time(h.end_s)}", h.shot_id, labels))  # fmt: skip
+        if moments:
+            rows[-1] = (*rows[-1][:4], fmt_time(h.match_s) if h.match_s is not None else "-",
+                        *rows[-1][4:])  # fmt: skip
     head = ("#", "score", "movie", "time", "shot id", "top labels")
+    if moments:
+        head = (*head[:4], "match", *head[4:])
     widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
     for r in [head, *rows]:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip(), file=out)
