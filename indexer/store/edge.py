@@ -55,6 +55,8 @@ META_FILE = "index.json"
 MOVIES_DB = "movies.sqlite"
 LOCK_FILE = ".lock"
 
+_EXACT_QUANT = qe.QuantizationSearchParams(ignore=True)
+_RESCORE_PARAMS = qe.SearchParams(quantization=_EXACT_QUANT)
 _UPSERT_CHUNK = 1024  # points per engine update: bounds the Python-side copy of one call
 # EdgeTuning.payload_index_memory → the engine's placement (None: its default, in RAM)
 _INDEX_MEMORY = {"ram": None, "cached": qe.Memory.Cached, "cold": qe.Memory.Cold}
@@ -95,10 +97,12 @@ class EdgeTuning:
     # works, by exact scan. At 100 k shots the 179-d "scenes" vectors are 68 MiB of float32.
     cold_vectors: tuple[str, ...] = (VECTOR_SCENES,)
     # Multivectors (per-frame vectors, MAX_SIM) are never walked by HNSW (m=0: they rescore a
-    # prefetch or are scanned under a narrow filter). Their float32 rows stay on disk (mmap,
-    # paged in on demand: 2 KiB per frame at 512-d); with multivector_int8 an int8 scalar copy
-    # (4× smaller) is kept in the page cache for scoring, rescored with the originals.
-    multivector_int8: bool = True
+    # prefetch, or are scanned under a narrow filter), and their float32 rows stay on disk
+    # (mmap, paged in on demand: 2 KiB per frame at 512-d), so they cost no resident memory
+    # beyond the page cache. Rescoring reads the original rows (exact scores). multivector_int8
+    # adds an int8 scalar copy (4× smaller, in the page cache) that the engine may use when it
+    # scans — our queries ignore it for exact scores, so it is off by default.
+    multivector_int8: bool = False
 
     def __post_init__(self) -> None:
         if self.payload_index_memory not in _INDEX_MEMORY:
@@ -420,8 +424,8 @@ class EdgeStore(ShotStore):
                 n = max(int(rescore.candidates), int(limit) + int(offset))
                 prefetches = [qe.Prefetch(limit=n, query=qe.Query.Nearest(tr.as_list(vector),
                                           using=using), filter=qf, params=sp)]  # fmt: skip
-            else:
-                sp = qe.SearchParams(exact=True)  # no graph on a multivector: scan what passes
+            else:  # no graph on a multivector: scan what passes, with the original rows
+                sp = qe.SearchParams(exact=True, quantization=_EXACT_QUANT)
         return qe.QueryRequest(
             limit=int(limit),
             offset=int(offset) or None,
@@ -430,7 +434,8 @@ class EdgeStore(ShotStore):
             filter=qf,
             with_payload=True,
             with_vector=tr.with_vectors_arg(with_vectors),
-            params=sp if prefetches is None else None,
+            # the multivector may have an int8 copy: score with the original rows
+            params=sp if prefetches is None else _RESCORE_PARAMS,
         )
 
     def search(

@@ -127,18 +127,14 @@ class ServerStore(ShotStore):
         m = self._m
         if not v.multivector:
             return m.VectorParams(size=int(v.dim), distance=m.Distance.COSINE)
-        # as on the embedded store (EdgeTuning): no HNSW graph, originals on disk, int8 in RAM
+        # as on the embedded store (EdgeTuning): no HNSW graph, original rows on disk
         return m.VectorParams(
             size=int(v.dim),
             distance=m.Distance.COSINE,
             multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
             hnsw_config=m.HnswConfigDiff(m=0),
             on_disk=True,
-            quantization_config=m.ScalarQuantization(
-                scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, quantile=0.99,
-                                                  always_ram=True)
-            ),
-        )  # fmt: skip
+        )
 
     def _check_spec(self, spec: CollectionSpec) -> None:
         with self._call("get_collection"):
