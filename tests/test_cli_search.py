@@ -36,6 +36,8 @@ def test_json_lines_have_the_documented_fields(index, capsys):
     for h in hits:
         for key in ("shot_id", "movie_id", "title", "start_s", "end_s", "labels", "score"):
             assert key in h
+        # best-frame ranking: the matching moment lies inside the shot
+        assert h["start_s"] - 1e-3 <= h["match_s"] < h["end_s"]
     scores = [h["score"] for h in hits]
     assert scores == sorted(scores, reverse=True)
 
@@ -46,7 +48,7 @@ def test_table_output_is_readable(index, capsys):
     lines = out.splitlines()
     assert code == 0
     assert "RANDOM WEIGHTS" in lines[0]
-    assert lines[1].split()[:5] == ["#", "score", "movie", "time", "shot"]
+    assert lines[1].split()[:6] == ["#", "score", "movie", "time", "match", "shot"]
     assert len([ln for ln in lines if ln[:1].isdigit()]) == 3
     assert "(more results: use --offset)" in out
 

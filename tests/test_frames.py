@@ -103,17 +103,17 @@ def assert_same_top(got, ref_ids, ref_scores, context):
 
 @pytest.fixture(scope="module")
 def data():
-    """2,000 shots of 40 movies in 30 clusters (seed 0) with 1–10 frames each (seed 5)."""
-    d = make_shots(n=2000, clusters=30, movies=40, seed=0)
+    """1,200 shots of 30 movies in 20 clusters (seed 0) with 1–10 frames each (seed 5)."""
+    d = make_shots(n=1200, clusters=20, movies=30, seed=0)
     return d, add_frames(d)
 
 
 @pytest.fixture(scope="module")
 def cases(data):
-    """25 queries near cluster centres with random filters of every kind (5 also unfiltered)."""
+    """20 queries near cluster centres with random filters of every kind (5 also unfiltered)."""
     d, _ = data
     rng = np.random.default_rng(7)
-    return [(q, random_filter(rng, d)) for q in make_queries(d, 25, seed=3)]
+    return [(q, random_filter(rng, d)) for q in make_queries(d, 20, seed=3)]
 
 
 @pytest.fixture(scope="module", params=["edge", "edge-hnsw", "server"])

@@ -46,6 +46,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 def _index_config(args):
     from indexer.config import IndexConfig, env_defaults, resolve_device
     from indexer.pipeline import validate_frames_per_shot
+    from indexer.sampling import check_sampling
 
     cfg = IndexConfig()
     cfg.store = store_config_from_args(args)
@@ -55,6 +56,10 @@ def _index_config(args):
     cfg.model.precision = args.precision
     cfg.model.batch_size = args.batch_size
     cfg.sample.frames_per_shot = validate_frames_per_shot(args.frames_per_shot)
+    cfg.sample.frame_interval_s = parse_frame_interval(args.frame_interval)
+    cfg.sample.max_frames_per_shot = args.max_frames_per_shot
+    cfg.sample.frame_vectors = not args.no_frame_vectors
+    check_sampling(cfg.sample.frame_interval_s, cfg.sample.max_frames_per_shot)
     if args.detector:
         cfg.shots.detector = args.detector
     if args.min_shot_s is not None:
@@ -69,6 +74,16 @@ def _index_config(args):
     cfg.run.force = args.force
     cfg.run.progress = not args.no_progress
     return cfg
+
+
+def parse_frame_interval(text: str) -> float | None:
+    """``--frame-interval``: seconds (``0`` or ``off``: always k frames per shot)."""
+    if str(text).strip().lower() in ("0", "off", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError as e:
+        raise ScenesearchError(f"--frame-interval must be seconds or 'off', not {text!r}") from e
 
 
 def cmd_index(args) -> int:
@@ -103,8 +118,19 @@ def _add_index_parser(sub) -> None:
     p.add_argument("--force", action="store_true", help="re-index movies already indexed")
     p.add_argument(
         "--frames-per-shot", default="3", metavar="K|all",
-        help="frames embedded per shot, evenly spaced (default 3; 'all' = the paper's way)",
+        help="frames embedded per shot at least, evenly spaced (default 3; 'all' = every frame, "
+        "the paper's way)",
     )  # fmt: skip
+    p.add_argument(
+        "--frame-interval", default="2", metavar="S|off",
+        help="one frame every S seconds of a shot, at least --frames-per-shot (default 2; "
+        "off = always --frames-per-shot)",
+    )  # fmt: skip
+    p.add_argument("--max-frames-per-shot", type=int, default=16, metavar="N",
+                   help="cap on frames per shot from --frame-interval (default 16)")  # fmt: skip
+    p.add_argument("--no-frame-vectors", action="store_true",
+                   help="store only each shot's mean vector (smaller index; no best-frame "
+                   "ranking, no match times)")  # fmt: skip
     p.add_argument("--detector", help="shot detector(s), e.g. content, adaptive, content+threshold")
     p.add_argument("--min-shot-s", type=float, help="minimum shot length in seconds (0.6)")
     p.add_argument("--max-shot-s", type=float, help="split shots longer than this (0 = never)")

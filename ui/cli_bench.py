@@ -60,6 +60,17 @@ def cmd_bench_search(args) -> int:
 
     if args.points < 100:
         raise ConfigError("--points must be at least 100")
+    if args.frame_vectors:  # best-frame ranking at scale: its own generator and report
+        from eval.bench_search_frames import FramesBenchConfig, run_frames_search_bench
+
+        out = args.out or str(RESULTS / f"bench-search-frames-{_points_name(args.points)}")
+        fc = FramesBenchConfig(args.points, out, min(args.queries, 100), args.seed,
+                               args.work_dir, args.quiet)  # fmt: skip
+        report = run_frames_search_bench(fc)
+        for t in report["targets"]:
+            print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}")
+        print(f"report: {out}/report.md")
+        return 0
     out = args.out or str(RESULTS / f"bench-search-{_points_name(args.points)}")
     bc = SearchBenchConfig(
         points=args.points,
@@ -166,6 +177,8 @@ def register(sub) -> None:
     ps.add_argument("--clients", type=int, default=8, help="concurrent API clients")
     ps.add_argument("--tuning", default="default", choices=["default", "bench-small"],
                     help="store tuning (bench-small: low HNSW thresholds for tiny smoke runs)")  # fmt: skip
+    ps.add_argument("--frame-vectors", action="store_true",
+                    help="shots with per-frame vectors: best-frame ranking latency and recall")  # fmt: skip
     ps.add_argument("--seed", type=int, default=0)
     ps.add_argument("--work-dir", metavar="DIR", help="where the index is built (default: temp)")
     ps.add_argument("--keep-index", action="store_true", help="keep the built index")
