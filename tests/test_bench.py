@@ -139,3 +139,44 @@ def test_bench_bad_input_is_one_line_error(tmp_path, capsys):
     assert "file not found" in capsys.readouterr().err
     rc = main(["bench", "search", "--points", "5", "--out", str(tmp_path / "s")])
     assert rc == 1
+
+
+def test_bench_stills_small(tmp_path):
+    """`bench stills` on two synthetic films (a long take and 3 short shots): every method is
+    scored (pooled, per film, per length class), both schemes are indexed and timed, the sweep
+    covers every setting, and the brute force upper bound finds every still's shot."""
+    from eval.bench_stills import SWEEP
+
+    d = tmp_path / "films"
+    d.mkdir()
+    a = write_video(d / "long.mp4", [(40, 60), (330, 200)], size=(320, 180))
+    b = write_video(d / "three.mp4", [(24, 40), (60, 200), (40, 90)], size=(320, 180))
+    out = tmp_path / "stills"
+    code = main(["bench", "stills", str(a.path), str(b.path), "--model", TINY_MODEL,
+                 "--repeats", "1", "--brute-stride", "2", "--out", str(out), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
+    assert code == 0
+    report, md = _read(out)
+    pooled = report["scores"]["pooled"]
+    assert pooled["stills"] > 5
+    for m in ("mean3", "frames", "frames_exact", "brute"):
+        assert 0 <= pooled[f"{m}_hit1"] <= pooled[f"{m}_hit5"] <= 1
+    assert set(report["scores"]["by_film"]) == {"long.mp4", "three.mp4"}
+    assert ">12 s" in report["scores"]["by_length"]  # the 13.75 s take
+    ix = report["indexing"]
+    assert ix["best"]["frames"]["images"] > ix["best"]["mean3"]["images"]  # the long take
+    assert ix["wall_ratio"] > 0 and len(report["sweep"]) == len(SWEEP)
+    assert len(report["targets"]) == 3 and "## By film" in md
+
+
+def test_bench_search_frame_vectors_small(tmp_path):
+    out = tmp_path / "frames"
+    code = main(["bench", "search", "--points", "600", "--frame-vectors", "--queries", "5",
+                 "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    report, md = _read(out)
+    assert report["index"]["frames"] >= 3 * 600
+    for row in report["cases"].values():
+        assert set(row) == {"prefetch 64", "prefetch 256", "prefetch 1024", "mean vector only"}
+        assert all(0 <= v["recall@10"] <= 1 for v in row.values())
+    assert len(report["targets"]) == 2 and "recall@10" in md

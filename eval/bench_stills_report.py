@@ -1,0 +1,132 @@
+"""The Markdown report of ``scenesearch bench stills`` (see eval/bench_stills.py)."""
+
+from __future__ import annotations
+
+from eval.bench_common import RANDOM_WEIGHTS_NOTE, machine_md, md_table, target_rows
+from eval.bench_stills import SCHEMES
+
+
+def markdown(report: dict) -> str:
+    c, ix, sc = report["config"], report["indexing"], report["scores"]
+    heads = ["", "stills", "mean of 3 @1", "new @1", "new (exact rescore) @1", "brute force @1",
+             "mean of 3 @5", "new @5", "brute force @5"]  # fmt: skip
+
+    def row(name, d):
+        return [name, d["stills"], d["mean3_hit1"], d["frames_hit1"], d["frames_exact_hit1"],
+                d["brute_hit1"], d["mean3_hit5"], d["frames_hit5"], d["brute_hit5"]]  # fmt: skip
+
+    stride = c["brute_stride"]
+    brute_what = "every decoded frame" if stride == 1 else f"every {stride}th decoded frame"
+    lat = report["query_latency"]
+    parts = [
+        "# Stills benchmark: find the shot a screenshot came from",
+        "",
+        f"Started {report['started']}, finished {report['finished']}. Command: "
+        f"`scenesearch bench stills --brute-stride {stride}`. Model {c['model']} with "
+        f"`--pretrained {c['pretrained']}`. {RANDOM_WEIGHTS_NOTE}",
+        "",
+        "**The machine was shared with five other engineers' builds and tests while this ran** "
+        "(see the load average): absolute times are noisy; the ratios compare schemes measured "
+        "in this same run, the long film's indexing timed alternately, best of "
+        f"{c['repeats']} runs per scheme.",
+        "",
+        f"A still every {c['still_every_s']:g} s of each film, decoded at full size, scaled to "
+        f"{c['still_width']} px wide and saved as JPEG q={c['still_quality']}, is an image "
+        "query restricted to its film; a hit is the shot containing the still's frame. "
+        "Methods: **mean of 3** — the index as built before (one vector per shot, the mean of 3 "
+        "frames); **new** — the new default (duration-aware frames; the 256 nearest shots by "
+        "mean vector rescored by their best frame, MAX_SIM, in the store); **new (exact "
+        "rescore)** — the same index with every shot of the film scored by MAX_SIM (checks the "
+        f"prefetch); **brute force** — the best of {brute_what}'s embeddings per shot, exact "
+        "(the upper bound).",
+        "",
+        "## Targets",
+        md_table(["target", "measured", "", "note"], target_rows(report["targets"])),
+        "",
+        "## Pooled and by shot length",
+        md_table(
+            heads,
+            [row("pooled", sc["pooled"])]
+            + [row(f"shots {k}", v) for k, v in sc["by_length"].items()],
+        ),
+        "",
+        "## By film",
+        md_table(heads, [row(k, v) for k, v in sc["by_film"].items()]),
+        "",
+        "## Indexing, index size, queries",
+        md_table(
+            ["", "mean of 3 (before)", "new default"],
+            [
+                [
+                    f"{ix['long_film']} wall s (best of {c['repeats']})",
+                    ix["best"]["mean3"]["wall_s"],
+                    ix["best"]["frames"]["wall_s"],
+                ],
+                [
+                    f"{ix['long_film']} images embedded",
+                    ix["best"]["mean3"]["images"],
+                    ix["best"]["frames"]["images"],
+                ],
+                [
+                    "other films: wall s / images",
+                    *(
+                        f"{ix['other_films'][s]['wall_s']} / {ix['other_films'][s]['images']}"
+                        if ix["other_films"]
+                        else "—"
+                        for s in ("mean3", "frames")
+                    ),
+                ],
+                ["index shard on disk (MiB)", ix["disk_mib"]["mean3"], ix["disk_mib"]["frames"]],
+                [
+                    "resident memory of the opened index (MiB, after 50 queries)",
+                    ix["memory_mib"]["mean3"]["after_queries_mib"],
+                    ix["memory_mib"]["frames"]["after_queries_mib"],
+                ],
+                [
+                    "query p50 / p95 ms (store search + match time, film filter)",
+                    f"{lat['mean3']['p50_ms']} / {lat['mean3']['p95_ms']}",
+                    f"{lat['frames']['p50_ms']} / {lat['frames']['p95_ms']}",
+                ],
+            ],
+        ),  # fmt: skip
+        "",
+        f"Wall time ratio new / before: **{ix['wall_ratio']:.2f}×** (runs: "
+        + "; ".join(f"{s}: " + ", ".join(str(r["wall_s"]) for r in ix["runs"][s]) for s in SCHEMES)
+        + ")."  # fmt: skip
+        + (
+            f" match_s of correct top hits is {report['match_s_error'].get('p50_ms', 0) / 1000:.2f}"
+            f" s (median) / {report['match_s_error'].get('p95_ms', 0) / 1000:.2f} s (p95) from "
+            "the still's time."
+            if report["match_s_error"]
+            else ""
+        ),
+        "",
+        "## Sampling settings (offline sweep, to choose the default)",
+        "Scored from the brute-force embeddings with the same shots and stills: each setting's "
+        "frames are picked at the exact slice centres (the indexer's streaming reservoir picks "
+        "within half a stride of them in shots longer than its buffer).",
+        md_table(
+            [
+                "frame interval s",
+                "cap",
+                "images embedded",
+                "hit@1 mean vector",
+                "hit@1 best frame",
+                "hit@1 best frame, shots > 12 s",
+            ],
+            [
+                [
+                    s["frame_interval_s"] or "— (k=3)",
+                    s["max_frames_per_shot"],
+                    s["images"],
+                    s["hit1_mean_vector"],
+                    s["hit1_best_frame"],
+                    s["hit1_best_frame_long"],
+                ]
+                for s in report["sweep"]
+            ],
+        ),  # fmt: skip
+        "",
+        machine_md(report["machine"]),
+    ]
+    return "\n".join(parts)
