@@ -269,8 +269,9 @@ def test_json_api_with_gradio_client(server, common_label):
     assert 1 <= len(hits) <= 4
     h = hits[0]
     assert set(h) >= {"shot_id", "movie_id", "title", "year", "genres", "start_s", "end_s",
-                      "labels", "top", "thumb", "movie_path", "score"}  # fmt: skip
+                      "labels", "top", "thumb", "movie_path", "score", "match_s"}  # fmt: skip
     assert all(common_label in x["labels"] and 1990 <= x["year"] <= 2010 for x in hits)
+    assert all(x["start_s"] - 1e-3 <= x["match_s"] < x["end_s"] for x in hits)  # the moment
     assert h["movie_path"].endswith(".mp4") and "path" not in h
     # keyword call and "more like this"
     like = client.predict(like=h["shot_id"], k=2, api_name="/search")

@@ -33,7 +33,8 @@ JSON API (also listed under "Use via API" in the page footer)::
         api_name="/search",
     )
     # → a list of dicts as Hit.to_dict(): shot_id, movie_id, title, year, genres, shot_index,
-    #   start_s, end_s, duration_s, labels, top [{label, score}], thumb, score — except that
+    #   start_s, end_s, duration_s, labels, top [{label, score}], thumb, score, match_s (time
+    #   of the best-matching frame; None for "more like this" and older indexes) — except that
     #   the movie file is under "movie_path", not "path" (see api_hit)
 
 Bad input (an unknown label, a malformed range) raises ``gradio_client.exceptions.AppError`` with a
