@@ -12,7 +12,7 @@ def markdown(report: dict) -> str:
              "mean of 3 @5", "new @5", "brute force @5"]  # fmt: skip
 
     def row(name, d):
-        return [name, d["stills"], d["mean3_hit1"], d["frames_hit1"], d["frames_exact_hit1"],
+        return [name, d["stills"], d["mean3_hit1"], d["frames_hit1"], d.get("frames_exact_hit1"),
                 d["brute_hit1"], d["mean3_hit5"], d["frames_hit5"], d["brute_hit5"]]  # fmt: skip
 
     stride = c["brute_stride"]
@@ -30,7 +30,14 @@ def markdown(report: dict) -> str:
         "in this same run, the long film's indexing timed alternately, best of "
         f"{c['repeats']} runs per scheme.",
         "",
-        f"A still every {c['still_every_s']:g} s of each film, decoded at full size, scaled to "
+        f"A still every {c['still_every_s']:g} s of each film"
+        + (
+            f" ({c['long_still_every_s']:g} s in {report['indexing']['long_film']}, to fit the "
+            "time the shared machine left)"
+            if c.get("long_still_every_s")
+            else ""
+        )
+        + ", decoded at full size, scaled to "
         f"{c['still_width']} px wide and saved as JPEG q={c['still_quality']}, is an image "
         "query restricted to its film; a hit is the shot containing the still's frame. "
         "Methods: **mean of 3** — the index as built before (one vector per shot, the mean of 3 "

@@ -103,7 +103,8 @@ def cmd_bench_stills(args) -> int:
     bc = StillsBenchConfig(
         out_dir=out, videos=args.videos, model=args.model, pretrained=args.pretrained,
         brute_stride=args.brute_stride, repeats=args.repeats, cache_dir=args.cache_dir,
-        work_dir=args.work_dir, quiet=args.quiet,
+        work_dir=args.work_dir, quiet=args.quiet, reuse=args.reuse,
+        long_still_every_s=args.long_still_every, exact_rescore=not args.no_exact_rescore,
     )  # fmt: skip
     report = run_stills_bench(bc)
     for t in report.get("targets", []):
@@ -200,5 +201,11 @@ def register(sub) -> None:
                     help="timed indexing runs of the long film per scheme")  # fmt: skip
     pt.add_argument("--cache-dir", metavar="DIR", help="cache of the every-frame embeddings")
     pt.add_argument("--work-dir", metavar="DIR", help="where the indexes are built (default: temp)")
+    pt.add_argument("--reuse", action="store_true",
+                    help="reuse the indexes and indexing figures an earlier run left in --work-dir")  # fmt: skip
+    pt.add_argument("--long-still-every", type=float, metavar="S",
+                    help="still spacing in the long film (default: the same 2 s)")  # fmt: skip
+    pt.add_argument("--no-exact-rescore", action="store_true",
+                    help="skip the exact-MAX_SIM check column (a third fewer queries)")  # fmt: skip
     pt.add_argument("--quiet", action="store_true")
     pt.set_defaults(func=cmd_bench_stills)
