@@ -67,7 +67,7 @@ def one_clean_line(err: str) -> bool:
         ["--duration", "nan-inf"],
         ["--duration", "nan-"],
         ["--duration", "2-nan"],
-        ["--duration", "-inf"],
+        ["--duration=-inf"],
         ["--duration", "1e400-"],
         ["--year", "nan"],
         ["--year", "2000-1990"],
@@ -93,7 +93,7 @@ def test_a_400_megapixel_png_is_refused_before_decoding(built, capfd, tmp_path):
     bomb = tmp_path / "bomb.png"
     png_header_only(bomb, 20_000, 20_000)
     code, _, err = cli(capfd, "search", "--index", built.index_dir, "--image", str(bomb))
-    assert code == 1 and one_clean_line(err) and "400 megapixels" in err, err
+    assert code == 1 and one_clean_line(err) and "image too large" in err, err
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     code, _, err = cli(capfd, "search", "--index", built.index_dir, "--image", str(text))

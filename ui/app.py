@@ -9,10 +9,11 @@ label scores, times, movie metadata, a copyable shot id and timestamp, and "More
 Empty index, no match, bad input and "being indexed elsewhere" are shown as messages, never as
 tracebacks; a busy index can be retried from the page.
 
-Files: Gradio's file route serves only ``allowed_paths`` — here exactly the folders of the indexed
-movies (just the file, for a movie lying directly in ``/`` or the home folder), the ``--movies``
-folders and the index's ``thumbs`` folder (plus Gradio's own upload/cache folders); anything else
-answers 403.
+Files: the player and thumbnails reach the browser through ``/media/movie/<movie_id>`` and
+``/media/thumb/<shot_id>`` — the indexed movie files themselves and the index's thumbnails, by id,
+nothing else — and Gradio's file route is narrowed to its own upload/cache folders; every file
+carries nosniff, CSP and Content-Disposition headers (ui/media.py). Uploads are limited to
+``MAX_UPLOAD`` bytes and query images to ``indexer.imageio.MAX_IMAGE_PIXELS``.
 
 JSON API (also listed under "Use via API" in the page footer)::
 
