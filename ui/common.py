@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from indexer.config import StoreConfig, env_defaults
+from indexer.errors import ConfigError
 
 
 def add_index_args(p: argparse.ArgumentParser) -> None:
@@ -33,3 +35,24 @@ def store_config_from_args(args: argparse.Namespace) -> StoreConfig:
         api_key=env["api_key"],
         collection=getattr(args, "collection", "shots"),
     )
+
+
+def require_index(cfg: StoreConfig) -> None:
+    """A command that reads an index (search, info, remove, serve) on an embedded index folder
+    that does not exist or holds no index: a ConfigError naming the folder — a typo in the path
+    must not look like an empty index."""
+    if cfg.qdrant_url:
+        return  # the server says itself whether the collection exists
+    d = cfg.index_dir
+    if not d or not os.path.isdir(d):
+        raise ConfigError(
+            f"no index at {d}: the folder does not exist (check --index / $SCENESEARCH_INDEX, or "
+            f"create it with: scenesearch index --index {d} MOVIES...)"
+        )
+    if not (
+        os.path.isdir(os.path.join(d, "shard")) or os.path.isfile(os.path.join(d, "index.json"))
+    ):
+        raise ConfigError(
+            f"no index at {d}: the folder holds no scenesearch index (create one with: "
+            f"scenesearch index --index {d} MOVIES...)"
+        )
