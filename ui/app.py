@@ -133,13 +133,21 @@ PLAYER_JS = """<script>
     v.dataset.autoplayed = '1';
     if (v.paused) v.play().catch(() => { v.muted = true; v.play().catch(() => {}); });
   });
+  // b is the next shot's first frame: stop just before it, on the shot's last frame
+  const stop = (v, b) => { v.pause(); v.currentTime = b - 0.001; };
   onVideo('play', (v) => {
     const [a, b] = bounds(v);
     if (v.currentTime >= b - 0.05 || v.currentTime < a - 0.05) v.currentTime = a;
+    // timeupdate comes every ~250 ms: watch each animation frame to stop on time
+    const tick = () => {
+      if (v.paused || !v.isConnected) return;
+      if (v.currentTime >= b - 0.02) stop(v, b); else requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
   });
   onVideo('timeupdate', (v) => {
     const [, b] = bounds(v);
-    if (!v.paused && v.currentTime >= b) { v.pause(); v.currentTime = b; }
+    if (v.currentTime > b + 0.02 || (!v.paused && v.currentTime >= b - 0.02)) stop(v, b);
     sync(v);
   });
   onVideo('seeked', (v) => {
@@ -620,11 +628,13 @@ def build_app(
         with gr.Accordion("More filters: genre, movie, year, shot length, score", open=False):
             with gr.Row():
                 genres = gr.Dropdown(
-                    genres0, value=[], multiselect=True, label="Genres (any of)", scale=2
-                )
+                    genres0, value=[], multiselect=True, label="Genres (any of)", scale=2,
+                    elem_id="ss-genres",
+                )  # fmt: skip
                 movies = gr.Dropdown(
-                    movies0, value=[], multiselect=True, label="Movies (any of)", scale=3
-                )
+                    movies0, value=[], multiselect=True, label="Movies (any of)", scale=3,
+                    elem_id="ss-movies",
+                )  # fmt: skip
             # Text boxes, not gr.Number: Gradio's number field shows and submits 0 when empty,
             # which a year minimum then rejects (issue 19); empty here means "no limit".
             with gr.Row():
