@@ -24,8 +24,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from eval.bench_common import exclusive_bench, machine_info, machine_md, md_table, now_iso  # noqa: E402
-from eval.bench_common import write_report  # noqa: E402
+from eval.bench_common import (  # noqa: E402
+    exclusive_bench,
+    machine_info,
+    machine_md,
+    md_table,
+    now_iso,
+    write_report,  # noqa: E402
+)
 
 
 def _cli(*argv: str) -> float:
@@ -93,8 +99,11 @@ def main() -> int:
         "serve_startup_s": startup,
         "cli_through_serve_s": warm,
         "request_round_trip_s": rt,
-        "median": {"cold_cli_s": med(cold), "cli_through_serve_s": med(warm),
-                   "request_round_trip_s": med(rt)},  # fmt: skip
+        "median": {
+            "cold_cli_s": med(cold),
+            "cli_through_serve_s": med(warm),
+            "request_round_trip_s": med(rt),
+        },  # fmt: skip
     }
     rows = [
         ["`scenesearch search --no-server` (cold: start, imports, open, model, query)",
