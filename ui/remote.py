@@ -29,11 +29,11 @@ from typing import Any
 
 from indexer.config import StoreConfig
 from indexer.errors import ConfigError, InputError, ScenesearchError
+from indexer.imageio import MAX_IMAGE_BYTES
 from indexer.records import LabelScore
 
 ENDPOINT_FILE = "serve.json"
 API_NAME = "search_cli"
-MAX_IMAGE_BYTES = 32 * 1024 * 1024  # an image query sent to the server (a still, not a movie)
 PROBE_TIMEOUT_S = 1.0  # a server that does not answer this fast is treated as absent
 QUERY_TIMEOUT_S = 120.0
 
@@ -127,7 +127,9 @@ def build_request(
     if image_path:
         size = os.path.getsize(image_path)
         if size > MAX_IMAGE_BYTES:
-            raise InputError(f"image {image_path} is {size / 2**20:.0f} MiB; the limit is 32 MiB")
+            raise InputError(
+                f"image {image_path} is {size / 2**20:.0f} MiB; at most {MAX_IMAGE_BYTES >> 20} MiB"
+            )
         image = base64.b64encode(Path(image_path).read_bytes()).decode("ascii")
     return {
         "text": text,
@@ -229,7 +231,7 @@ def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("image_b64"):
             image = base64.b64decode(request["image_b64"], validate=True)
             if len(image) > MAX_IMAGE_BYTES:
-                raise InputError("the image is larger than 32 MiB")
+                raise InputError(f"image too large: at most {MAX_IMAGE_BYTES >> 20} MiB")
         res = engine.search(
             text=request.get("text") or None,
             image=image,
