@@ -243,8 +243,9 @@ def test_more_filters_every_control_then_search(site, browser):
     try:
         page.goto(url)
         page.locator("#ss-query textarea, #ss-query input").first.wait_for(timeout=60_000)
-        # the results count is on the page without opening anything
-        assert page.locator("#ss-k").is_visible()
+        # the results count is on the page without opening anything (More filters is closed)
+        page.locator("#ss-k").wait_for(state="visible", timeout=30_000)
+        assert page.locator("#ss-year-min").is_hidden()
         page.get_by_text("More filters").first.click()
         year_min = page.locator("#ss-year-min textarea, #ss-year-min input").first
         year_min.wait_for(timeout=10_000)
