@@ -77,6 +77,11 @@ class Hit:
     thumb: str  # absolute path of the thumbnail JPEG
     path: str  # the movie file
     score: float | None = None  # cosine similarity to the query (None when browsing)
+    # decoded-frame range [start_frame, end_frame) and the stream's average frame rate: what
+    # frame-exact exports (search/export.py) need; None in indexes without them
+    start_frame: int | None = None
+    end_frame: int | None = None
+    fps: float | None = None
 
     @property
     def duration_s(self) -> float:
@@ -98,6 +103,9 @@ class Hit:
             "thumb": self.thumb,
             "path": self.path,
             "score": self.score,
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "fps": self.fps,
         }
 
 
@@ -459,4 +467,7 @@ class SearchEngine:
             thumb=os.path.join(self.index_dir, p["thumb"]) if p.get("thumb") else "",
             path=p.get("path", ""),
             score=None if r.score is None else float(r.score),
+            start_frame=p.get("start_frame"),
+            end_frame=p.get("end_frame"),
+            fps=p.get("fps"),
         )

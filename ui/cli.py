@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_args(pr)
     pr.set_defaults(func=cmd_remove)
 
-    for name in ("ui.cli_search", "ui.cli_eval", "ui.cli_bench"):
+    for name in ("ui.cli_search", "ui.cli_hits", "ui.cli_eval", "ui.cli_bench"):
         try:
             mod = __import__(name, fromlist=["register"])
         except ModuleNotFoundError as e:

@@ -60,16 +60,24 @@ def _open_engine(args, load_model: bool):
 
 def cmd_search(args) -> int:
     query = " ".join(args.query).strip() or None
-    with _open_engine(args, load_model=bool(query or args.image)) as eng:
+    with _open_engine(
+        args, load_model=bool(query or args.image or args.then or args.then_image)
+    ) as eng:
         if eng.is_empty:
             print("the index is empty — run: scenesearch index --index DIR MOVIES...",
                   file=sys.stderr)  # fmt: skip
             return 0
+        filters = filters_from_args(args)
+        from ui.cli_hits import before_search
+
+        code = before_search(args, eng, query, filters)  # --export checks, --then sequences
+        if code is not None:
+            return code
         res = eng.search(
             text=query,
             image=args.image,
             like=args.like,
-            filters=filters_from_args(args),
+            filters=filters,
             limit=args.k,
             offset=args.offset,
             per_movie=args.per_movie,
@@ -81,6 +89,9 @@ def cmd_search(args) -> int:
                 print(json.dumps(h.to_dict()))
         else:
             print_table(res, random_weights=eng.random_weights)
+        from ui.cli_hits import after_search
+
+        after_search(args, eng, res, filters)  # --facets, --export
     return 3 if res.no_good_match else 0
 
 
@@ -156,6 +167,9 @@ def register(sub) -> None:
                    help="drop hits below S; exit code 3 if none is left")  # fmt: skip
     r.add_argument("--json", action="store_true", help="one JSON object per hit per line")
     p.add_argument("--device", help="auto | cpu | cuda")
+    from ui.cli_hits import add_search_args
+
+    add_search_args(p)  # --then/--within, --export, --facets
     p.set_defaults(func=cmd_search)
 
     s = sub.add_parser("serve", help="the web app (gallery, filters, player)")
