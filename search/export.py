@@ -96,11 +96,18 @@ def build_timeline(
     otio = _otio()
     RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    # the media's available range: the movie's duration when known, else up to its last hit's
+    # end (FCP XML needs one)
+    last: dict[str, int] = {}
+    for h in hits:
+        first, n, _ = frame_range(h)
+        last[h.movie_id] = max(last.get(h.movie_id, 0), first + n)
     for rank, h in enumerate(hits, 1):
         first, n, rate = frame_range(h)
-        avail = None
+        frames = last[h.movie_id]
         if durations and durations.get(h.movie_id):
-            avail = TR(RT(0, rate), RT(round(float(durations[h.movie_id]) * rate), rate))
+            frames = max(frames, round(float(durations[h.movie_id]) * rate))
+        avail = TR(RT(0, rate), RT(frames, rate))
         ref = otio.schema.ExternalReference(target_url=file_url(h.path), available_range=avail)
         ref.name = Path(h.path).name if h.path else h.movie_id
         meta = {

@@ -45,9 +45,12 @@ CSS = (
 """
 )
 # a click anywhere in the component: the closest element carrying data-shot / data-facet
+# (the player is brought into view: browsers do not autoplay a muted video that is off-screen)
 STRIP_JS = (
     "element.addEventListener('click', (e) => { const t = e.target.closest('[data-shot]');"
-    " if (t) trigger('click', {shot: t.dataset.shot}); });"
+    " if (!t) return; trigger('click', {shot: t.dataset.shot});"
+    " const p = document.querySelector('#ss-player'); if (p) p.scrollIntoView({block: 'center'});"
+    " });"
 )
 CHIPS_JS = (
     "element.addEventListener('click', (e) => { const t = e.target.closest('[data-facet]');"
@@ -102,7 +105,7 @@ def facets_html(f, active: dict[str, list[str]] | None = None) -> str:
         chips = "".join(
             f'<button class="ss-chip{" ss-on" if v in active.get(kind, []) else ""}" '
             f'data-facet="{kind}" data-value="{esc(v)}" title="add filter: {esc(shown)}">'
-            f"{esc(shown)}<em>{n}</em></button>"
+            f"{esc(shown)} <em>{n}</em></button>"
             for v, shown, n in items[:CHIPS_SHOWN]
         )
         more = f"<em>+{len(items) - CHIPS_SHOWN} more</em>" if len(items) > CHIPS_SHOWN else ""

@@ -179,7 +179,8 @@ def strip_html(strip: Strip | None, highlight: Collection[str] = (), url=None) -
         for lab, c in strip.colours.items()
     )
     n_hits = sum(h.shot_id in highlight for h in strip.shots)
-    hits_note = f" · <b>{n_hits}</b> hits of the query outlined" if n_hits else ""
+    plural = "" if n_hits == 1 else "s"
+    hits_note = f" · <b>{n_hits}</b> hit{plural} of the query outlined" if n_hits else ""
     ticks = "".join(
         f'<span style="left:{25 * k}%">{fmt_time(total * k / 4)}</span>' for k in range(5)
     )
