@@ -24,6 +24,7 @@ was proven.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from indexer.errors import ConfigError
-from indexer.records import make_shot_id, point_id
+from indexer.records import SHOT_NAMESPACE
 from indexer.store import VECTOR_CLIP, Filter, HasId, SearchParams, ShotStore, StoredRecord
 from indexer.store.base import matches
 from search.engine import Hit, SearchEngine, SearchFilters
@@ -133,93 +134,168 @@ def sequences_for_vectors(
     max_depth: int = MAX_DEPTH,
     params: SearchParams | None = None,
 ) -> SequenceResult:
-    """:func:`find_sequences` on query vectors and store filters; pairs are :class:`RecordPair`."""
+    """:func:`find_sequences` on query vectors and store filters; pairs are :class:`RecordPair`.
+
+    Each round: (1) join the two candidate lists (A and B both candidates); (2) widen the best
+    A candidates forward to find pairs whose B is *not* a B candidate — such a pair scores at
+    most ``(score_A + t_B) / 2``, so candidates are taken best first and the widening stops
+    once that bound falls below the current ``limit``-th pair; (3) the same backwards for B
+    candidates with ``(t_A + score_B) / 2``. Neighbours fetched in a round are kept for the
+    next, deeper one.
+    """
     if not (within_s >= 0 and math.isfinite(within_s)):
         raise ConfigError(f"--within must be a number of seconds ≥ 0, not {within_s}")
     if limit < 1 or depth < 1:
         raise ConfigError("limit and depth must be ≥ 1")
     depth = min(depth, max(max_depth, 1))
+    fwd = _Window(store, vb, fb, within_s, forward=True)  # neighbours after A, scored for B
+    bwd = _Window(store, va, fa, within_s, forward=False)  # neighbours before B, scored for A
     while True:
         ca = store.search(va, VECTOR_CLIP, fa, limit=depth, params=params)
         cb = store.search(vb, VECTOR_CLIP, fb, limit=depth, params=params)
-        pairs: dict[tuple[str, str], RecordPair] = {}
-        for a, b in _window_pairs(store, ca, vb, fb, within_s, forward=True):
-            pairs[(a.id, b.id)] = RecordPair(a, b, pair_score(a.score, b.score), _gap(a, b))
-        for b, a in _window_pairs(store, cb, va, fa, within_s, forward=False):
-            pairs.setdefault(
-                (a.id, b.id), RecordPair(a, b, pair_score(a.score, b.score), _gap(a, b))
-            )
-        ranked = sorted(
-            pairs.values(),
-            key=lambda p: (-p.score, p.gap_s, p.first.payload["movie_id"],
-                           p.first.payload["shot_index"], p.then.payload["shot_index"]),
-        )  # fmt: skip
-        if len(ca) < depth or len(cb) < depth:
-            # every shot passing one step's filter is a candidate: every pair was found
-            return SequenceResult(ranked[:limit], True, depth, None)
-        bound = pair_score(float(ca[-1].score), float(cb[-1].score))
+        # a shot that is not a candidate scores at most the last candidate's score; when a list
+        # holds every shot passing its filter, no other shot exists (-inf)
+        ta = float(ca[-1].score) if len(ca) >= depth else -math.inf
+        tb = float(cb[-1].score) if len(cb) >= depth else -math.inf
+        top = _Top(limit)
+        for a, b in _join(ca, cb, within_s):
+            top.add(a, b)
+        for side, cands, other_t in ((fwd, ca, tb), (bwd, cb, ta)):
+            i, batch = 0, 16
+            while i < len(cands) and other_t > -math.inf:
+                if pair_score(float(cands[i].score), other_t) < top.kth():
+                    break  # no later candidate can reach the top with a non-candidate
+                for c, r in side.pairs(cands[i : i + batch]):
+                    top.add(*((c, r) if side.forward else (r, c)))
+                i, batch = i + batch, batch * 2
+        ranked = top.ranked()
+        if ta == -math.inf or tb == -math.inf:
+            return SequenceResult(ranked, True, depth, None)  # every pair was reachable
+        bound = pair_score(ta, tb)
         exact = len(ranked) >= limit and ranked[limit - 1].score >= bound
         if exact or depth >= max_depth:
-            return SequenceResult(ranked[:limit], exact, depth, bound)
+            return SequenceResult(ranked, exact, depth, bound)
         depth = min(depth * 4, max_depth)
+
+
+class _Top:
+    """The best ``limit`` pairs seen (deduplicated), by (score desc, gap asc)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.pairs: dict[tuple[str, str], RecordPair] = {}
+        self._kth = -math.inf
+        self._dirty = 0
+
+    def add(self, a: StoredRecord, b: StoredRecord) -> None:
+        key = (a.id, b.id)
+        if key not in self.pairs:
+            self.pairs[key] = RecordPair(a, b, pair_score(float(a.score), float(b.score)),
+                                         _gap(a, b))  # fmt: skip
+            self._dirty += 1
+
+    def ranked(self) -> list[RecordPair]:
+        out = sorted(
+            self.pairs.values(),
+            key=lambda p: (-p.score, p.gap_s, p.first.payload["movie_id"],
+                           p.first.payload["shot_index"], p.then.payload["shot_index"]),
+        )[: self.limit]  # fmt: skip
+        self.pairs = {(p.first.id, p.then.id): p for p in out}
+        self._dirty = 0
+        self._kth = out[-1].score if len(out) >= self.limit else -math.inf
+        return out
+
+    def kth(self) -> float:
+        """The ``limit``-th best score so far (-inf while fewer pairs are known)."""
+        if self._dirty:
+            self.ranked()
+        return self._kth
 
 
 def _gap(a: StoredRecord, b: StoredRecord) -> float:
     return float(b.payload["start_s"]) - float(a.payload["end_s"])
 
 
-def _window_pairs(
-    store: ShotStore,
-    cands: list[StoredRecord],
-    vec: np.ndarray,
-    flt: Filter | None,
-    within_s: float,
-    forward: bool,
-):
-    """For each candidate, the shots of its movie within ``within_s`` after it (``forward``) or
-    before it, scored against ``vec`` and passing ``flt``: yields (candidate, neighbour).
+def _join(ca: list[StoredRecord], cb: list[StoredRecord], within_s: float):
+    """Pairs with both shots among the candidates (they carry both scores already)."""
+    by_movie: dict[str, list[StoredRecord]] = {}
+    for b in cb:
+        by_movie.setdefault(b.payload["movie_id"], []).append(b)
+    for a in ca:
+        for b in by_movie.get(a.payload["movie_id"], ()):
+            if b.payload["shot_index"] > a.payload["shot_index"] and _gap(a, b) <= within_s:
+                yield a, b
 
-    Neighbours are fetched by point id (shot ``i±1``, ``i±2``, ...): first a window sized from
-    the candidates' median shot length, then twice as wide for every candidate whose window did
-    not yet reach past ``within_s`` or the movie's end."""
-    if not cands:
-        return
-    typical = float(np.median([max(float(c.payload["end_s"]) - float(c.payload["start_s"]),
-                                   0.1) for c in cands]))  # fmt: skip
-    w0 = max(2, min(64, math.ceil(within_s / typical) + 1))
-    got: dict[tuple[str, int], StoredRecord] = {}
-    width = {c.id: 0 for c in cands}
-    pending = list(cands)
-    want = {c.id: w0 for c in cands}
-    while pending:
-        ids = []
-        for c in pending:
-            m, i = c.payload["movie_id"], int(c.payload["shot_index"])
-            for j in range(width[c.id] + 1, want[c.id] + 1):
-                k = i + j if forward else i - j
-                if k >= 0:
-                    ids.append(point_id(make_shot_id(m, k)))
-            width[c.id] = want[c.id]
-        ids = list(dict.fromkeys(ids))
-        if ids:
-            for r in store.search(vec, VECTOR_CLIP, Filter(must=(HasId(tuple(ids)),)),
-                                  limit=len(ids), params=EXACT):  # fmt: skip
-                got[(r.payload["movie_id"], int(r.payload["shot_index"]))] = r
-        still = []
-        for c in pending:
-            m, i, w = c.payload["movie_id"], int(c.payload["shot_index"]), width[c.id]
-            k = i + w if forward else i - w
-            edge = got.get((m, k)) if k >= 0 else None
-            if edge is not None and _gap(*((c, edge) if forward else (edge, c))) <= within_s:
-                still.append(c)  # the window may reach further: widen it
-                want[c.id] = w * 2
-        pending = still
-    for c in cands:
-        m, i = c.payload["movie_id"], int(c.payload["shot_index"])
-        for j in range(1, width[c.id] + 1):
-            r = got.get((m, i + j if forward else i - j))
-            if r is None:
-                continue
-            pair = (c, r) if forward else (r, c)
-            if _gap(*pair) <= within_s and matches(r.id, r.payload, flt):
-                yield c, r
+
+_NS = SHOT_NAMESPACE.bytes
+
+
+def _pid(movie_id: str, index: int) -> str:
+    """``point_id(make_shot_id(movie_id, index))`` (uuid5) without building UUID objects: this
+    runs for thousands of neighbours per query (tested equal to ``point_id``)."""
+    h = bytearray(hashlib.sha1(_NS + f"{movie_id}:{index:04d}".encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+class _Window:
+    """The shots of a candidate's movie within ``within_s`` after it (``forward``) or before it,
+    scored against ``vec``; fetched by point id (shot ``i±1``, ``i±2``, ...) with one exact store
+    search per batch, first in a window sized from the batch's median shot length, then twice as
+    wide for every candidate whose window did not yet reach past ``within_s`` or the movie's end.
+    Fetched shots are cached (None: no such shot) for later batches and rounds."""
+
+    def __init__(self, store: ShotStore, vec, flt: Filter | None, within_s: float, forward: bool):
+        self.store, self.vec, self.flt = store, vec, flt
+        self.within_s, self.forward = within_s, forward
+        self.got: dict[tuple[str, int], StoredRecord | None] = {}
+        self.width: dict[str, int] = {}  # candidate id -> neighbours examined
+
+    def _key(self, c: StoredRecord, j: int) -> tuple[str, int]:
+        i = int(c.payload["shot_index"])
+        return c.payload["movie_id"], (i + j if self.forward else i - j)
+
+    def _reaches(self, c: StoredRecord, r: StoredRecord) -> bool:
+        return _gap(*((c, r) if self.forward else (r, c))) <= self.within_s
+
+    def pairs(self, cands: list[StoredRecord]):
+        """Yield (candidate, neighbour) for neighbours in the window passing the filter."""
+        typical = float(np.median([max(float(c.payload["end_s"]) - float(c.payload["start_s"]),
+                                       0.1) for c in cands]))  # fmt: skip
+        w0 = max(2, min(64, math.ceil(self.within_s / typical) + 1))
+        want = {c.id: max(w0, self.width.get(c.id, 0)) for c in cands}
+        pending = list(cands)
+        while pending:
+            need: dict[str, tuple[str, int]] = {}
+            for c in pending:
+                for j in range(1, want[c.id] + 1):
+                    k = self._key(c, j)
+                    if k[1] >= 0 and k not in self.got:
+                        need[_pid(*k)] = k
+                self.width[c.id] = want[c.id]
+            if need:
+                for k in need.values():
+                    self.got[k] = None
+                recs = self.store.search(self.vec, VECTOR_CLIP,
+                                         Filter(must=(HasId(tuple(need)),)), limit=len(need),
+                                         params=EXACT)  # fmt: skip
+                for r in recs:
+                    self.got[(r.payload["movie_id"], int(r.payload["shot_index"]))] = r
+            still = []
+            for c in pending:
+                edge = self.got.get(self._key(c, self.width[c.id]))
+                if edge is not None and self._reaches(c, edge):
+                    still.append(c)  # the window may reach further: widen it
+                    want[c.id] = self.width[c.id] * 2
+            pending = still
+        for c in cands:
+            for j in range(1, self.width[c.id] + 1):
+                r = self.got.get(self._key(c, j))
+                if r is None:
+                    continue
+                if not self._reaches(c, r):
+                    break
+                if matches(r.id, r.payload, self.flt):
+                    yield c, r

@@ -163,3 +163,10 @@ def test_no_pairs_and_bad_window(store, data):
     with pytest.raises(ConfigError, match="within"):
         sequences_for_vectors(store, qs[0], None, qs[1], None, -1.0)
     assert store.search(qs[0], VECTOR_CLIP, None, limit=1)  # the store still answers
+
+
+def test_fast_point_ids_equal_the_indexers():
+    from search.temporal import _pid
+
+    for movie, i in [("m001", 0), ("3fa9c2d1e0b4", 12), ("night-harbour", 10_000), ("é", 7)]:
+        assert _pid(movie, i) == point_id(f"{movie}:{i:04d}")
