@@ -33,7 +33,15 @@ import numpy as np
 
 from indexer.errors import ConfigError
 from indexer.records import SHOT_NAMESPACE
-from indexer.store import VECTOR_CLIP, Filter, HasId, SearchParams, ShotStore, StoredRecord
+from indexer.store import (
+    VECTOR_CLIP,
+    Filter,
+    HasId,
+    SearchParams,
+    ShotStore,
+    StoredRecord,
+    TopLabel,
+)
 from indexer.store.base import matches
 from search.engine import Hit, SearchEngine, SearchFilters
 
@@ -151,8 +159,9 @@ def sequences_for_vectors(
     fwd = _Window(store, vb, fb, within_s, forward=True)  # neighbours after A, scored for B
     bwd = _Window(store, va, fa, within_s, forward=False)  # neighbours before B, scored for A
     while True:
-        ca = store.search(va, VECTOR_CLIP, fa, limit=depth, params=params)
-        cb = store.search(vb, VECTOR_CLIP, fb, limit=depth, params=params)
+        # only the fields the join needs: reading whole payloads was most of the time per shot
+        ca = store.search(va, VECTOR_CLIP, fa, limit=depth, params=params, with_payload=BASE)
+        cb = store.search(vb, VECTOR_CLIP, fb, limit=depth, params=params, with_payload=BASE)
         # a shot that is not a candidate scores at most the last candidate's score; when a list
         # holds every shot passing its filter, no other shot exists (-inf)
         ta = float(ca[-1].score) if len(ca) >= depth else -math.inf
@@ -161,7 +170,7 @@ def sequences_for_vectors(
         for a, b in _join(ca, cb, within_s):
             top.add(a, b)
         for side, cands, other_t in ((fwd, ca, tb), (bwd, cb, ta)):
-            i, batch = 0, 16
+            i, batch = 0, 64
             while i < len(cands) and other_t > -math.inf:
                 if pair_score(float(cands[i].score), other_t) < top.kth():
                     break  # no later candidate can reach the top with a non-candidate
@@ -170,12 +179,37 @@ def sequences_for_vectors(
                 i, batch = i + batch, batch * 2
         ranked = top.ranked()
         if ta == -math.inf or tb == -math.inf:
-            return SequenceResult(ranked, True, depth, None)  # every pair was reachable
+            # every pair was reachable
+            return SequenceResult(_full(store, ranked), True, depth, None)
         bound = pair_score(ta, tb)
         exact = len(ranked) >= limit and ranked[limit - 1].score >= bound
         if exact or depth >= max_depth:
-            return SequenceResult(ranked, exact, depth, bound)
+            return SequenceResult(_full(store, ranked), exact, depth, bound)
         depth = min(depth * 4, max_depth)
+
+
+BASE = ("movie_id", "shot_index", "start_s", "end_s")  # payload fields the search reads
+
+
+def _filter_keys(cond) -> set[str]:
+    """Payload keys a filter reads (for :func:`matches` on partial payloads)."""
+    if cond is None or isinstance(cond, HasId):
+        return set()
+    if isinstance(cond, Filter):
+        return set().union(*(_filter_keys(c) for c in (*cond.must, *cond.should, *cond.must_not)))
+    if isinstance(cond, TopLabel):
+        return {"top"}
+    return {cond.key}
+
+
+def _full(store: ShotStore, pairs: list[RecordPair]) -> list[RecordPair]:
+    """The pairs with their shots' whole payloads (the search read only a few fields)."""
+    recs = {r.id: r for r in store.retrieve([x.id for p in pairs for x in (p.first, p.then)])}
+
+    def full(r: StoredRecord) -> StoredRecord:
+        return StoredRecord(r.id, recs[r.id].payload if r.id in recs else r.payload, None, r.score)
+
+    return [RecordPair(full(p.first), full(p.then), p.score, p.gap_s) for p in pairs]
 
 
 class _Top:
@@ -251,6 +285,7 @@ class _Window:
         self.store, self.vec, self.flt = store, vec, flt
         self.within_s, self.forward = within_s, forward
         self.got: dict[tuple[str, int], StoredRecord | None] = {}
+        self.fields = tuple(sorted(set(BASE) | _filter_keys(flt)))
         self.width: dict[str, int] = {}  # candidate id -> neighbours examined
 
     def _key(self, c: StoredRecord, j: int) -> tuple[str, int]:
@@ -280,7 +315,7 @@ class _Window:
                     self.got[k] = None
                 recs = self.store.search(self.vec, VECTOR_CLIP,
                                          Filter(must=(HasId(tuple(need)),)), limit=len(need),
-                                         params=EXACT)  # fmt: skip
+                                         params=EXACT, with_payload=self.fields)  # fmt: skip
                 for r in recs:
                     self.got[(r.payload["movie_id"], int(r.payload["shot_index"]))] = r
             still = []

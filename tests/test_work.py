@@ -212,3 +212,27 @@ def test_app_handlers(engine, built):
     finally:
         demo.close()
         gc.collect()
+
+
+def test_sequences_json_api(engine):
+    """The launched app's /sequences endpoint through gradio_client (positional, as the README)."""
+    import socket
+
+    from gradio_client import Client
+
+    from ui.app import build_app, launch_app
+
+    demo = build_app(engine)
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    try:
+        _, url, _ = launch_app(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+        client = Client(url, verbose=False)
+        pairs = client.predict("night", "day", 10, [], ["comedy"], [], 5, api_name="/sequences")
+        assert pairs and all(p["first"]["movie_id"] == "sunny-meadow" for p in pairs)
+        assert {"score", "gap_s", "first", "then"} <= set(pairs[0])
+        assert "movie_path" in pairs[0]["then"] and "path" not in pairs[0]["then"]
+    finally:
+        demo.close()
+        gc.collect()

@@ -149,6 +149,11 @@ def gallery_items(items: list[dict]) -> list[tuple[str, str]]:
             for d in items if d.get("thumb")]  # fmt: skip
 
 
+def _within(v) -> float:
+    """The window field (empty: the default 10 s)."""
+    return 10.0 if v is None or v == "" else float(v)
+
+
 class WorkPanel:
     """Builds and wires the components (see the module docstring) for one page."""
 
@@ -203,7 +208,7 @@ class WorkPanel:
                 return [], banner("Describe the first shot (or upload a still) to search for "
                                   "“…then …” sequences.", "warn")  # fmt: skip
             res = find_sequences(eng, Step(q, img, filters), Step(then.strip(), None, filters),
-                                 within_s=float(within if within is not None else 10), limit=k)  # fmt: skip
+                                 within_s=_within(within), limit=k)  # fmt: skip
         except (ScenesearchError, ValueError) as e:
             msg = html.escape(str(e).splitlines()[0] if str(e) else type(e).__name__)
             gr.Warning(msg)
@@ -213,7 +218,7 @@ class WorkPanel:
             return [], banner("No sequences: no shot matching the second description follows "
                               "one matching the first within that many seconds.", "warn")  # fmt: skip
         proof = "" if res.exact else f" (not proven exact at depth {res.depth})"
-        return items, banner(f"{len(items)} sequences “A, then B within {float(within):g} s” — "
+        return items, banner(f"{len(items)} sequences “A, then B within {_within(within):g} s” — "
                              f"each plays from A's start to B's end.{proof}")  # fmt: skip
 
     def facets(self, labels, label_mode, label_source, genres, movies, *rest) -> str:

@@ -373,6 +373,7 @@ class EdgeStore(ShotStore):
         offset: int,
         with_vectors: bool | Sequence[str],
         params: SearchParams | None,
+        with_payload: bool | Sequence[str] = True,
     ) -> qe.QueryRequest:
         p = params or SearchParams()
         qf = _filter(flt)
@@ -381,7 +382,9 @@ class EdgeStore(ShotStore):
             offset=int(offset) or None,
             query=qe.Query.Nearest(tr.as_list(vector), using=using),
             filter=qf,
-            with_payload=True,
+            with_payload=with_payload
+            if isinstance(with_payload, bool)
+            else qe.PayloadSelector.Include(list(with_payload)),
             with_vector=tr.with_vectors_arg(with_vectors),
             params=qe.SearchParams(
                 hnsw_ef=p.ef(filtered=qf is not None),
@@ -401,16 +404,19 @@ class EdgeStore(ShotStore):
         offset: int = 0,
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
+        with_payload: bool | Sequence[str] = True,
     ) -> list[StoredRecord]:
         shard = self._need_shard()
         p = params or SearchParams()
-        req = self._query(vector, using, flt, limit, offset, with_vectors, p)
+        req = self._query(vector, using, flt, limit, offset, with_vectors, p, with_payload)
         with self._engine("search"):
             hits = shard.query(req)
             if short_under_filter(len(hits), limit, flt, p):
                 exact = replace(p, exact=True)
                 hits = shard.query(
-                    self._query(vector, using, flt, limit, offset, with_vectors, exact)
+                    self._query(
+                        vector, using, flt, limit, offset, with_vectors, exact, with_payload
+                    )
                 )
         return [_record(h, with_vectors, score=True) for h in hits]
 

@@ -293,9 +293,11 @@ class ServerStore(ShotStore):
         offset: int = 0,
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
+        with_payload: bool | Sequence[str] = True,
     ) -> list[StoredRecord]:
         p = params or SearchParams()
         qf = self._filter(flt)
+        wp = with_payload if isinstance(with_payload, bool) else list(with_payload)
 
         def query(sp: SearchParams) -> list:
             return self._client.query_points(
@@ -305,7 +307,7 @@ class ServerStore(ShotStore):
                 query_filter=qf,
                 limit=int(limit),
                 offset=int(offset) or None,
-                with_payload=True,
+                with_payload=wp,
                 with_vectors=tr.with_vectors_arg(with_vectors),
                 search_params=self._params(sp, filtered=qf is not None),
             ).points
