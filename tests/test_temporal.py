@@ -170,3 +170,14 @@ def test_fast_point_ids_equal_the_indexers():
 
     for movie, i in [("m001", 0), ("3fa9c2d1e0b4", 12), ("night-harbour", 10_000), ("é", 7)]:
         assert _pid(movie, i) == point_id(f"{movie}:{i:04d}")
+
+
+def test_search_can_read_only_named_payload_fields(store, data):
+    """The store option the sequence search relies on, on both backends."""
+    q = make_queries(data, 1, seed=2)[0]
+    full = store.search(q, VECTOR_CLIP, None, limit=5)
+    part = store.search(q, VECTOR_CLIP, None, limit=5, with_payload=["movie_id", "start_s"])
+    assert [r.id for r in part] == [r.id for r in full]
+    assert all(set(r.payload) == {"movie_id", "start_s"} for r in part)
+    assert [r.payload["start_s"] for r in part] == [r.payload["start_s"] for r in full]
+    assert all(len(r.payload) > 5 for r in full)
