@@ -44,6 +44,7 @@ from indexer.store import (
 )
 from indexer.store.base import matches
 from search.engine import Hit, SearchEngine, SearchFilters
+from search.validate import check_request
 
 DEFAULT_DEPTH = 100  # candidates per step in the first round
 MAX_DEPTH = 1600  # deepest round (×4 steps: 100, 400, 1600)
@@ -117,6 +118,8 @@ def find_sequences(
         raise ConfigError("a sequence query needs a first query (text or image)")
     if then.text is None and then.image is None:
         raise ConfigError("--then needs a query for the second shot (text or image)")
+    for step in (first, then):  # the same bounds as a plain search (search/validate.py)
+        check_request(step.text, limit, 0, None, None, None, 0.5)
     va = engine.query_vector(first.text, first.image)
     vb = engine.query_vector(then.text, then.image)
     fa = engine.build_filter(first.filters)

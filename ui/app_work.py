@@ -126,7 +126,7 @@ def build_filters(labels, label_mode, label_source, genres, movies, year_min, ye
     """The page's filter inputs as :class:`SearchFilters` (as ``SearchApp.run_search`` reads
     them)."""
     from search import SearchFilters
-    from ui.app import _float_or_none, _int_or_none
+    from search.validate import opt_float, opt_int
 
     return SearchFilters(
         labels_any=tuple(labels or ()) if label_mode != "all" else (),
@@ -134,10 +134,10 @@ def build_filters(labels, label_mode, label_source, genres, movies, year_min, ye
         label_source="top" if label_source == "top" else "clean",
         genres=tuple(genres or ()),
         movies=tuple(movies or ()),
-        year_min=_int_or_none(year_min),
-        year_max=_int_or_none(year_max),
-        duration_min=_float_or_none(dur_min),
-        duration_max=_float_or_none(dur_max),
+        year_min=opt_int(year_min, "Year from"),
+        year_max=opt_int(year_max, "Year to"),
+        duration_min=opt_float(dur_min, "Shot length from"),
+        duration_max=opt_float(dur_max, "Shot length to"),
     )
 
 
@@ -252,13 +252,13 @@ class WorkPanel:
             strip = movie_strip(self.app.slot.get(), movie_id)
         except ScenesearchError as e:
             return f'<div class="ss-banner ss-error">{html.escape(str(e))}</div>'
-        from ui.app import file_url
+        from ui.media import thumb_url
 
         marked = set()
         for h in hits or []:
             marked |= hits_in_movie([h.get("first", h), *([h["then"]] if "then" in h else [])],
                                     movie_id)  # fmt: skip
-        return strip_html(strip, marked, url=file_url)
+        return strip_html(strip, marked, url=lambda h: thumb_url(h.shot_id))
 
     def play_shot(self, evt: gr.EventData):
         shot = getattr(evt, "shot", None)

@@ -152,7 +152,7 @@ def strip_png(strip: Strip, out: str, highlight: Collection[str] = (), per_row: 
 
 # ------------------------------------------------------------------------------ HTML
 def strip_html(strip: Strip | None, highlight: Collection[str] = (), url=None) -> str:
-    """The strip as HTML for the web app (``url(path)`` makes a thumbnail URL)."""
+    """The strip as HTML for the web app (``url(hit)`` makes a thumbnail URL)."""
     if strip is None:
         return '<div class="ss-strip-empty">Pick a movie to see its shots in time order.</div>'
     esc = html.escape
@@ -166,7 +166,7 @@ def strip_html(strip: Strip | None, highlight: Collection[str] = (), url=None) -
             f'<div class="ss-seg{hit}" data-shot="{esc(h.shot_id)}" title="{tip}" '
             f'style="left:{left:.3f}%;width:{w:.3f}%;background:{strip.colour(h)}"></div>'
         )
-        src = esc(url(h.thumb)) if url and h.thumb else ""
+        src = esc(url(h)) if url and h.thumb else ""
         tiles.append(
             f'<figure class="ss-tile{hit}" data-shot="{esc(h.shot_id)}" title="{tip}">'
             f'<img src="{src}" alt="shot {h.shot_index}" loading="lazy">'
