@@ -124,6 +124,11 @@ def test_facets_strip_and_export(site, browser, tmp_path):
         assert page.locator("#ss-strip .ss-seg").count() == 3
         assert "top label:" in page.locator("#ss-strip .ss-legend").inner_text()
         page.locator("#ss-strip").scroll_into_view_if_needed()
+        page.wait_for_function(  # the thumbnails load (served by shot id)
+            "() => [...document.querySelectorAll('#ss-strip .ss-tile img')]"
+            ".every(i => i.complete && i.naturalWidth > 0)",
+            timeout=30_000,
+        )
         page.screenshot(path=str(ARTIFACTS / "strip_1280x800.png"))
 
         # ---- click the last shot on the strip: the player plays it from its start
