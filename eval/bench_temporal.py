@@ -57,7 +57,7 @@ class TemporalBenchConfig:
     out_dir: str
     queries: int = 100  # query pairs per case
     within_s: float = 10.0
-    depth: int = 100  # search/temporal.py DEFAULT_DEPTH
+    depth: int = 400  # search/temporal.py DEFAULT_DEPTH
     max_depth: int = 1600  # search/temporal.py MAX_DEPTH
     seed: int = 0
     work_dir: str | None = None

@@ -44,10 +44,13 @@ from indexer.store import (
 )
 from indexer.store.base import matches
 from search.engine import Hit, SearchEngine, SearchFilters
-from search.validate import check_request
+from search.validate import MAX_LIMIT, as_int, check_request
 
-DEFAULT_DEPTH = 100  # candidates per step in the first round
-MAX_DEPTH = 1600  # deepest round (×4 steps: 100, 400, 1600)
+# candidates per step in the first round: 400 rather than 100 because with 100 most unfiltered
+# queries needed a second round (CPU per query on 30 k clustered shots, 2 cores: p50 63 vs 88 ms,
+# p95 109 vs 130; with a 20 % genre filter p95 75 vs 80 ms)
+DEFAULT_DEPTH = 400
+MAX_DEPTH = 1600  # deepest round (×4)
 DEFAULT_WITHIN_S = 10.0
 EXACT = SearchParams(exact=True)
 
@@ -156,9 +159,10 @@ def sequences_for_vectors(
     """
     if not (within_s >= 0 and math.isfinite(within_s)):
         raise ConfigError(f"--within must be a number of seconds ≥ 0, not {within_s}")
-    if limit < 1 or depth < 1:
-        raise ConfigError("limit and depth must be ≥ 1")
-    depth = min(depth, max(max_depth, 1))
+    limit = as_int(limit, "the number of sequences (-k)", 1, MAX_LIMIT)
+    depth = as_int(depth, "--depth (candidates per step)", 1, MAX_LIMIT)
+    max_depth = as_int(max_depth, "the deepest candidate list", 1, MAX_LIMIT)
+    depth = min(depth, max_depth)
     fwd = _Window(store, vb, fb, within_s, forward=True)  # neighbours after A, scored for B
     bwd = _Window(store, va, fa, within_s, forward=False)  # neighbours before B, scored for A
     while True:

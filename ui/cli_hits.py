@@ -29,8 +29,8 @@ def add_search_args(p) -> None:
                    help="scene label(s) for the second step only (replaces --label there)")  # fmt: skip
     t.add_argument("--then-genre", action="append", metavar="GENRE",
                    help="genre(s) for the second step only (replaces --genre there)")  # fmt: skip
-    t.add_argument("--depth", type=int, default=100, metavar="N",
-                   help="candidates per step in the first round (100; deepened ×4 up to 1600 "
+    t.add_argument("--depth", type=int, default=400, metavar="N",
+                   help="candidates per step in the first round (400; deepened ×4 up to 1600 "
                    "until the top is proven)")  # fmt: skip
     o = p.add_argument_group("output")
     o.add_argument("--export", metavar="FILE",
@@ -93,7 +93,7 @@ def cmd_then(args, eng, query, filters) -> int:
     """``search A --then B``: the best pairs, as a table or JSON lines; --export writes each
     pair as two clips (A, then B)."""
     from indexer.errors import ConfigError
-    from search.temporal import Step, find_sequences
+    from search.temporal import MAX_DEPTH, Step, find_sequences
 
     if args.like:
         raise ConfigError("--then cannot be combined with --like: give the first step a query")
@@ -109,6 +109,7 @@ def cmd_then(args, eng, query, filters) -> int:
         within_s=args.within,
         limit=args.k,
         depth=args.depth,
+        max_depth=max(args.depth, MAX_DEPTH),
     )
     if args.json:
         for p in res.pairs:
