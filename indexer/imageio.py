@@ -42,18 +42,25 @@ def load_rgb(image, short_side: int = WORKING_SHORT_SIDE) -> np.ndarray:
     return np.array(im, dtype=np.uint8)  # a writable copy
 
 
+def jpeg_bytes(rgb: np.ndarray, width: int = 400, quality: int = 85) -> bytes:
+    """A uint8 RGB frame as JPEG bytes of the given width (aspect kept)."""
+    im = Image.fromarray(rgb)
+    w, h = im.size
+    if w != width:
+        im = im.resize((width, max(1, round(h * width / w))), Image.BICUBIC)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def write_jpeg(
     rgb: np.ndarray, path: str | os.PathLike, width: int = 400, quality: int = 85
 ) -> str:
     """Write a uint8 RGB frame as a JPEG of the given width (aspect kept); returns the path.
     Written to a temporary name then renamed, so a crash never leaves a half-written file."""
-    im = Image.fromarray(rgb)
-    w, h = im.size
-    if w != width:
-        im = im.resize((width, max(1, round(h * width / w))), Image.BICUBIC)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.jpg")
-    im.save(tmp, "JPEG", quality=quality)
+    tmp.write_bytes(jpeg_bytes(rgb, width, quality))
     os.replace(tmp, path)
     return str(path)
