@@ -48,9 +48,6 @@ from indexer.store import VECTOR_CLIP, VECTOR_SCENES, ShotStore, VectorSpec
 log = logging.getLogger(__name__)
 
 RAY_HINT = "pip install 'scenesearch[ray]'"
-# Test hook: a folder; each movie task kills its own worker process (os._exit) the first time it
-# runs, leaving a marker file there, so tests can check that Ray's retry recovers the movie.
-CRASH_ONCE_ENV = "SCENESEARCH_TEST_RAY_CRASH_ONCE"
 
 
 @dataclass
@@ -64,6 +61,9 @@ class RayOptions:
     task_cpus: float = 1.0  # CPUs per movie task (decoder threads)
     max_retries: int = 3  # times Ray reruns a movie task whose worker died
     inflight: int = 4  # embedding calls one movie task keeps in flight
+    # Test hook: a folder; each movie task then kills its own worker process (os._exit) the first
+    # time it runs, leaving a marker file there, so tests see Ray's retry recover the movie.
+    crash_once_dir: str = ""
 
 
 def import_ray():
@@ -111,14 +111,15 @@ _NO_THUMB = np.zeros((1, 1, 3), np.uint8)
 
 
 def movie_task(movie: Movie, cfg: IndexConfig, actors: list, staging: str, meta: dict,
-               inflight: int) -> dict:  # fmt: skip
+               inflight: int, crash_once_dir: str = "") -> dict:  # fmt: skip
     """Index one movie into a staged shot table (runs as a Ray task); returns what it did."""
     import ray
 
     from indexer.imageio import jpeg_bytes
     from indexer.sampling import iter_movie
 
-    _crash_once(movie.movie_id)
+    if crash_once_dir:
+        _crash_once(crash_once_dir, movie.movie_id)
     t_start = time.perf_counter()
     pending: list[tuple[int, np.ndarray]] = []
     calls: list[tuple[list[int], object]] = []
@@ -192,10 +193,7 @@ def movie_task(movie: Movie, cfg: IndexConfig, actors: list, staging: str, meta:
     }
 
 
-def _crash_once(movie_id: str) -> None:
-    folder = os.environ.get(CRASH_ONCE_ENV)
-    if not folder:
-        return
+def _crash_once(folder: str, movie_id: str) -> None:
     marker = os.path.join(folder, movie_id)
     if not os.path.exists(marker):
         with open(marker, "w") as f:
@@ -303,7 +301,9 @@ def _run_movies(ray, driver: _Driver, store: ShotStore, todo: list[Movie], actor
             _load_staged(driver, store, m, url, summary)
             progress.movie_done(m.title)
             continue
-        refs[task.remote(m, task_cfg, actors, staging, driver.meta, opts.inflight)] = (m, url)
+        ref = task.remote(m, task_cfg, actors, staging, driver.meta, opts.inflight,
+                          opts.crash_once_dir)  # fmt: skip
+        refs[ref] = (m, url)
     while refs:
         ready, _ = ray.wait(list(refs), num_returns=1)
         m, url = refs.pop(ready[0])
