@@ -188,6 +188,8 @@ def movie_task(movie: Movie, cfg: IndexConfig, actors: list, staging: str, meta:
         "frames": end.info.n_frames,
         "video_s": end.info.duration_s,
         "images": len(feats),
+        "truncated": end.info.truncated,
+        "declared_s": end.info.declared_s,
         "seconds": seconds,
         "wall": time.perf_counter() - t_start,
     }
@@ -358,9 +360,16 @@ def _load_result(driver: _Driver, store: ShotStore, m: Movie, url: str, res: dic
     summary.frames_decoded += res["frames"]
     summary.images_embedded += res["images"]
     summary.video_s += res["video_s"]
+    cut = None
+    if res.get("truncated"):  # the same words as the local run's summary
+        cut = (
+            f"truncated: decoded {res['video_s']:.1f} s of the {res['declared_s']:.1f} s its "
+            "container declares (the end of the file is missing); indexed what was readable"
+        )
     summary.movies.append(
-        MovieResult(m.path, "indexed", m.movie_id, m.title, n, res["frames"], res["wall"])
-    )
+        MovieResult(m.path, "indexed", m.movie_id, m.title, n, res["frames"], res["wall"], cut,
+                    res["truncated"])
+    )  # fmt: skip
 
 
 def _store_table(driver: _Driver, store: ShotStore, m: Movie, url: str) -> int:

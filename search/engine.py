@@ -30,6 +30,7 @@ from indexer.store import (
     TopLabel,
     open_store,
 )
+from search.validate import check_filters, check_request
 
 MAX_CANDIDATES = 5000  # most candidates fetched to fill a page after grouping/dedup
 FACET_MOVIES = 1000  # movies counted to tell when grouping has seen every matching movie
@@ -225,17 +226,17 @@ class SearchEngine:
     # ------------------------------------------------------------------ filters
     def build_filter(self, f: SearchFilters | None) -> Filter | None:
         """Validate names (with suggestions) and translate to the store's filter conditions."""
-        if f is None or f.is_empty():
+        if f is None:
+            return None
+        stored_k = (self.meta or {}).get("top_k")  # absent in indexes made before it was kept
+        check_filters(f, stored_k)
+        if f.is_empty():
             return None
         must: list = []
         known = set(self.labels())
         for name in (*f.labels_any, *f.labels_all):
             if name not in known:
                 raise ConfigError(_format_suggestion("label", name, sorted(known)))
-        if f.label_source not in ("clean", "top"):
-            raise ConfigError(f"label_source must be 'clean' or 'top', not {f.label_source!r}")
-
-        stored_k = (self.meta or {}).get("top_k")  # absent in indexes made before it was kept
 
         def label_cond(names: tuple[str, ...]):
             if f.label_source == "clean":
@@ -335,8 +336,10 @@ class SearchEngine:
         drops hits below it and sets ``no_good_match`` when none is left. Pages (``limit``,
         ``offset``) count shots after grouping and dedup.
         """
-        if limit < 1 or offset < 0:
-            raise ConfigError("limit must be ≥ 1 and offset ≥ 0")
+        # every bound in one place (search/validate.py), before anything reaches the store
+        knobs = check_request(text, limit, offset, per_movie, dedup, min_score, text_weight)
+        limit, offset, per_movie = knobs["limit"], knobs["offset"], knobs["per_movie"]
+        dedup, min_score, text_weight = knobs["dedup"], knobs["min_score"], knobs["text_weight"]
         if self.is_empty:
             return SearchResult([], "browse" if not (text or image is not None or like) else "text")
         flt = self.build_filter(filters)

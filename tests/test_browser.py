@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import shutil
 import socket
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 import pytest
 
@@ -104,14 +104,14 @@ def test_search_pick_label_click_and_play_from_shot_start(site, browser):
             later = next(i for i, c in enumerate(captions) if "· 0:00.0–" not in c)
             _play_and_check(page, built, label, later)
 
-        # files outside the allowed folders are refused to the browser too
-        # (the same request form for a movie inside is served: the refusals are real)
+        # movies are served by id; no file is served by its path (ui/media.py)
         statuses = page.evaluate(
-            """async (paths) => Promise.all(paths.map(async p =>
-                 (await fetch('gradio_api/file=' + encodeURI(p))).status))""",
-            [built.movies[0].path, *built.outside_files, built.index_dir + "/config.json"],
-        )
-        assert statuses[0] == 200 and all(s == 403 for s in statuses[1:]), statuses
+            """async (urls) => Promise.all(urls.map(async u => (await fetch(u)).status))""",
+            ["media/movie/" + built.movies[0].movie_id]
+            + ["gradio_api/file=" + p for p in [built.movies[0].path, *built.outside_files,
+                                                 built.index_dir + "/config.json"]],
+        )  # fmt: skip
+        assert statuses[0] == 200 and all(s in (403, 404) for s in statuses[1:]), statuses
 
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "search_and_play.png"), full_page=True)
@@ -150,7 +150,7 @@ def _play_and_check(page, built, label: str, i: int) -> float:
     )
     assert state["shot"] == f"{movie_id}:{idx}"
     assert state["err"] is None and state["ready"] >= 2
-    assert quote(movie.path) in state["src"] and "#t=" in state["src"]
+    assert f"media/movie/{movie_id}#t=" in state["src"]  # by id, never by path
     # it started playing at the shot's first frame (within two frames), not at 0:00
     assert abs(state["played"] - start) <= 2 * FRAME, state
     assert abs(state["start"] - start) <= FRAME and abs(state["end"] - end) <= FRAME

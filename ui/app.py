@@ -9,10 +9,11 @@ label scores, times, movie metadata, a copyable shot id and timestamp, and "More
 Empty index, no match, bad input and "being indexed elsewhere" are shown as messages, never as
 tracebacks; a busy index can be retried from the page.
 
-Files: Gradio's file route serves only ``allowed_paths`` — here exactly the folders of the indexed
-movies (just the file, for a movie lying directly in ``/`` or the home folder), the ``--movies``
-folders and the index's ``thumbs`` folder (plus Gradio's own upload/cache folders); anything else
-answers 403.
+Files: the player and thumbnails reach the browser through ``/media/movie/<movie_id>`` and
+``/media/thumb/<shot_id>`` — the indexed movie files themselves and the index's thumbnails, by id,
+nothing else — and Gradio's file route is narrowed to its own upload/cache folders; every file
+carries nosniff, CSP and Content-Disposition headers (ui/media.py). Uploads are limited to
+``MAX_UPLOAD`` bytes and query images to ``indexer.imageio.MAX_IMAGE_PIXELS``.
 
 JSON API (also listed under "Use via API" in the page footer)::
 
@@ -47,22 +48,28 @@ import html
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from indexer.config import StoreConfig
 from indexer.errors import ConfigError, IndexBusyError, ScenesearchError
+from indexer.imageio import MAX_IMAGE_BYTES
 from search import SearchEngine, SearchFilters
-from ui.cli_search import fmt_time, parse_range
+from search.validate import as_int, opt_float, opt_int, parse_range
+from ui.cli_search import fmt_time
+from ui.media import MediaGuard, movie_url, thumb_url
 
 log = logging.getLogger(__name__)
 
 DEFAULT_K = 24
 MAX_K = 200
+MAX_UPLOAD = "20mb"  # an image query upload (Gradio's parser refuses more, before it is stored)
 # Containers Chromium/Firefox play natively (with common codecs); others get a hint.
 PLAYABLE_EXT = {".mp4", ".m4v", ".webm", ".mov", ".ogv"}
 FONT = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
@@ -111,10 +118,21 @@ class EngineSlot:
         self.busy_message = busy_message
         self.busy_check = busy_check
         self._lock = threading.Lock()
+        self._last_try = float("-inf")
+
+    RECHECK_S = 2.0  # while busy, each request re-checks the index at most this often
 
     def get(self) -> SearchEngine:
+        """The engine; while there is none (the index was busy), every call re-checks — at most
+        every ``RECHECK_S`` — so the page and the JSON API notice by themselves when an
+        indexing run ends (no Retry needed)."""
         if self.engine is None:
-            raise IndexBusyError(self.busy_message or "the index is not open")
+            now = time.monotonic()
+            if self.opener is not None and now - self._last_try >= self.RECHECK_S:
+                self._last_try = now
+                self.retry()
+            if self.engine is None:
+                raise IndexBusyError(self.busy_message or "the index is not open")
         return self.engine
 
     def retry(self) -> bool:
@@ -140,31 +158,12 @@ class EngineSlot:
 def allowed_folders(
     engine: SearchEngine | None, movie_dirs: Sequence[str], index_dir: str | None
 ) -> list[str]:
-    """The folders the file route may serve: indexed movies' folders, ``--movies`` folders and
-    the index's thumbnails — nothing else (not the index's shard or state files)."""
-    dirs: set[str] = set()
-    if index_dir:
-        dirs.add(os.path.join(os.path.abspath(index_dir), "thumbs"))
-    dirs.update(os.path.abspath(d) for d in movie_dirs)
-    if engine is not None and engine.meta:
-        for m in engine.movies():
-            if m.get("path"):
-                path = os.path.abspath(m["path"])
-                folder = os.path.dirname(path)
-                # a movie lying directly in / or the home folder: allow that file, not the folder
-                dirs.add(path if _too_broad(folder) else folder)
-    # drop folders inside another allowed folder: Gradio checks every entry on every request
-    out: list[str] = []
-    for d in sorted(dirs, key=len):
-        if not any(d == o or d.startswith(o.rstrip(os.sep) + os.sep) for o in out):
-            out.append(d)
-    return sorted(out)
-
-
-def _too_broad(folder: str) -> bool:
-    """The filesystem root, the home folder or one of its parents (e.g. /home)."""
-    home = os.path.abspath(os.path.expanduser("~"))
-    return folder == os.path.dirname(folder) or home == folder or home.startswith(folder + os.sep)
+    """The folders Gradio may read files from: only the index's thumbnails, which the gallery
+    copies into Gradio's cache. Movies and thumbnails reach the browser through the media
+    routes by id (ui/media.py), never by path; ``engine`` and ``movie_dirs`` are unused and kept
+    for callers."""
+    del engine, movie_dirs
+    return [os.path.join(os.path.abspath(index_dir), "thumbs")] if index_dir else []
 
 
 class MovieLocator:
@@ -204,7 +203,7 @@ def caption(hit: dict) -> str:
 
 def file_url(path: str) -> str:
     """URL of a local file on Gradio's file route, relative to the page (works under a root
-    path/proxy prefix too)."""
+    path/proxy prefix too). Only Gradio's own upload/cache files are served there (ui/media.py)."""
     return "gradio_api/file=" + quote(path)
 
 
@@ -214,7 +213,7 @@ def player_html(hit: dict | None, playable: str | None = None) -> str:
         return '<div class="ss-empty-player">Click a shot to play it from its start.</div>'
     if playable is None:
         thumb = (
-            f'<img src="{html.escape(file_url(hit["thumb"]))}" alt="shot thumbnail" '
+            f'<img src="{html.escape(thumb_url(hit["shot_id"]))}" alt="shot thumbnail" '
             'style="width:100%;aspect-ratio:16/9;object-fit:cover">'
             if hit.get("thumb")
             else ""
@@ -225,7 +224,7 @@ def player_html(hit: dict | None, playable: str | None = None) -> str:
             "with <code>--movies FOLDER</code> pointing at its new folder.</div>" + thumb
         )
     start, end = float(hit["start_s"]), float(hit["end_s"])
-    src = f"{file_url(playable)}#t={start:.3f},{end:.3f}"
+    src = f"{movie_url(hit['movie_id'])}#t={start:.3f},{end:.3f}"
     hint = ""
     if Path(playable).suffix.lower() not in PLAYABLE_EXT:
         hint = (
@@ -364,37 +363,39 @@ class SearchApp:
         if eng.is_empty:
             return [], self.status()
         query = (query or "").strip() or None
-        filters = SearchFilters(
-            labels_any=tuple(labels or ()) if label_mode != "all" else (),
-            labels_all=tuple(labels or ()) if label_mode == "all" else (),
-            label_source="top" if label_source == "top" else "clean",
-            genres=tuple(genres or ()),
-            movies=tuple(movies or ()),
-            year_min=_int_or_none(year_min),
-            year_max=_int_or_none(year_max),
-            duration_min=_float_or_none(duration_min),
-            duration_max=_float_or_none(duration_max),
-        )
+        try:  # the fields' values are checked by search/validate.py, like the CLI's and API's
+            filters = SearchFilters(
+                labels_any=tuple(labels or ()) if label_mode != "all" else (),
+                labels_all=tuple(labels or ()) if label_mode == "all" else (),
+                label_source="top" if label_source == "top" else "clean",
+                genres=tuple(genres or ()),
+                movies=tuple(movies or ()),
+                year_min=opt_int(year_min, "Year from"),
+                year_max=opt_int(year_max, "Year to"),
+                duration_min=opt_float(duration_min, "Shot length from"),
+                duration_max=opt_float(duration_max, "Shot length to"),
+            )
+            min_s = opt_float(min_score, "Minimum score")
+            k = as_int(DEFAULT_K if k in (None, "") else k, "Number of results", 1, MAX_K)
+        except ScenesearchError as e:
+            return [], self._error(e)
         if query is None and image is None and not like and filters.is_empty():
             # browsing a whole index in time order means reading every point: ask for something
             return [], banner(
                 "Type a query, upload an image, or pick a filter (label, genre, movie, year, "
                 "duration) — with filters only, matching shots are listed in time order."
             )
-        min_s = _float_or_none(min_score)
         try:
             res = eng.search(
                 text=query,
                 image=image,
                 like=like or None,
                 filters=filters,
-                limit=max(1, min(int(k or DEFAULT_K), MAX_K)),
+                limit=k,
                 min_score=min_s,
             )
         except (ScenesearchError, ValueError) as e:
-            msg = _one_line(e)
-            gr.Warning(html.escape(msg))  # the toast renders HTML; the text may echo input
-            return [], banner(html.escape(msg), "error")
+            return [], self._error(e)
         except Exception:  # a bug: log it for the operator, show the user one calm line
             log.exception("search failed")
             msg = "Search failed because of an internal error (details are in the server log)."
@@ -420,6 +421,34 @@ class SearchApp:
         more = "" if res.exhausted else " — more exist: raise the number of results"
         note = " (random weights: scores are meaningless)" if eng.random_weights else ""
         return hits, banner(f"{len(hits)} shots {what}{more}.{note}")
+
+    def _error(self, e: BaseException) -> str:
+        """A user error as a toast and a banner (HTML-escaped: the text may echo input)."""
+        msg = _one_line(e)
+        gr.Warning(html.escape(msg))
+        return banner(html.escape(msg), "error")
+
+    # -- files served by id (ui/media.py) -------------------------------------------------
+    def movie_file(self, movie_id: str) -> str | None:
+        """The file of an indexed movie (its path, or its namesake under --movies), or None."""
+        eng = self.slot.engine
+        if eng is None:
+            return None
+        rec = next((m for m in eng.movies() if m["movie_id"] == movie_id), None)
+        return self.locator.find(rec.get("path") or "") if rec else None
+
+    def thumb_file(self, shot_id: str) -> str | None:
+        """The JPEG of an indexed shot, from the index's thumbs folder only, or None."""
+        from indexer.records import parse_shot_id
+
+        eng = self.slot.engine
+        movie_id, index = parse_shot_id(shot_id)
+        if eng is None or not any(m["movie_id"] == movie_id for m in eng.movies()):
+            return None
+        thumbs = os.path.realpath(os.path.join(eng.index_dir, "thumbs"))
+        path = os.path.realpath(os.path.join(thumbs, movie_id, f"{index:04d}.jpg"))
+        inside = path.startswith(thumbs + os.sep)
+        return path if inside and os.path.isfile(path) else None
 
     def gallery_items(self, hits: list[dict]) -> list[tuple[str, str]]:
         return [(h["thumb"], caption(h)) for h in hits if h.get("thumb")]
@@ -449,12 +478,27 @@ def api_hit(d: dict) -> dict:
     return out
 
 
-def _int_or_none(v) -> int | None:
-    return None if v is None or v == "" else int(v)
+def _undecoded_upload(payload) -> str | bytes | None:
+    """The uploaded still as its file path (or the bytes of a pasted data URL), NOT decoded:
+    Gradio's own preprocessing opens it with PIL, so a non-image or a decompression bomb failed
+    there with a bare "Error" toast, and a 445 KB PNG of 144 megapixels cost ≈ 1 GB of server
+    memory per round. The engine decodes it through indexer.imageio.load_rgb, which checks the
+    byte size and the declared pixel count first and says what is wrong."""
+    if payload is None:
+        return None
+    url = getattr(payload, "url", None) or ""
+    if url.startswith("data:"):
+        import base64
+        import binascii
 
-
-def _float_or_none(v) -> float | None:
-    return None if v is None or v == "" else float(v)
+        head, _, data = url.partition(",")
+        if len(data) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+            raise gr.Error(f"image too large: at most {MAX_IMAGE_BYTES >> 20} MB")
+        try:
+            return base64.b64decode(data, validate=True) if ";base64" in head else None
+        except binascii.Error:
+            raise gr.Error("not a readable image (bad data URL)") from None
+    return getattr(payload, "path", None)
 
 
 def _one_line(e: BaseException) -> str:
@@ -511,11 +555,13 @@ def build_app(
             with gr.Column(scale=1, min_width=220):
                 image = gr.Image(
                     label="Search with a still (with text: both)",
-                    type="pil",
+                    type="filepath",
+                    image_mode=None,
                     sources=["upload", "clipboard"],
                     height=190,
                     elem_id="ss-image",
                 )
+                image.preprocess = _undecoded_upload  # we decode, with limits (see there)
         with gr.Accordion("More filters: genre, movie, year, shot length, results", open=False):
             with gr.Row():
                 genres = gr.Dropdown(
@@ -596,6 +642,7 @@ def build_app(
                 gr.Dropdown(choices=lab),
                 gr.Dropdown(choices=gen),
                 gr.Dropdown(choices=mov),
+                gr.Timer(active=not ok),
             )
 
         search_out = [gallery, hits_state, message]
@@ -607,9 +654,12 @@ def build_app(
             do_select, [hits_state], [player, details, shot_id, stamp, current, like_btn],
             api_visibility="private",
         )  # fmt: skip
-        retry_btn.click(
-            do_retry, None, [index_info, busy_row, labels, genres, movies], api_visibility="private"
-        )
+        # while the index is busy the page re-checks by itself (the timer stops once it opens);
+        # the handlers and the JSON API re-check on each request too (EngineSlot.get)
+        recheck = gr.Timer(5, active=slot.engine is None)
+        retry_out = [index_info, busy_row, labels, genres, movies, recheck]
+        retry_btn.click(do_retry, None, retry_out, api_visibility="private")
+        recheck.tick(do_retry, None, retry_out, api_visibility="private", show_progress="hidden")
         clear_btn.click(
             lambda: ([], "any", "clean", [], [], None, None, None, None, DEFAULT_K, None),
             None,
@@ -630,9 +680,13 @@ def build_app(
             label_source: str = "clean",
         ) -> list[dict]:
             """Search shots; returns hit dicts (see the module docstring of ui.app)."""
-            try:
+            try:  # bounds: search/validate.py (the same checks as the CLI and the page)
                 y0, y1 = parse_range(years or None, int, "year range")
                 d0, d1 = parse_range(duration or None, float, "duration range")
+                k = as_int(k, "k (number of results)", 1, MAX_K)
+                for name, v in (("query", query), ("like", like), ("label_source", label_source)):
+                    if v is not None and not isinstance(v, str):
+                        raise ConfigError(f"{name} must be text, not {type(v).__name__}")
                 eng = slot.get()
                 if eng.is_empty:
                     return []
@@ -649,11 +703,15 @@ def build_app(
                         duration_min=d0,
                         duration_max=d1,
                     ),
-                    limit=max(1, min(int(k), MAX_K)),
+                    limit=k,
                     min_score=min_score,
                 )
-            except (ScenesearchError, ValueError) as e:
+            except (ScenesearchError, ValueError, TypeError) as e:
                 raise gr.Error(_one_line(e), print_exception=False) from None
+            except Exception:  # a bug: the API still answers, with one line; the log has it
+                log.exception("API search failed")
+                raise gr.Error("internal error (details are in the server log)",
+                               print_exception=False) from None  # fmt: skip
             return [api_hit(h.to_dict()) for h in res.hits]
 
         gr.api(search, api_name="search")
@@ -679,7 +737,10 @@ def launch_app(
     :func:`allowed_folders`), our theme and CSS, and nothing that calls outside hosts."""
     app: SearchApp = demo.scenesearch
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # no version check / telemetry calls
+    guard = Middleware(MediaGuard, movie_file=app.movie_file, thumb_file=app.thumb_file)
     return demo.launch(
+        app_kwargs={"middleware": [guard]},  # movies and thumbnails by id only: ui/media.py
+        max_file_size=MAX_UPLOAD,  # Gradio answers a larger upload with 413 and a message
         server_name=host,
         server_port=port,
         share=share,

@@ -15,7 +15,7 @@ import os
 import sys
 import traceback
 
-from indexer.errors import ScenesearchError
+from indexer.errors import ScenesearchError, printable
 from ui.common import add_index_args, store_config_from_args
 
 
@@ -96,7 +96,7 @@ def cmd_index(args) -> int:
         print(f"index: {cfg.store.qdrant_url or cfg.store.index_dir}")
         for line in summary.lines():
             print(line)
-    return 2 if summary.failed else 0
+    return 2 if summary.failed or summary.truncated else 0  # truncated: part of it is missing
 
 
 def _add_index_parser(sub) -> None:
@@ -150,8 +150,9 @@ def cmd_info(args) -> int:
     print(f"shots:    {info['shots']}")
     for m in info["movie_list"]:
         year = f" ({m['year']})" if m.get("year") else ""
-        print(f"  {m['movie_id']}  {m['title']}{year}: {m['shots']} shots, "
-              f"{(m.get('duration_s') or 0) / 60:.1f} min")  # fmt: skip
+        cut = " (TRUNCATED file: only its readable part)" if m.get("truncated") else ""
+        print(f"  {m['movie_id']}  {printable(m['title'])}{year}: {m['shots']} shots, "
+              f"{(m.get('duration_s') or 0) / 60:.1f} min{cut}")  # fmt: skip
     top = list(info["labels"].items())[: args.top]
     if top:
         print(f"top {len(top)} clean labels (shots):")
@@ -173,9 +174,11 @@ def cmd_remove(args) -> int:
         remover.cfg = cfg
         for m in found:
             remover.remove_movie(store, m["movie_id"])
-            print(f"removed {m['movie_id']} {m.get('title')} ({m.get('shots', 0)} shots)")
+            print(
+                f"removed {m['movie_id']} {printable(m.get('title'))} ({m.get('shots', 0)} shots)"
+            )
     for ref in missing:
-        print(f"not in the index: {ref}", file=sys.stderr)
+        print(f"not in the index: {printable(ref)}", file=sys.stderr)
     return 1 if missing else 0
 
 
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenesearchError as e:
         if os.environ.get("SCENESEARCH_DEBUG"):
             traceback.print_exc()
-        print(f"scenesearch: error: {e}", file=sys.stderr)
+        print(f"scenesearch: error: {printable(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("scenesearch: interrupted (a rerun resumes where this stopped)", file=sys.stderr)

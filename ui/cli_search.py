@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import sys
 
-from indexer.errors import ConfigError
+from indexer.errors import printable
+from search.validate import parse_range  # noqa: F401 - re-exported: ui.app and tests use it
 from ui.common import add_index_args, store_config_from_args
 
 
@@ -17,19 +18,6 @@ def fmt_time(s: float) -> str:
     return f"{int(h)}:{int(m):02d}:{sec:04.1f}" if h else f"{int(m)}:{sec:04.1f}"
 
 
-def parse_range(text: str | None, kind=float, what: str = "range"):
-    """``"1990-2000"``, ``"1990-"``, ``"-2000"`` or ``"1995"`` → (min, max)."""
-    if not text:
-        return None, None
-    lo, sep, hi = text.partition("-") if not text.startswith("-") else ("", "-", text[1:])
-    try:
-        if not sep:
-            return kind(lo), kind(lo)
-        return (kind(lo) if lo else None), (kind(hi) if hi else None)
-    except ValueError as e:
-        raise ConfigError(f"bad {what} {text!r}: use A-B, A-, -B or A") from e
-
-
 def filters_from_args(args):
     from search import SearchFilters
 
@@ -38,9 +26,10 @@ def filters_from_args(args):
     return SearchFilters(
         labels_any=tuple(args.label or ()),
         labels_all=tuple(args.all_labels or ()),
-        label_source="top" if args.top_labels or args.min_label_score else "clean",
-        label_min_score=args.min_label_score or 0.0,
-        label_top_k=args.top_labels or 5,
+        # "is not None": --top-labels 0 is an error (search/validate.py), not "the default"
+        label_source="clean" if args.top_labels is None and args.min_label_score is None else "top",
+        label_min_score=args.min_label_score if args.min_label_score is not None else 0.0,
+        label_top_k=args.top_labels if args.top_labels is not None else 5,
         genres=tuple(args.genre or ()),
         movies=tuple(args.movie or ()),
         year_min=y0,
@@ -100,7 +89,7 @@ def print_table(res, random_weights: bool = False, out=None) -> None:
         score = f"{h.score:.3f}" if h.score is not None else "-"
         labels = ", ".join(f"{t.label} {t.score:.2f}" for t in h.top[:3])
         year = f" ({h.year})" if h.year else ""
-        rows.append((str(i), score, f"{h.title}{year}"[:36],
+        rows.append((str(i), score, printable(f"{h.title}{year}")[:36],
                      f"{fmt_time(h.start_s)}-{fmt_time(h.end_s)}", h.shot_id, labels))  # fmt: skip
     head = ("#", "score", "movie", "time", "shot id", "top labels")
     widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]

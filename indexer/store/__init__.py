@@ -62,6 +62,11 @@ def open_store(cfg: StoreConfig) -> ShotStore:
         )
     if not cfg.index_dir:
         raise ConfigError("no index folder given (--index DIR)")
+    import os
+
+    from indexer.diskspace import OPEN_RESERVE, require_free
     from indexer.store.edge import EdgeStore
 
+    if os.path.isdir(cfg.index_dir):  # opening allocates even to read: see indexer/diskspace.py
+        require_free(cfg.index_dir, OPEN_RESERVE, "opening the index")
     return EdgeStore(cfg.index_dir)

@@ -188,6 +188,14 @@ class EdgeStore(ShotStore):
             raise
         except Exception as e:
             raise StoreError(f"index {self.root}: {what} failed: {tr.one_line(e)}") from e
+        except BaseException as e:
+            # A Rust panic in the engine reaches Python as pyo3's PanicException, a
+            # BaseException: uncaught it would kill a web server's worker thread (its request
+            # never answered). Inputs are validated before they get here (search/validate.py).
+            if type(e).__name__ != "PanicException":
+                raise
+            raise StoreError(f"index {self.root}: {what} failed (engine panic): "
+                             f"{tr.one_line(e)}") from e  # fmt: skip
 
     def _need_shard(self) -> qe.EdgeShard:
         self._check_open()
