@@ -8,7 +8,7 @@ import sys
 
 from indexer.errors import printable
 from search.validate import parse_range  # noqa: F401 - re-exported: ui.app and tests use it
-from ui.common import add_index_args, store_config_from_args
+from ui.common import add_index_args, require_index, store_config_from_args
 
 
 def fmt_time(s: float) -> str:
@@ -48,29 +48,63 @@ def _open_engine(args, load_model: bool):
 
 
 def cmd_search(args) -> int:
+    """Validate everything that needs no model (ranges, the image, the index path), then search
+    through a running ``serve`` of the index when there is one (ui.remote: the model is warm
+    there), else here — opening the index without its model, so that names and the shot id are
+    checked before the model loads (on the first text or image query)."""
+    from indexer.imageio import load_rgb
+    from ui import remote
+
     query = " ".join(args.query).strip() or None
-    with _open_engine(args, load_model=bool(query or args.image)) as eng:
+    filters = filters_from_args(args)
+    image = load_rgb(args.image) if args.image else None  # a missing/broken file: one line, now
+    cfg = store_config_from_args(args)
+    require_index(cfg)
+    url = None if args.no_server else remote.find_server(cfg)
+    if url is not None:
+        request = remote.build_request(
+            query, args.image, args.like, filters, args.k, args.offset, args.per_movie,
+            args.dedup, args.min_score,
+        )  # fmt: skip
+        try:
+            answer = remote.remote_search(url, request)
+        except remote.ServerGone:
+            pass  # killed or hung: search here (the index may still be locked: then that error)
+        else:
+            if answer.get("empty"):
+                print(EMPTY_INDEX, file=sys.stderr)
+                return 0
+            res, random_weights = remote.result_from_answer(answer)
+            _print_result(args, res, random_weights)
+            return 3 if res.no_good_match else 0
+    with _open_engine(args, load_model=False) as eng:
         if eng.is_empty:
-            print("the index is empty — run: scenesearch index --index DIR MOVIES...",
-                  file=sys.stderr)  # fmt: skip
+            print(EMPTY_INDEX, file=sys.stderr)
             return 0
         res = eng.search(
             text=query,
-            image=args.image,
+            image=image,
             like=args.like,
-            filters=filters_from_args(args),
+            filters=filters,
             limit=args.k,
             offset=args.offset,
             per_movie=args.per_movie,
             dedup=args.dedup,
             min_score=args.min_score,
         )
-        if args.json:
-            for h in res.hits:
-                print(json.dumps(h.to_dict()))
-        else:
-            print_table(res, random_weights=eng.random_weights)
+        _print_result(args, res, eng.random_weights)
     return 3 if res.no_good_match else 0
+
+
+EMPTY_INDEX = "the index is empty — run: scenesearch index --index DIR MOVIES..."
+
+
+def _print_result(args, res, random_weights: bool) -> None:
+    if args.json:
+        for h in res.hits:
+            print(json.dumps(h.to_dict()))
+    else:
+        print_table(res, random_weights=random_weights)
 
 
 def print_table(res, random_weights: bool = False, out=None) -> None:
@@ -102,8 +136,10 @@ def print_table(res, random_weights: bool = False, out=None) -> None:
 def cmd_serve(args) -> int:
     from ui.app import serve
 
+    cfg = store_config_from_args(args)
+    require_index(cfg)
     return serve(
-        store_config_from_args(args),
+        cfg,
         host=args.host,
         port=args.port,
         movie_dirs=args.movies or [],
@@ -145,6 +181,9 @@ def register(sub) -> None:
                    help="drop hits below S; exit code 3 if none is left")  # fmt: skip
     r.add_argument("--json", action="store_true", help="one JSON object per hit per line")
     p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--no-server", action="store_true",
+                   help="search here even when a 'scenesearch serve' of this index is running "
+                   "(by default the query goes through it: its model is already loaded)")  # fmt: skip
     p.set_defaults(func=cmd_search)
 
     s = sub.add_parser("serve", help="the web app (gallery, filters, player)")
