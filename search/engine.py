@@ -119,10 +119,29 @@ class SearchResult:
     exhausted: bool = True  # no further page exists
 
 
+# Said when a clean-label filter meets an index where no shot has a clean label (random weights,
+# or a weak model: no top-1 score reaches MovieCLIP's 0.4): otherwise such a search is just empty.
+NO_CLEAN_LABELS = (
+    "no shot in this index has a confident (clean) label{why}, so a clean-label filter matches "
+    "nothing; match each shot's top 5 labels instead (CLI: --top-labels 5; web app: "
+    "'any of its top 5')"
+)
+
+
 def _format_suggestion(kind: str, name: str, known: list[str]) -> str:
+    """``unknown genre 'x'; did you mean: a, b?`` — or, with nothing close, the known names (all
+    of them when there are few)."""
     close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=3, cutoff=0.6)
     by_lower = {k.lower(): k for k in known}
-    hint = f"; did you mean: {', '.join(by_lower[c] for c in close)}?" if close else ""
+    if close:
+        hint = f"; did you mean: {', '.join(by_lower[c] for c in close)}?"
+    elif not known:
+        hint = f"; the index has no {kind}s"
+    elif len(known) <= 12:
+        hint = f"; known {kind}s: {', '.join(sorted(known, key=str.lower))}"
+    else:
+        shown = ", ".join(sorted(known, key=str.lower)[:8])
+        hint = f"; {len(known)} known {kind}s, e.g. {shown} (scenesearch info lists them)"
     return f"unknown {kind} {name!r}{hint}"
 
 
@@ -144,6 +163,7 @@ class SearchEngine:
         self._movie_cache: dict[str, dict] | None = None
         self._count: int | None = None
         self._genres: list[str] | None = None
+        self._label_counts: dict[str, dict[str, int]] = {}
 
     @classmethod
     def open(cls, cfg: StoreConfig, device: str = "cpu", encoder=None, load_model: bool = True):
@@ -217,6 +237,16 @@ class SearchEngine:
             self._genres = sorted(self.store.facet("genres")) if self.meta else []
         return self._genres
 
+    def label_counts(self, source: str = "clean") -> dict[str, int]:
+        """Label → number of shots carrying it: as a clean label (``"clean"``) or among the
+        shot's top labels (``"top"``); cached until :meth:`refresh`."""
+        if source not in self._label_counts:
+            key = "labels" if source == "clean" else "top_labels"
+            n = max(1, len(self.labels()))
+            counts = self.store.facet(key, limit=n) if self.meta and not self.is_empty else {}
+            self._label_counts[source] = {str(k): int(v) for k, v in counts.items()}
+        return self._label_counts[source]
+
     def movies(self) -> list[dict]:
         """Movie records (id, title, year, genres, path, shots...), sorted by title."""
         if self._movie_cache is None:
@@ -229,6 +259,7 @@ class SearchEngine:
         self._movie_cache = None
         self._count = None
         self._genres = None
+        self._label_counts = {}
         self.meta = self.store.get_meta() if self.store.exists() else None
 
     # ------------------------------------------------------------------ filters
@@ -245,6 +276,9 @@ class SearchEngine:
         for name in (*f.labels_any, *f.labels_all):
             if name not in known:
                 raise ConfigError(_format_suggestion("label", name, sorted(known)))
+        if f.label_source == "clean" and (f.labels_any or f.labels_all) and not self.label_counts():
+            why = " (it was built with random weights)" if self.random_weights else ""
+            raise ConfigError(NO_CLEAN_LABELS.format(why=why))
 
         def label_cond(names: tuple[str, ...]):
             if f.label_source == "clean":
@@ -278,20 +312,30 @@ class SearchEngine:
         return Filter(must=tuple(must))
 
     def resolve_movie(self, ref: str) -> str:
-        """A movie id, exact title or file name → movie id (case-insensitive title match)."""
+        """A movie id, title or file name → movie id. Case-insensitive; an exact title or file
+        name wins, then a title that starts with ``ref``, then one that contains it — each only
+        when it names one movie (``Sintel`` finds "Sintel (excerpt)"); otherwise a ConfigError
+        with suggestions or the candidates."""
         movies = self.movies()
         for m in movies:
             if ref == m["movie_id"]:
                 return ref
-        low = ref.lower()
-        hits = [
+        low = ref.strip().lower()
+        titles = [str(m.get("title", "")).lower() for m in movies]
+        exact = [
             m
-            for m in movies
-            if str(m.get("title", "")).lower() == low
-            or os.path.basename(m.get("path", "")).lower() == low
+            for m, t in zip(movies, titles)
+            if t == low or os.path.basename(m.get("path", "")).lower() == low
         ]
-        if len(hits) >= 1:
-            return hits[0]["movie_id"]
+        if exact:
+            return exact[0]["movie_id"]
+        for match in (str.startswith, str.__contains__):
+            hits = [m for m, t in zip(movies, titles) if low and match(t, low)]
+            if len(hits) == 1:
+                return hits[0]["movie_id"]
+            if len(hits) > 1:
+                names = ", ".join(repr(str(m.get("title"))) for m in hits[:6])
+                raise ConfigError(f"movie {ref!r} is ambiguous: {names}; give more of the title")
         raise ConfigError(_format_suggestion("movie", ref, [str(m.get("title")) for m in movies]))
 
     # ------------------------------------------------------------------ queries

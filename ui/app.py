@@ -37,6 +37,10 @@ JSON API (also listed under "Use via API" in the page footer)::
     #   start_s, end_s, duration_s, labels, top [{label, score}], thumb, score — except that
     #   the movie file is under "movie_path", not "path" (see api_hit)
 
+A second endpoint, ``/search_cli``, takes one JSON request with every option of the command line
+(:mod:`ui.remote`): ``scenesearch search`` sends its queries there while the app serves the same
+index (the app writes ``serve.json`` into the index folder for it to find).
+
 Bad input (an unknown label, a malformed range) raises ``gradio_client.exceptions.AppError`` with a
 one-line message. Importing this module loads no model and opens no index: :func:`build_app` takes
 an open engine, :func:`serve` (called by the CLI) opens one.
@@ -47,6 +51,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -66,6 +71,9 @@ from ui.app_work import CSS as WORK_CSS
 from ui.app_work import WorkPanel, api_sequences, gallery_items
 from ui.cli_search import fmt_time
 from ui.media import MediaGuard, movie_url, thumb_url
+from ui.player import PLAYER_JS
+from ui.remote import API_NAME as REMOTE_API
+from ui.remote import handle_request, remove_endpoint, write_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +97,14 @@ CSS = """
   border: 0; border-radius: 0; font-size: 0.85rem; line-height: 1.3; padding: 4px 6px; }
 #ss-side { position: sticky; top: 8px; align-self: flex-start; }
 #ss-player video { width: 100%; aspect-ratio: 16 / 9; background: #000; border-radius: 6px; }
+/* the native timeline spans the whole film: hidden in favour of the shot's own bar (PLAYER_JS) */
+#ss-player video::-webkit-media-controls-timeline,
+#ss-player video::-webkit-media-controls-current-time-display,
+#ss-player video::-webkit-media-controls-time-remaining-display { display: none; }
+.ss-shotbar { display: flex; align-items: center; gap: 8px; margin: 4px 0 8px; }
+.ss-shotbar input[type=range] { flex: 1; }
+.ss-shotbar output { font-family: ui-monospace, monospace; font-size: 0.85rem;
+  white-space: nowrap; }
 .ss-banner { padding: 10px 14px; border-radius: 6px; margin: 4px 0; }
 .ss-info { background: var(--background-fill-secondary); }
 .ss-warn { background: #fff4d6; color: #5c4400; }
@@ -234,11 +250,15 @@ def player_html(hit: dict | None, playable: str | None = None) -> str:
             f"<code>{html.escape(Path(playable).suffix)}</code> files; if the player stays "
             "black, open the file in a desktop player at the timestamp below.</div>"
         )
-    # muted: browsers only autoplay muted media; the user can unmute in the controls
+    # with sound; PLAYER_JS starts it (muted only if the browser refuses) and drives the bar
+    shot = html.escape(hit["shot_id"])
     return (
-        f'<video id="ss-video" src="{html.escape(src)}" controls autoplay muted playsinline '
-        f'preload="auto" data-shot="{html.escape(hit["shot_id"])}" data-start="{start:.3f}" '
-        f'data-end="{end:.3f}"></video>{hint}'
+        f'<video id="ss-video" src="{html.escape(src)}" controls autoplay playsinline preload="auto" '
+        f'data-shot="{shot}" data-start="{start:.3f}" data-end="{end:.3f}"></video>'
+        f'<div class="ss-shotbar"><input type="range" id="ss-scrub" aria-label="position in the '
+        f'shot" min="{start:.3f}" max="{end:.3f}" step="any" value="{start:.3f}" '
+        f'data-shot="{shot}"><output id="ss-scrub-t">0:00.0 / {fmt_time(end - start)}</output>'
+        f"</div>{hint}"
     )
 
 
@@ -325,8 +345,11 @@ class SearchApp:
             )
         return banner(text)
 
-    def choices(self) -> tuple[list[str], list[str], list[tuple[str, str]]]:
-        """Labels (the whole taxonomy), genres present, movies as (shown name, id)."""
+    def choices(
+        self, label_source: str = "clean"
+    ) -> tuple[list[tuple[str, str]], list[str], list[tuple[str, str]]]:
+        """Labels (the whole taxonomy, as ("label (shots)", label)), genres present, movies as
+        (shown name, id)."""
         try:
             eng = self.slot.get()
         except IndexBusyError:
@@ -336,7 +359,17 @@ class SearchApp:
              m["movie_id"])
             for m in eng.movies()
         ]  # fmt: skip
-        return eng.labels(), eng.genres(), movies
+        return self.label_choices(label_source), eng.genres(), movies
+
+    def label_choices(self, label_source: str = "clean") -> list[tuple[str, str]]:
+        """Every label of the taxonomy with the number of shots it would match in this label
+        mode (confident labels, or any of the top 5): ``("street (12)", "street")``."""
+        try:
+            eng = self.slot.get()
+        except IndexBusyError:
+            return []
+        counts = eng.label_counts("top" if label_source == "top" else "clean")
+        return [(f"{lab} ({counts.get(lab, 0)})", lab) for lab in eng.labels()]
 
     # -- search ------------------------------------------------------------------------
     def run_search(
@@ -365,7 +398,9 @@ class SearchApp:
         if eng.is_empty:
             return [], self.status()
         query = (query or "").strip() or None
-        try:  # the fields' values are checked by search/validate.py, like the CLI's and API's
+        # the number fields are free text (empty = no limit, never 0), checked by
+        # search/validate.py like the CLI's and the API's values
+        try:
             filters = SearchFilters(
                 labels_any=tuple(labels or ()) if label_mode != "all" else (),
                 labels_all=tuple(labels or ()) if label_mode == "all" else (),
@@ -508,6 +543,10 @@ def _one_line(e: BaseException) -> str:
 
 
 # ------------------------------------------------------------------------------ the page
+def _number_box(label: str, placeholder: str, elem_id: str) -> gr.Textbox:
+    return gr.Textbox(label=label, placeholder=placeholder, elem_id=elem_id, lines=1, max_lines=1)
+
+
 def build_app(
     engine: SearchEngine | EngineSlot | None,
     movie_dirs: Sequence[str] = (),
@@ -566,23 +605,29 @@ def build_app(
                     elem_id="ss-image",
                 )
                 image.preprocess = _undecoded_upload  # we decode, with limits (see there)
-        with gr.Accordion("More filters: genre, movie, year, shot length, results", open=False):
+        with gr.Accordion("More filters: genre, movie, year, shot length, score", open=False):
             with gr.Row():
                 genres = gr.Dropdown(
-                    genres0, value=[], multiselect=True, label="Genres (any of)", scale=2
-                )
+                    genres0, value=[], multiselect=True, label="Genres (any of)", scale=2,
+                    elem_id="ss-genres",
+                )  # fmt: skip
                 movies = gr.Dropdown(
-                    movies0, value=[], multiselect=True, label="Movies (any of)", scale=3
-                )
+                    movies0, value=[], multiselect=True, label="Movies (any of)", scale=3,
+                    elem_id="ss-movies",
+                )  # fmt: skip
+            # Text boxes, not gr.Number: Gradio's number field shows and submits 0 when empty,
+            # which a year minimum then rejects (issue 19); empty here means "no limit".
             with gr.Row():
-                year_min = gr.Number(label="Year from", precision=0, minimum=1800, maximum=2200)
-                year_max = gr.Number(label="Year to", precision=0, minimum=1800, maximum=2200)
-                dur_min = gr.Number(label="Shot length from (s)", minimum=0)
-                dur_max = gr.Number(label="Shot length to (s)", minimum=0)
-                k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Number of results")
-                min_score = gr.Number(label="Minimum score (empty: none)", minimum=-1, maximum=1)
-        with gr.Row():
+                year_min = _number_box("Year from", "e.g. 1990", "ss-year-min")
+                year_max = _number_box("Year to", "e.g. 2005", "ss-year-max")
+                dur_min = _number_box("Shot length from (s)", "e.g. 2", "ss-dur-min")
+                dur_max = _number_box("Shot length to (s)", "e.g. 10", "ss-dur-max")
+                min_score = _number_box("Minimum score", "none, or e.g. 0.25", "ss-min-score")
+        with gr.Row(equal_height=True):
             search_btn = gr.Button("Search", variant="primary", elem_id="ss-search", scale=3)
+            # outside "More filters": the results line tells users to raise it
+            k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Number of results",
+                          elem_id="ss-k", scale=2)  # fmt: skip
             clear_btn = gr.Button("Clear filters", variant="secondary", scale=1)
         message = gr.HTML("", elem_id="ss-message")
         work.render_facets()
@@ -623,20 +668,24 @@ def build_app(
                 hits, msg = work.sequences(q, img, then_q, within, *f)
             else:
                 hits, msg = app.run_search(q, img, *f)
-            return gallery_items(hits), hits, msg
+            return gr.Gallery(gallery_items(hits), selected_index=None), hits, msg
 
         def do_like(hit, *f):
             if not hit:
-                return gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             hits, msg = app.run_search(None, None, *f, like=hit["shot_id"])
-            return app.gallery_items(hits), hits, msg
+            # the page now shows "shots like this one": the old query and image go, and the
+            # gallery marks the shot the player shows (usually the first), or none
+            ids = [h["shot_id"] for h in hits if h.get("thumb")]
+            sel = ids.index(hit["shot_id"]) if hit["shot_id"] in ids else None
+            return gr.Gallery(app.gallery_items(hits), selected_index=sel), hits, msg, "", None
 
         def do_select(hits, evt: gr.SelectData):
             i = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
             hit = hits[i] if hits and 0 <= i < len(hits) else None
             return (*app.show(hit), hit, gr.Button(interactive=hit is not None))
 
-        def do_retry():
+        def do_retry(source):
             ok = app.retry()
             if ok:
                 # the movies' folders were unknown while the index was locked: allow them now
@@ -644,7 +693,7 @@ def build_app(
                 for d in allowed_folders(slot.engine, app.movie_dirs, slot.index_dir):
                     if d not in demo.allowed_paths:
                         demo.allowed_paths.append(d)
-            lab, gen, mov = app.choices()
+            lab, gen, mov = app.choices(source)
             return (
                 app.status(),
                 gr.Row(visible=not ok),
@@ -661,7 +710,7 @@ def build_app(
             search_btn.click(do_search, search_in, search_out, **common),
             query.submit(do_search, search_in, search_out, **common),
             work.then.submit(do_search, search_in, search_out, **common),
-            like_btn.click(do_like, [current, *filters_in], search_out, **common),
+            like_btn.click(do_like, [current, *filters_in], [*search_out, query, image], **common),
         ]
         work.wire(
             filters_in=filters_in, labels=labels, genres=genres, movies=movies,
@@ -677,10 +726,17 @@ def build_app(
         # the handlers and the JSON API re-check on each request too (EngineSlot.get)
         recheck = gr.Timer(5, active=slot.engine is None)
         retry_out = [index_info, busy_row, labels, genres, movies, recheck]
-        retry_btn.click(do_retry, None, retry_out, api_visibility="private")
-        recheck.tick(do_retry, None, retry_out, api_visibility="private", show_progress="hidden")
+        retry_btn.click(do_retry, [label_source], retry_out, api_visibility="private")
+        recheck.tick(
+            do_retry, [label_source], retry_out, api_visibility="private",
+            show_progress="hidden",
+        )  # fmt: skip
+        label_source.change(
+            lambda src: gr.Dropdown(choices=app.label_choices(src)), [label_source], [labels],
+            api_visibility="private",
+        )  # fmt: skip
         clear_btn.click(
-            lambda: ([], "any", "clean", [], [], None, None, None, None, DEFAULT_K, None),
+            lambda: ([], "any", "clean", [], [], "", "", "", "", DEFAULT_K, ""),
             None,
             filters_in,
             api_visibility="private",
@@ -751,6 +807,17 @@ def build_app(
                 raise gr.Error(_one_line(e), print_exception=False) from None
 
         gr.api(sequences, api_name="sequences")
+
+        def search_cli(request: dict) -> dict:
+            """The command line's route to this server (ui.remote): a JSON search request →
+            hits and result flags."""
+            try:
+                eng = slot.get()
+            except IndexBusyError as e:
+                return {"error": _one_line(e)}
+            return handle_request(eng, request)
+
+        gr.api(search_cli, api_name=REMOTE_API)
     return demo
 
 
@@ -775,6 +842,7 @@ def launch_app(
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # no version check / telemetry calls
     guard = Middleware(MediaGuard, movie_file=app.movie_file, thumb_file=app.thumb_file)
     return demo.launch(
+        head=PLAYER_JS,
         app_kwargs={"middleware": [guard]},  # movies and thumbnails by id only: ui/media.py
         max_file_size=MAX_UPLOAD,  # Gradio answers a larger upload with 413 and a message
         server_name=host,
@@ -839,12 +907,31 @@ def serve(
         log.warning("index busy: %s; serving the page with a Retry button", slot.busy_message)
     demo = build_app(slot, movie_dirs)
     try:
-        launch_app(demo, host, port, share=share)
+        # quiet: Gradio's banner ends with "To create a public link, set share=True", which means
+        # nothing to a CLI user; we print the one line that matters
+        _, url, _ = launch_app(demo, host, port, share=share, prevent_thread_lock=True, quiet=True)
+    except OSError as e:  # port taken, address not available: one line from the CLI
+        if slot.engine is not None:
+            slot.engine.close()
+        raise ConfigError(f"cannot serve on {host}:{port}: {_one_line(e)}") from e
+    local = url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://127.0.0.1:")
+    endpoint = write_endpoint(store_cfg, local)  # `scenesearch search` goes through this server
+    print(f"scenesearch: web app on {url} (Ctrl-C to stop)", flush=True)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a kill runs the clean-up below too
+    try:
+        while demo.is_running:
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
-    except OSError as e:  # port taken, address not available: one line from the CLI
-        raise ConfigError(f"cannot serve on {host}:{port}: {_one_line(e)}") from e
     finally:
+        signal.signal(signal.SIGTERM, previous)
+        if endpoint is not None:
+            remove_endpoint(store_cfg)
+        demo.close()
         if slot.engine is not None:
             slot.engine.close()
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

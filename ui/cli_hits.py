@@ -43,6 +43,8 @@ def add_search_args(p) -> None:
 
 
 def _durations(eng) -> dict[str, float]:
+    if eng is None:  # hits from a running server: no movie records here
+        return {}
     return {m["movie_id"]: float(m.get("duration_s") or 0) for m in eng.movies()}
 
 
@@ -55,16 +57,22 @@ def export(args, eng, hits) -> None:
     print(f"exported {len(hits)} shots to {args.export} ({fmt})", file=sys.stderr)
 
 
-def before_search(args, eng, query, filters) -> int | None:
-    """Check ``--export`` before searching (a bad path fails before any output); run a
-    ``--then`` sequence query. Returns an exit code when the command is done."""
+def check_args(args) -> None:
+    """What can be checked before searching: the ``--export`` path and format, ``--then`` with
+    ``--like`` (a bad one fails with one line before any output)."""
+    from indexer.errors import ConfigError
+
     if args.export:
         from search.export import check_export_path
 
         check_export_path(args.export, args.export_format)
-    if args.then or args.then_image:
-        return cmd_then(args, eng, query, filters)
-    return None
+    if (args.then or args.then_image) and args.like:
+        raise ConfigError("--then cannot be combined with --like: give the first step a query")
+
+
+def needs_engine(args) -> bool:
+    """Sequences and facets run here, not through a running server (ui.remote)."""
+    return bool(args.then or args.then_image or args.facets)
 
 
 def after_search(args, eng, res, filters) -> None:
@@ -89,14 +97,12 @@ def print_facets(eng, filters, as_json: bool) -> None:
         print(f"  {name}: {shown or '-'}{more}")
 
 
-def cmd_then(args, eng, query, filters) -> int:
+def cmd_then(args, eng, query, image, filters) -> int:
     """``search A --then B``: the best pairs, as a table or JSON lines; --export writes each
     pair as two clips (A, then B)."""
-    from indexer.errors import ConfigError
+    from indexer.imageio import load_rgb
     from search.temporal import MAX_DEPTH, Step, find_sequences
 
-    if args.like:
-        raise ConfigError("--then cannot be combined with --like: give the first step a query")
     fb = filters
     if args.then_label:
         fb = replace(fb, labels_any=tuple(args.then_label), labels_all=())
@@ -104,8 +110,8 @@ def cmd_then(args, eng, query, filters) -> int:
         fb = replace(fb, genres=tuple(args.then_genre))
     res = find_sequences(
         eng,
-        Step(query, args.image, filters),
-        Step(args.then, args.then_image, fb),
+        Step(query, image, filters),
+        Step(args.then, load_rgb(args.then_image) if args.then_image else None, fb),
         within_s=args.within,
         limit=args.k,
         depth=args.depth,
