@@ -99,19 +99,26 @@ def thumb_size(w: int, h: int, width: int) -> tuple[int, int]:
     return max(1, round(w * th / h)), th
 
 
-def write_jpeg(
-    rgb: np.ndarray, path: str | os.PathLike, width: int = 400, quality: int = 85
-) -> str:
-    """Write a uint8 RGB frame as a JPEG of the given width (aspect kept); returns the path.
-    Written to a temporary name then renamed, so a crash never leaves a half-written file."""
+def jpeg_bytes(rgb: np.ndarray, width: int = 400, quality: int = 85) -> bytes:
+    """A uint8 RGB frame as JPEG bytes, ``width`` wide with its aspect kept (see thumb_size)."""
     im = Image.fromarray(rgb)
     w, h = im.size
     tw, th = thumb_size(w, h, width)
     if (tw, th) != (w, h):
         im = im.resize((tw, th), Image.BICUBIC)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def write_jpeg(
+    rgb: np.ndarray, path: str | os.PathLike, width: int = 400, quality: int = 85
+) -> str:
+    """Write a uint8 RGB frame as a JPEG of the given width (aspect kept); returns the path.
+    Written to a temporary name then renamed, so a crash never leaves a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.jpg")
-    im.save(tmp, "JPEG", quality=quality)
+    tmp.write_bytes(jpeg_bytes(rgb, width, quality))
     os.replace(tmp, path)
     return str(path)

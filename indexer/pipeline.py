@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer import __version__
-from indexer.config import IndexConfig, auto_workers, available_cores
+from indexer.config import IndexConfig, StoreConfig, auto_workers, available_cores
 from indexer.diskspace import (
     OPEN_RESERVE,
     WRITE_RESERVE,
@@ -78,12 +78,13 @@ UPSERT_BATCH = 256
 
 # ------------------------------------------------------------------------------ index metadata
 def index_meta(encoder, labeler, sample=None) -> dict:
-    """What an index records about how it was built (checked whenever it is reopened)."""
+    """What an index records about how it was built (checked whenever it is reopened); with
+    ``sample`` (a SampleConfig) also the frame sampling and whether frame vectors are kept."""
     from indexer.sampling import sampling_meta  # lazy: decoders and detectors
 
+    sampled = sampling_meta(sample) if sample is not None else {}
     spec = encoder.spec
     tax = labeler.taxonomy
-    sampled = sampling_meta(sample) if sample is not None else {}
     return {
         **sampled,
         "schema_version": SCHEMA_VERSION,
@@ -386,26 +387,7 @@ class Indexer:
         return CollectionSpec(dims)
 
     def open_store(self) -> ShotStore:
-        store = open_store(self.cfg.store)
-        try:
-            found = store.get_meta() if store.exists() else None
-            if found is None:
-                store.create(self.collection_spec())
-                store.set_meta(self.meta)
-            else:
-                check_meta(found, self.meta)
-                if found.get("frame_vectors") != self.meta.get("frame_vectors"):
-                    # An index keeps one layout: every shot has frame vectors or none does.
-                    log.warning(
-                        "index %s %s per-frame vectors: new shots are stored the same way",
-                        self.cfg.store.index_dir,
-                        "has" if found.get("frame_vectors") else "was built without",
-                    )
-                self.meta["frame_vectors"] = found.get("frame_vectors")
-        except BaseException:
-            store.close()
-            raise
-        return store
+        return open_index_store(self.cfg.store, self.meta, self.collection_spec().vectors)
 
     # -- planning ------------------------------------------------------------------------
     def plan(
@@ -632,67 +614,22 @@ class Indexer:
             )  # fmt: skip
             return
         t0 = time.perf_counter()
-        points: list[StorePoint] = []
+        frames = self.cfg.sample if self.meta.get("frame_vectors") else None
+        points = shot_points(movie, end, om.shots, om.feats, self.labeler, self.meta["model_id"],
+                             frames)  # fmt: skip
+        t0 = self._tick("label", t0)
         thumbs = self.thumb_dir(movie.movie_id)
         shutil.rmtree(thumbs, ignore_errors=True)
-        labels_list: list[tuple[ShotEnd, np.ndarray, ShotLabels]] = []
-        for se in om.shots:
-            feats = np.stack([om.feats[i] for i in se.frame_idx.tolist()])
-            v = feats.mean(axis=0)
-            v = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
-            labels_list.append((se, v, self.labeler.label_shot(feats)))
-        t0 = self._tick("label", t0)
-        with_frames = bool(self.meta.get("frame_vectors"))
-        from indexer.sampling import frame_times, vector_frames
-
-        for se, v, lab in labels_list:
-            shot = se.shot
-            sid = make_shot_id(movie.movie_id, shot.index)
-            thumb_rel = os.path.join("thumbs", movie.movie_id, f"{shot.index:04d}.jpg")
+        for se, p in zip(om.shots, points):
             write_jpeg(
                 se.thumb,
-                os.path.join(self.cfg.store.index_dir, thumb_rel),
+                os.path.join(self.cfg.store.index_dir, p.payload["thumb"]),
                 self.cfg.sample.thumb_width,
                 self.cfg.sample.thumb_quality,
             )
-            vectors = {VECTOR_CLIP: v, VECTOR_SCENES: lab.scores}
-            payload = shot_payload(
-                movie, se, lab, sid, thumb_rel, end.info.fps, self.meta["model_id"]
-            )
-            if with_frames:
-                rows = vector_frames(se.shot, se.frame_idx, self.cfg.sample)
-                vectors[VECTOR_FRAMES] = np.stack([om.feats[i] for i in rows.tolist()])
-                payload["frame_s"] = frame_times(se.shot, rows)
-            points.append(StorePoint(point_id(sid), vectors, payload))
         t0 = self._tick("thumbnails", t0)
-        # replace, never duplicate: drop whatever an interrupted or older run left for this movie
-        store.delete(Filter(must=(MatchAny("movie_id", (movie.movie_id,)),)))
-        for i in range(0, len(points), UPSERT_BATCH):
-            store.upsert(points[i : i + UPSERT_BATCH])
-        store.flush()
-        store.put_movie(
-            {
-                "movie_id": movie.movie_id,
-                "path": movie.path,
-                "title": movie.title,
-                "year": movie.year,
-                "genres": list(movie.genres),
-                "fingerprint": movie.fingerprint,
-                "size": movie.size,
-                "status": "done",
-                "shots": len(points),
-                "duration_s": end.info.duration_s,
-                "fps": end.info.fps,
-                "width": end.info.width,
-                "height": end.info.height,
-                "codec": end.info.codec,
-                "corrupt_frames": end.info.corrupt_frames,
-                "truncated": end.info.truncated,
-                "declared_s": end.info.declared_s,
-                "sampling": self.meta.get("sampling"),
-                "indexed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
-        )
+        record = {**movie_record(movie, end, len(points)), "sampling": self.meta.get("sampling")}
+        store_movie(store, record, points)
         self._tick("store", t0)
         cut = (
             f"truncated: decoded {end.info.duration_s:.1f} s of the {end.info.declared_s:.1f} s "
@@ -741,6 +678,92 @@ def shot_payload(movie: Movie, se: ShotEnd, lab: ShotLabels, sid: str, thumb: st
         "model": model_id,
         "n_frames_used": len(se.frame_idx),
     }
+
+
+def shot_points(movie: Movie, end: MovieEnd, shots: list[ShotEnd], feats: dict[int, np.ndarray],
+                labeler, model_id: str, frames=None) -> list[StorePoint]:  # fmt: skip
+    """The store points of one movie's shots from its frames' embeddings (``feats``: frame index
+    → L2-normalised vector): the shot vector, its labels and its payload. Every executor (the
+    local run, Ray actors) builds points here. With ``frames`` (the SampleConfig), each point
+    also keeps its sampled frames' vectors (multivector "frames") and their times (``frame_s``)."""
+    from indexer.sampling import frame_times, vector_frames
+
+    points: list[StorePoint] = []
+    for se in shots:
+        f = np.stack([feats[i] for i in se.frame_idx.tolist()])
+        v = f.mean(axis=0)
+        v = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+        lab = labeler.label_shot(f)
+        sid = make_shot_id(movie.movie_id, se.shot.index)
+        thumb_rel = os.path.join("thumbs", movie.movie_id, f"{se.shot.index:04d}.jpg")
+        vectors = {VECTOR_CLIP: v, VECTOR_SCENES: lab.scores}
+        payload = shot_payload(movie, se, lab, sid, thumb_rel, end.info.fps, model_id)
+        if frames is not None:
+            rows = vector_frames(se.shot, se.frame_idx, frames)
+            vectors[VECTOR_FRAMES] = np.stack([feats[i] for i in rows.tolist()])
+            payload["frame_s"] = frame_times(se.shot, rows)
+        points.append(StorePoint(point_id(sid), vectors, payload))
+    return points
+
+
+def movie_record(movie: Movie, end: MovieEnd, n_shots: int) -> dict:
+    """The per-movie state record stored once a movie's points are durable."""
+    return {
+        "movie_id": movie.movie_id,
+        "path": movie.path,
+        "title": movie.title,
+        "year": movie.year,
+        "genres": list(movie.genres),
+        "fingerprint": movie.fingerprint,
+        "size": movie.size,
+        "status": "done",
+        "shots": n_shots,
+        "duration_s": end.info.duration_s,
+        "fps": end.info.fps,
+        "width": end.info.width,
+        "height": end.info.height,
+        "codec": end.info.codec,
+        "corrupt_frames": end.info.corrupt_frames,
+        "truncated": end.info.truncated,
+        "declared_s": end.info.declared_s,
+        "indexed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def store_movie(store: ShotStore, record: dict, points: list[StorePoint]) -> None:
+    """Write one movie as a unit: its old points deleted, the new ones upserted and flushed, and
+    only then its state record (``status`` done) — a run killed at any moment never leaves
+    duplicates, and a movie marked done has all its points."""
+    movie_id = record["movie_id"]
+    # replace, never duplicate: drop whatever an interrupted or older run left for this movie
+    store.delete(Filter(must=(MatchAny("movie_id", (movie_id,)),)))
+    for i in range(0, len(points), UPSERT_BATCH):
+        store.upsert(points[i : i + UPSERT_BATCH])
+    store.flush()
+    store.put_movie(record)
+
+
+def open_index_store(cfg: StoreConfig, meta: dict, dims: list[VectorSpec]) -> ShotStore:
+    """Open the store ``cfg`` names for writing: create it (vectors ``dims``, metadata ``meta``)
+    when new, else check that it was built with the same model, taxonomy and prompt."""
+    store = open_store(cfg)
+    try:
+        found = store.get_meta() if store.exists() else None
+        if found is None:
+            store.create(CollectionSpec(dims))
+            store.set_meta(meta)
+        else:
+            check_meta(found, meta)
+            if found.get("frame_vectors") != meta.get("frame_vectors"):
+                # An index keeps one layout: every shot has frame vectors or none does.
+                log.warning("index %s %s per-frame vectors: new shots are stored the same way",
+                            cfg.index_dir or cfg.qdrant_url,
+                            "has" if found.get("frame_vectors") else "was built without")  # fmt: skip
+            meta["frame_vectors"] = found.get("frame_vectors")
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 # ------------------------------------------------------------------------------ other commands

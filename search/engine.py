@@ -89,6 +89,11 @@ class Hit:
     path: str  # the movie file
     score: float | None = None  # cosine similarity to the query (None when browsing)
     match_s: float | None = None  # time of the shot's best-matching frame (best-frame ranking)
+    # decoded-frame range [start_frame, end_frame) and the stream's average frame rate: what
+    # frame-exact exports (search/export.py) need; None in indexes without them
+    start_frame: int | None = None
+    end_frame: int | None = None
+    fps: float | None = None
 
     @property
     def duration_s(self) -> float:
@@ -111,6 +116,9 @@ class Hit:
             "path": self.path,
             "score": self.score,
             "match_s": self.match_s,
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "fps": self.fps,
         }
 
 
@@ -558,4 +566,7 @@ class SearchEngine:
             path=p.get("path", ""),
             score=None if r.score is None else float(r.score),
             match_s=match_s,
+            start_frame=p.get("start_frame"),
+            end_frame=p.get("end_frame"),
+            fps=p.get("fps"),
         )

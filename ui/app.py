@@ -68,6 +68,8 @@ from indexer.errors import ConfigError, IndexBusyError, ScenesearchError
 from indexer.imageio import MAX_IMAGE_BYTES
 from search import SearchEngine, SearchFilters
 from search.validate import as_int, opt_float, opt_int, parse_range
+from ui.app_work import CSS as WORK_CSS
+from ui.app_work import WorkPanel, api_sequences, gallery_items
 from ui.cli_search import fmt_time
 from ui.media import MediaGuard, movie_url, thumb_url
 from ui.player import PLAYER_JS
@@ -569,6 +571,7 @@ def build_app(
     waiting for a busy index). Nothing is launched here; see :func:`serve`."""
     slot = engine if isinstance(engine, EngineSlot) else EngineSlot(engine)
     app = SearchApp(slot, movie_dirs)
+    work = WorkPanel(app)  # "then" queries, facet chips, film strip, export (ui/app_work.py)
     labels0, genres0, movies0 = app.choices()
 
     with gr.Blocks(title="scenesearch", analytics_enabled=False) as demo:
@@ -585,6 +588,7 @@ def build_app(
                     elem_id="ss-query",
                     lines=1,
                 )
+                work.render_then()
                 with gr.Row():
                     labels = gr.Dropdown(
                         labels0,
@@ -642,6 +646,7 @@ def build_app(
                           elem_id="ss-k", scale=2)  # fmt: skip
             clear_btn = gr.Button("Clear filters", variant="secondary", scale=1)
         message = gr.HTML("", elem_id="ss-message")
+        work.render_facets()
         hits_state = gr.State([])
         current = gr.State(None)
         with gr.Row(equal_height=False):
@@ -667,15 +672,19 @@ def build_app(
                         label="Timestamp", buttons=["copy"], interactive=False, elem_id="ss-stamp"
                     )
                 like_btn = gr.Button("More like this", elem_id="ss-like", interactive=False)
+        work.render_strip_and_export(movies0)
 
         filters_in = [
             labels, label_mode, label_source, genres, movies,
             year_min, year_max, dur_min, dur_max, k, min_score,
         ]  # fmt: skip
 
-        def do_search(q, img, *f):
-            hits, msg = app.run_search(q, img, *f)
-            return gr.Gallery(app.gallery_items(hits), selected_index=None), hits, msg
+        def do_search(q, img, then_q, within, *f):
+            if (then_q or "").strip():  # "A then B" sequences
+                hits, msg = work.sequences(q, img, then_q, within, *f)
+            else:
+                hits, msg = app.run_search(q, img, *f)
+            return gr.Gallery(gallery_items(hits), selected_index=None), hits, msg
 
         def do_like(hit, *f):
             if not hit:
@@ -712,9 +721,19 @@ def build_app(
 
         search_out = [gallery, hits_state, message]
         common = {"api_visibility": "private", "show_progress": "minimal"}
-        search_btn.click(do_search, [query, image, *filters_in], search_out, **common)
-        query.submit(do_search, [query, image, *filters_in], search_out, **common)
-        like_btn.click(do_like, [current, *filters_in], [*search_out, query, image], **common)
+        search_in = [query, image, work.then, work.within, *filters_in]
+        searches = [
+            search_btn.click(do_search, search_in, search_out, **common),
+            query.submit(do_search, search_in, search_out, **common),
+            work.then.submit(do_search, search_in, search_out, **common),
+            like_btn.click(do_like, [current, *filters_in], [*search_out, query, image], **common),
+        ]
+        work.wire(
+            filters_in=filters_in, labels=labels, genres=genres, movies=movies,
+            hits_state=hits_state, search_events=searches,
+            rerun=lambda ev: ev.then(do_search, search_in, search_out, **common),
+            shown=[player, details, shot_id, stamp, current, like_btn], current=current,
+        )  # fmt: skip
         gallery.select(
             do_select, [hits_state], [player, details, shot_id, stamp, current, like_btn],
             api_visibility="private",
@@ -788,6 +807,23 @@ def build_app(
 
         gr.api(search, api_name="search")
 
+        def sequences(
+            query: str = "",
+            then: str = "",
+            within: float = 10.0,
+            labels: list[str] | None = None,
+            genres: list[str] | None = None,
+            movies: list[str] | None = None,
+            k: int = 10,
+        ) -> list[dict]:
+            """Pairs: a shot matching query, then one matching then within N s (search/temporal.py)."""
+            try:
+                return api_sequences(slot, query, then, within, labels, genres, movies, k)
+            except (ScenesearchError, ValueError) as e:
+                raise gr.Error(_one_line(e), print_exception=False) from None
+
+        gr.api(sequences, api_name="sequences")
+
         def search_cli(request: dict) -> dict:
             """The command line's route to this server (ui.remote): a JSON search request →
             hits and result flags."""
@@ -830,7 +866,7 @@ def launch_app(
         share=share,
         allowed_paths=allowed_folders(app.slot.engine, app.movie_dirs, app.slot.index_dir),
         theme=theme(),
-        css=CSS,
+        css=CSS + WORK_CSS,
         show_error=False,  # unexpected exceptions stay in the server log; gr.Error still shows
         footer_links=["api", "settings"],
         ssr_mode=False,  # no Node server: one process, one port

@@ -99,7 +99,13 @@ def cmd_index(args) -> int:
             "and search results are meaningless (plumbing demo only)",
             file=sys.stderr,
         )
-    summary = Indexer(cfg).run(args.paths, args.manifest)
+    if args.ray:
+        from indexer.ray_index import run_ray
+        from ui.cli_tables import ray_options
+
+        summary = run_ray(cfg, args.paths, args.manifest, ray_options(args))
+    else:
+        summary = Indexer(cfg).run(args.paths, args.manifest)
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
@@ -141,6 +147,10 @@ def _add_index_parser(sub) -> None:
                    help="decode processes (0 = auto from cores, -1 = decode in-process)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    from ui.cli_tables import add_cluster_args, add_ray_args
+
+    add_ray_args(p)
+    add_cluster_args(p)
     p.set_defaults(func=cmd_index)
 
 
@@ -230,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_args(pr)
     pr.set_defaults(func=cmd_remove)
 
-    for name in ("ui.cli_search", "ui.cli_eval", "ui.cli_bench"):
+    for name in ("ui.cli_search", "ui.cli_hits", "ui.cli_eval", "ui.cli_bench", "ui.cli_tables"):
         try:
             mod = __import__(name, fromlist=["register"])
         except ModuleNotFoundError as e:

@@ -60,7 +60,10 @@ def cmd_search(args) -> int:
     image = load_rgb(args.image) if args.image else None  # a missing/broken file: one line, now
     cfg = store_config_from_args(args)
     require_index(cfg)
-    url = None if args.no_server else remote.find_server(cfg)
+    from ui.cli_hits import check_args, needs_engine
+
+    check_args(args)  # --export path/format, --then combinations: before any search
+    url = None if args.no_server or needs_engine(args) else remote.find_server(cfg)
     if url is not None:
         request = remote.build_request(
             query, args.image, args.like, filters, args.k, args.offset, args.per_movie,
@@ -76,6 +79,9 @@ def cmd_search(args) -> int:
                 return 0
             res, random_weights = remote.result_from_answer(answer)
             _print_result(args, res, random_weights)
+            from ui.cli_hits import export
+
+            export(args, None, res.hits)  # --export
             return 3 if res.no_good_match else 0
     with _open_engine(args, load_model=False) as eng:
         if eng.is_empty:
@@ -83,6 +89,10 @@ def cmd_search(args) -> int:
             return 0
         if eng.ranking_note and (query or args.image):
             print(f"note: {eng.ranking_note}", file=sys.stderr)
+        if args.then or args.then_image:  # "A then B" sequences (ui/cli_hits.py)
+            from ui.cli_hits import cmd_then
+
+            return cmd_then(args, eng, query, image, filters)
         res = eng.search(
             text=query,
             image=image,
@@ -95,6 +105,9 @@ def cmd_search(args) -> int:
             min_score=args.min_score,
         )
         _print_result(args, res, eng.random_weights)
+        from ui.cli_hits import after_search
+
+        after_search(args, eng, res, filters)  # --facets, --export
     return 3 if res.no_good_match else 0
 
 
@@ -192,6 +205,9 @@ def register(sub) -> None:
     p.add_argument("--no-server", action="store_true",
                    help="search here even when a 'scenesearch serve' of this index is running "
                    "(by default the query goes through it: its model is already loaded)")  # fmt: skip
+    from ui.cli_hits import add_search_args
+
+    add_search_args(p)  # --then/--within, --export, --facets
     p.set_defaults(func=cmd_search)
 
     s = sub.add_parser("serve", help="the web app (gallery, filters, player)")

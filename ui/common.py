@@ -35,6 +35,9 @@ def store_config_from_args(args: argparse.Namespace) -> StoreConfig:
         qdrant_url=args.qdrant_url or env["qdrant_url"],
         api_key=env["api_key"],
         collection=getattr(args, "collection", "shots"),
+        shard_number=getattr(args, "shard_number", None),
+        replication_factor=getattr(args, "replication_factor", None),
+        write_consistency_factor=getattr(args, "write_consistency_factor", None),
     )
 
 

@@ -270,10 +270,12 @@ class ShotStore(ABC):
         offset: int = 0,
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
+        with_payload: bool | Sequence[str] = True,
         rescore: Rescore | None = None,
     ) -> list[StoredRecord]:
         """Nearest points by cosine similarity (score = cosine), filter applied inside the search.
-        With ``rescore``, points are ranked by a multivector's MAX_SIM instead (see Rescore)."""
+        ``with_payload`` may name the payload keys to return (reading fewer is faster). With
+        ``rescore``, points are ranked by a multivector's MAX_SIM instead (see Rescore)."""
 
     def search_batch(
         self,

@@ -412,6 +412,7 @@ class EdgeStore(ShotStore):
         offset: int,
         with_vectors: bool | Sequence[str],
         params: SearchParams | None,
+        with_payload: bool | Sequence[str] = True,
         rescore: Rescore | None = None,
     ) -> qe.QueryRequest:
         p = params or SearchParams()
@@ -440,7 +441,9 @@ class EdgeStore(ShotStore):
             query=query,
             prefetches=prefetches,
             filter=qf,
-            with_payload=True,
+            with_payload=with_payload
+            if isinstance(with_payload, bool)
+            else qe.PayloadSelector.Include(list(with_payload)),
             with_vector=tr.with_vectors_arg(with_vectors),
             # the multivector may have an int8 copy: score with the original rows
             params=sp if prefetches is None else _RESCORE_PARAMS,
@@ -455,17 +458,28 @@ class EdgeStore(ShotStore):
         offset: int = 0,
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
+        with_payload: bool | Sequence[str] = True,
         rescore: Rescore | None = None,
     ) -> list[StoredRecord]:
         shard = self._need_shard()
         p = params or SearchParams()
-        req = self._query(vector, using, flt, limit, offset, with_vectors, p, rescore)
+        req = self._query(vector, using, flt, limit, offset, with_vectors, p, with_payload, rescore)
         with self._engine("search"):
             hits = shard.query(req)
             if short_under_filter(len(hits), limit, flt, p):
                 exact = replace(p, exact=True)
                 hits = shard.query(
-                    self._query(vector, using, flt, limit, offset, with_vectors, exact, rescore)
+                    self._query(
+                        vector,
+                        using,
+                        flt,
+                        limit,
+                        offset,
+                        with_vectors,
+                        exact,
+                        with_payload,
+                        rescore,
+                    )
                 )
         return [_record(h, with_vectors, score=True) for h in hits]
 
