@@ -628,8 +628,7 @@ class Indexer:
                 self.cfg.sample.thumb_quality,
             )
         t0 = self._tick("thumbnails", t0)
-        record = {**movie_record(movie, end, len(points)), "sampling": self.meta.get("sampling")}
-        store_movie(store, record, points)
+        store_movie(store, movie_record(movie, end, len(points)), points)
         self._tick("store", t0)
         cut = (
             f"truncated: decoded {end.info.duration_s:.1f} s of the {end.info.declared_s:.1f} s "

@@ -43,7 +43,7 @@ from indexer.pipeline import (
     store_movie,
 )
 from indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
-from indexer.store import VECTOR_CLIP, VECTOR_SCENES, ShotStore, VectorSpec
+from indexer.store import VECTOR_CLIP, VECTOR_FRAMES, VECTOR_SCENES, ShotStore, VectorSpec
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,16 @@ class EmbedActor:
         m = cfg.model
         self.encoder = ClipEncoder(m.name, m.pretrained, device, m.precision, m.cache_dir)
         self.labeler = SceneLabeler(self.encoder, cfg.labels)
-        self.meta = index_meta(self.encoder, self.labeler)
+        self.sample = cfg.sample
+        self.meta = index_meta(self.encoder, self.labeler, cfg.sample)
 
     def describe(self) -> tuple[dict, list[VectorSpec]]:
         dims = [
             VectorSpec(VECTOR_CLIP, self.encoder.spec.embed_dim),
             VectorSpec(VECTOR_SCENES, len(self.labeler.labels)),
         ]
+        if self.meta.get("frame_vectors"):  # per-frame vectors, as the local run keeps them
+            dims.append(VectorSpec(VECTOR_FRAMES, self.encoder.spec.embed_dim, multivector=True))
         return self.meta, dims
 
     def embed(self, frames: np.ndarray) -> tuple[np.ndarray, float]:
@@ -102,7 +105,8 @@ class EmbedActor:
 
     def points(self, movie: Movie, end: MovieEnd, shots: list[ShotEnd], feats: dict) -> tuple:
         t0 = time.perf_counter()
-        pts = shot_points(movie, end, shots, feats, self.labeler, self.meta["model_id"])
+        frames = self.sample if self.meta.get("frame_vectors") else None
+        pts = shot_points(movie, end, shots, feats, self.labeler, self.meta["model_id"], frames)
         return pts, time.perf_counter() - t0
 
 
