@@ -62,7 +62,7 @@ def find_tables(refs: list[str]) -> list[str]:
 
 def dims_of(vectors: dict[str, dict]) -> list[VectorSpec]:
     """Collection vectors for a table's vector description."""
-    return [VectorSpec(name, int(v["dim"])) for name, v in vectors.items()]
+    return [VectorSpec(name, int(v["dim"]), bool(v.get("multi"))) for name, v in vectors.items()]
 
 
 def check_fits(url: str, found: dict, wanted: dict, where: str) -> None:
