@@ -16,6 +16,7 @@ is detection alone (downscale + detectors; decoding excluded), wall and CPU seco
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,8 @@ from eval.shot_corpus import Clip, build_clips, run, score
 from eval.transition_clips import GRADUAL, TRAPS, ClipSpec, build
 from indexer.config import DecodeConfig, ShotConfig
 from indexer.decode import VideoReader
-from indexer.errors import InputError
+from indexer.errors import ConfigError, InputError
+from indexer.shots import parse_detector_spec
 
 GRADUAL_S = 0.5
 HARD_TOL = 1
@@ -37,9 +39,26 @@ DEFAULT_SPECS = (
     "content",
     "adaptive+threshold",
     "transnet",
-    "transnet:0.3",
-    "content+threshold+transnet",
+    "content+threshold+transnet transnet_gate=8",
 )
+
+
+def shot_config(label: str, base: ShotConfig | None = None) -> ShotConfig:
+    """A configuration from its label: a detector spec, then optional ``field=value`` ShotConfig
+    overrides, e.g. ``"content+threshold+transnet transnet_gate=8"``."""
+    spec, *over = label.split()
+    cfg = replace(base or ShotConfig(), detector=spec)
+    fields = {f.name: f.type for f in dataclasses.fields(ShotConfig)}
+    for kv in over:
+        key, sep, value = kv.partition("=")
+        if not sep or key not in fields or key == "detector":
+            raise ConfigError(f"bad override {kv!r} in {label!r}; use FIELD=VALUE of ShotConfig")
+        try:
+            cfg = replace(cfg, **{key: type(getattr(cfg, key) or 0.0)(value)})
+        except ValueError:
+            raise ConfigError(f"bad value {value!r} for {key} in {label!r}") from None
+    parse_detector_spec(spec)
+    return cfg
 
 
 @dataclass
@@ -137,7 +156,7 @@ def benchmark(
     """Build (or reuse) the clips and score every detector spec; returns (clips, tallies)."""
     base = base or ShotConfig()
     dcfg = DecodeConfig()
-    configs = {s: replace(base, detector=s) for s in specs}
+    configs = {s: shot_config(s, base) for s in specs}
     t0 = time.perf_counter()
     clips = build(work_dir, corpus, seed)
     log(

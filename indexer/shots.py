@@ -147,7 +147,9 @@ register_detector(
 def _build_transnet(c: ShotConfig, n: int) -> SceneDetector:
     from indexer.transnet import TransNetDetector
 
-    return TransNetDetector(c.transnet_threshold, c.transnet_device, c.transnet_batch)
+    return TransNetDetector(
+        c.transnet_threshold, c.transnet_device, c.transnet_batch, gate=c.transnet_gate
+    )
 
 
 register_detector(

@@ -42,6 +42,7 @@ STEP = 50  # new frames predicted per window (its centre)
 CONTEXT = (WINDOW - STEP) // 2  # 25 frames of context on either side
 SIZE = (48, 27)  # (width, height) of the model's input frames
 MAX_RUN = 100  # frames above threshold before a run is cut anyway (bounds the report delay)
+GAP = 6  # frames either side over which the cascade's gate tests linear mixing
 
 _MODELS: dict[str, object] = {}
 _LOCK = threading.Lock()
@@ -132,6 +133,27 @@ def to_input(bgr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(small[:, :, ::-1])
 
 
+def dissolve_score(window: np.ndarray, gap: int = GAP) -> float:
+    """The cascade's gate: how much of the window's centre looks like a dissolve or fade.
+
+    A dissolve or fade mixes two pictures linearly, ``x(t) = (1 − α(t))·A + α(t)·B``, so each
+    frame is close to the mean of the frames ``gap`` before and after it. Per centre frame t
+    (grey, 0-255): ``N = mean|x(t+gap) − x(t−gap)|`` (change across), ``R = mean|x(t) −
+    (x(t−gap) + x(t+gap))/2|`` (departure from linear), score ``max(0, N − 2R)``. A dissolve
+    scores ≈ N; a hard cut between t−gap and t+gap has R ≈ N/2 and scores ≈ 0; motion leaves
+    double images in the mean (R large); a still shot has N ≈ 0. The maximum over centre frames
+    within ``gap`` of the window's 50 predicted frames."""
+    g = window.astype(np.float32).mean(axis=3)  # [T, 27, 48] grey
+    if len(g) <= 2 * gap:
+        return 0.0
+    a, m, b = g[: -2 * gap], g[gap:-gap], g[2 * gap :]
+    n = np.abs(b - a).mean(axis=(1, 2))
+    r = np.abs(m - (a + b) / 2).mean(axis=(1, 2))
+    score = np.maximum(n - 2 * r, 0.0)  # score[j]: centre frame j + gap
+    lo, hi = max(0, CONTEXT - 2 * gap), CONTEXT + STEP  # centre frames CONTEXT-gap .. +STEP+gap
+    return float(score[lo:hi].max())
+
+
 class TransNetDetector(SceneDetector):
     """Streaming TransNetV2: ``process_frame`` takes each detection frame (BGR, in order) and
     returns the cuts that became known; ``post_process`` pads the end and flushes. ``probs``
@@ -144,6 +166,7 @@ class TransNetDetector(SceneDetector):
         batch: int = 0,
         model=None,
         keep_probs: bool = False,
+        gate: float = 0.0,
     ) -> None:
         super().__init__()
         if not 0.0 < threshold < 1.0:
@@ -162,7 +185,9 @@ class TransNetDetector(SceneDetector):
         self._peak = (0, -1.0)  # (frame, prob) of the open run's most probable frame
         self._capped = False  # the open run was already cut at MAX_RUN frames
         self.probs: list[float] | None = [] if keep_probs else None
+        self.gate = float(gate)
         self.windows_run = 0
+        self.windows_skipped = 0
 
     # -- the SceneDetector interface ------------------------------------------------------------
     def process_frame(self, timecode: FrameTimecode, frame_img: np.ndarray) -> list[FrameTimecode]:
@@ -217,11 +242,17 @@ class TransNetDetector(SceneDetector):
 
         if not windows:
             return []
-        x = torch.from_numpy(np.stack([self._window(w) for w in windows]))
-        with torch.inference_mode():
-            single, _ = self.model.predict_raw(x.to(self.device))
-        probs = single[:, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy().reshape(-1)
-        self.windows_run += len(windows)
+        frames = [self._window(w) for w in windows]
+        probs = np.zeros((len(windows), STEP), np.float32)
+        run = [i for i, f in enumerate(frames) if not self.gate or dissolve_score(f) >= self.gate]
+        if run:
+            x = torch.from_numpy(np.stack([frames[i] for i in run]))
+            with torch.inference_mode():
+                single, _ = self.model.predict_raw(x.to(self.device))
+            probs[run] = single[:, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy()
+        self.windows_run += len(run)
+        self.windows_skipped += len(windows) - len(run)
+        probs = probs.reshape(-1)
         self._next_window = windows[-1] + 1
         keep_from = self._next_window * STEP - CONTEXT
         while self._base < keep_from and self._buf:

@@ -55,6 +55,7 @@ def _index_config(args):
     cfg.model.precision = args.precision
     cfg.model.batch_size = args.batch_size
     cfg.sample.frames_per_shot = validate_frames_per_shot(args.frames_per_shot)
+    cfg.shots.transnet_device = cfg.model.device  # the learned detector runs where CLIP does
     if args.detector:
         cfg.shots.detector = args.detector
     if args.min_shot_s is not None:
@@ -105,7 +106,8 @@ def _add_index_parser(sub) -> None:
         "--frames-per-shot", default="3", metavar="K|all",
         help="frames embedded per shot, evenly spaced (default 3; 'all' = the paper's way)",
     )  # fmt: skip
-    p.add_argument("--detector", help="shot detector(s), e.g. content, adaptive, content+threshold")
+    p.add_argument("--detector", help="shot detector(s), e.g. content+threshold, transnet, "
+                   "transnet:0.3 (threshold); see docs/shot_detection.md")  # fmt: skip
     p.add_argument("--min-shot-s", type=float, help="minimum shot length in seconds (0.6)")
     p.add_argument("--max-shot-s", type=float, help="split shots longer than this (0 = never)")
     p.add_argument("--taxonomy", metavar="FILE", help="label file, one per line (MovieCLIP 179)")

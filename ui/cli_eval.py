@@ -129,8 +129,9 @@ def register(subparsers) -> None:
     )
     tr.add_argument(
         "--detector", action="append", metavar="SPEC",
-        help="detector spec to score, e.g. transnet:0.3 or content+threshold; repeat "
-        "(default: a standard set including today's default and transnet)",
+        help="configuration to score: a detector spec, e.g. transnet:0.3 or content+threshold, "
+        "optionally followed by ShotConfig overrides ('content+threshold+transnet "
+        "transnet_gate=12'); repeat (default: a standard set with the default and transnet)",
     )  # fmt: skip
     tr.add_argument("--corpus", metavar="DIR", help="corpus folder (default ../shared/corpus)")
     tr.add_argument(
@@ -401,12 +402,11 @@ def cmd_transitions(args) -> int:
     import os
     import time
 
-    from eval.transitions import DEFAULT_SPECS, benchmark, write
-    from indexer.shots import parse_detector_spec
+    from eval.transitions import DEFAULT_SPECS, benchmark, shot_config, write
 
     specs = args.detector or list(DEFAULT_SPECS)
     for s in specs:
-        parse_detector_spec(s)  # a typo fails now, not after minutes of clip building
+        shot_config(s)  # a typo fails now, not after minutes of clip building
     corpus = Path(
         args.corpus
         or os.environ.get("SCENESEARCH_CORPUS")
