@@ -131,6 +131,7 @@ def video_facts(path: str) -> dict[str, Any]:
 def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, detector=None):
     from indexer.config import IndexConfig
     from indexer.pipeline import validate_frames_per_shot
+    from indexer.shots import for_device
 
     cfg = IndexConfig()
     cfg.model.name = bc.model
@@ -138,11 +139,11 @@ def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, de
     cfg.model.device = bc.device
     cfg.model.batch_size = bc.batch_size
     cfg.sample.frames_per_shot = validate_frames_per_shot(frames_per_shot)
-    cfg.shots.transnet_device = bc.device
     if detector:
         from eval.transitions import shot_config
 
         cfg.shots = shot_config(detector, cfg.shots)
+    cfg.shots = for_device(cfg.shots, bc.device)
     cfg.store.index_dir = index_dir
     cfg.run.workers = bc.workers
     cfg.run.progress = False

@@ -203,6 +203,20 @@ def apply_spec(cfg: ShotConfig) -> ShotConfig:
     return replace(cfg, **over) if over else cfg
 
 
+# The default on a CUDA device (docs/shot_detection.md): the learned model on every window costs
+# the GPU little. ShotConfig's own default is the CPU one.
+CUDA_DETECTOR = "transnet"
+
+
+def for_device(cfg: ShotConfig, device: str) -> ShotConfig:
+    """``cfg`` for indexing on ``device`` (resolved): the learned detector runs there, and a
+    config still on the CPU default detector gets the CUDA default on a GPU."""
+    cfg = replace(cfg, transnet_device=device)
+    if device.startswith("cuda") and cfg.detector == ShotConfig.detector:
+        cfg = replace(cfg, detector=CUDA_DETECTOR, transnet_gate=0.0)
+    return cfg
+
+
 def min_len_frames(cfg: ShotConfig, fps: float) -> int:
     """The minimum shot length in whole frames at ``fps`` (handed to each detector)."""
     return max(1, math.ceil(cfg.min_shot_s * fps - _EPS))

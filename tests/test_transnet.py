@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -181,14 +182,25 @@ def test_corpus_clips():
 
 # ------------------------------------------------------------------------------ packaging
 def test_our_tests_package_is_not_shadowed_by_the_wheels():
-    """The wheel installs site-packages/tests/; with the repo anywhere on sys.path (even after
-    site-packages), ``import tests`` must be this suite."""
-    code = (
-        "import sys; sys.path.append(sys.argv[1]); import tests, tests.conftest; "
-        "print(tests.__file__); print(tests.conftest.__file__)"
-    )
+    """The wheel installs site-packages/tests/ (with a conftest.py). Under pytest and in a
+    plain ``python`` started in the repo, ``tests.conftest`` must be this suite's."""
+    import tests.conftest
+
+    assert Path(tests.conftest.__file__).resolve() == REPO / "tests" / "conftest.py"
+    code = "import tests.conftest as c; print(c.__file__)"
     out = subprocess.run(
-        [sys.executable, "-c", code, str(REPO)], cwd="/", capture_output=True, text=True,
-        check=True,
-    ).stdout.split()  # fmt: skip
-    assert out == [str(REPO / "tests" / "__init__.py"), str(REPO / "tests" / "conftest.py")]
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert Path(out).resolve() == REPO / "tests" / "conftest.py"
+
+
+def test_defaults_per_device():
+    """CPU keeps ShotConfig's default; a GPU gets TransNetV2 on every window unless the user
+    chose a detector; the learned detector always runs on the indexing device."""
+    from indexer.shots import CUDA_DETECTOR, for_device
+
+    cpu = for_device(ShotConfig(), "cpu")
+    assert cpu.detector == ShotConfig().detector and cpu.transnet_device == "cpu"
+    gpu = for_device(ShotConfig(transnet_gate=8.0), "cuda")
+    assert (gpu.detector, gpu.transnet_gate, gpu.transnet_device) == (CUDA_DETECTOR, 0.0, "cuda")
+    assert for_device(ShotConfig(detector="content"), "cuda:1").detector == "content"

@@ -46,6 +46,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 def _index_config(args):
     from indexer.config import IndexConfig, env_defaults, resolve_device
     from indexer.pipeline import validate_frames_per_shot
+    from indexer.shots import for_device
 
     cfg = IndexConfig()
     cfg.store = store_config_from_args(args)
@@ -55,9 +56,9 @@ def _index_config(args):
     cfg.model.precision = args.precision
     cfg.model.batch_size = args.batch_size
     cfg.sample.frames_per_shot = validate_frames_per_shot(args.frames_per_shot)
-    cfg.shots.transnet_device = cfg.model.device  # the learned detector runs where CLIP does
     if args.detector:
         cfg.shots.detector = args.detector
+    cfg.shots = for_device(cfg.shots, cfg.model.device)  # learned detector where CLIP runs
     if args.min_shot_s is not None:
         cfg.shots.min_shot_s = args.min_shot_s
     if args.max_shot_s is not None:
