@@ -152,8 +152,10 @@ def benchmark(
     base: ShotConfig | None = None,
     with_corpus: bool = True,
     log: Callable[[str], None] = print,
+    progress: Callable[[list[ClipSpec], dict[str, Tally], str], None] | None = None,
 ) -> tuple[list[ClipSpec], dict[str, Tally]]:
-    """Build (or reuse) the clips and score every detector spec; returns (clips, tallies)."""
+    """Build (or reuse) the clips and score every detector spec; returns (clips, tallies).
+    ``progress(clips_done, tallies, note)`` is called after each clip (partial reports)."""
     base = base or ShotConfig()
     dcfg = DecodeConfig()
     configs = {s: shot_config(s, base) for s in specs}
@@ -172,6 +174,9 @@ def benchmark(
         log(f"{spec.name}: done")
         del clip
         gc.collect()
+        if progress:
+            done = clips[: clips.index(spec) + 1]
+            progress(done, tallies, f"partial: {len(done)} of {len(clips)} clips, no corpus yet")
     if with_corpus:
         for c in build_clips(corpus, dcfg):
             for s, cfg in configs.items():
@@ -181,6 +186,8 @@ def benchmark(
                 a = tallies[s].corpus
                 tallies[s].corpus = (a[0] + tp, a[1] + fp, a[2] + fn)
             log(f"corpus {c.name}: done")
+            if progress:
+                progress(clips, tallies, f"partial: corpus clips up to {c.name}")
     return clips, tallies
 
 
@@ -224,7 +231,7 @@ def type_rows(tallies: dict[str, Tally]) -> list[dict]:
 
 def targets(row: dict) -> list[dict]:
     """The issue's targets for one configuration's row."""
-    fades = [row["recall_fade_black"], row["recall_fade_white"]]
+    fades = [1.0 if f is None else f for f in (row["recall_fade_black"], row["recall_fade_white"])]
     hard = row["hard_within_1"].split("/")
     return [
         {"target": "dissolve recall ≥ 0.9", "measured": row["recall_dissolve"],
@@ -239,7 +246,14 @@ def targets(row: dict) -> list[dict]:
     ]  # fmt: skip
 
 
-def write(out: Path, clips: list[ClipSpec], tallies: dict[str, Tally], seed: int, seconds: float):
+def write(
+    out: Path,
+    clips: list[ClipSpec],
+    tallies: dict[str, Tally],
+    seed: int,
+    seconds: float,
+    note: str = "",
+):
     """report.json + report.md (main table, per-type table, targets, clips, machine)."""
     from eval.bench_common import machine_info, machine_md, md_table, now_iso, target_rows
     from eval.bench_common import write_report as _write
@@ -254,7 +268,8 @@ def write(out: Path, clips: list[ClipSpec], tallies: dict[str, Tally], seed: int
         f"{len(clips)} clips of real corpus footage ({frames} frames, 640×360 H.264, 24 fps): "
         + ", ".join(f"{n[k]} {k}" for k in KINDS) + "; traps (not cuts): "
         + ", ".join(f"{n[k]} {k}" for k in TRAPS) + ". Plus the 7 annotated corpus clips "
-        "(docs/shot_detection.md), scored ±1 frame around each span.", "",
+        "(docs/shot_detection.md), scored ±1 frame around each span."
+        + (f" **{note}**" if note else ""), "",
         "Rule: hard cut found within ±1 frame; gradual found when a cut falls inside its span "
         "± 0.5 s; one-to-one; every other cut is a false positive (charged to the trap or "
         "transition whose span ± 0.5 s holds it, else to the footage). detect fps = frames per "
@@ -293,7 +308,7 @@ def write(out: Path, clips: list[ClipSpec], tallies: dict[str, Tally], seed: int
         L.append(f"- {s}: " + "; ".join(f"{k}: {v}" for k, v in t.cuts.items()))
     L += ["", "## Machine", "", machine_md(machine)]
     report = {
-        "seed": seed, "seconds": seconds, "machine": machine, "summary": rows, "per_type": trows,
+        "seed": seed, "seconds": seconds, "note": note, "machine": machine, "summary": rows, "per_type": trows,
         "clips": [{"name": c.name, "n_frames": c.n_frames,
                    "events": [vars(e) for e in c.events]} for c in clips],
         "cuts": {s: {"synthetic": t.cuts, "corpus": t.corpus_cuts} for s, t in tallies.items()},

@@ -1,10 +1,11 @@
-"""Shot stage: PySceneDetect detectors driven by our own decoded frames, one frame at a time.
-A registry maps names (adaptive, content, hash, histogram, threshold) to detector factories; a
-spec such as ``"content+threshold"`` runs several and merges their cuts. ``ShotSegmenter`` is the
+"""Shot stage: PySceneDetect detectors and TransNetV2 (:mod:`indexer.transnet`) driven by our own
+decoded frames, one frame at a time. A registry maps names (adaptive, content, hash, histogram,
+threshold, transnet) to detector factories; a spec such as ``"content+threshold"`` runs several
+and merges their cuts, and ``"transnet:0.3"`` sets a detector's threshold. ``ShotSegmenter`` is the
 incremental core: it hands each frame (box-downscaled to ``detect_short_side``, BGR as
 PySceneDetect expects) to every detector with an integer-frame ``FrameTimecode``, collects the
 cut frames they report (some report late: adaptive by its window, the flash filter by up to the
-minimum length, threshold by half a fade), and closes a shot only once no detector can still
+minimum length, threshold by half a fade, transnet by its 100-frame window and run length), and closes a shot only once no detector can still
 report a cut inside it. Cuts closer than ``min_shot_s`` to the previous boundary are dropped
 (greedy, in time order), and so is a last cut closer than that to the movie's end (a shot comes
 out once the next one has lasted ``min_shot_s``); shots reaching ``max_shot_s`` are split as they
@@ -203,18 +204,11 @@ def apply_spec(cfg: ShotConfig) -> ShotConfig:
     return replace(cfg, **over) if over else cfg
 
 
-# The default on a CUDA device (docs/shot_detection.md): the learned model on every window costs
-# the GPU little. ShotConfig's own default is the CPU one.
-CUDA_DETECTOR = "transnet"
-
-
 def for_device(cfg: ShotConfig, device: str) -> ShotConfig:
-    """``cfg`` for indexing on ``device`` (resolved): the learned detector runs there, and a
-    config still on the CPU default detector gets the CUDA default on a GPU."""
-    cfg = replace(cfg, transnet_device=device)
-    if device.startswith("cuda") and cfg.detector == ShotConfig.detector:
-        cfg = replace(cfg, detector=CUDA_DETECTOR, transnet_gate=0.0)
-    return cfg
+    """``cfg`` for indexing on ``device`` (resolved): the learned detector runs there. The
+    default detector is the same on every device: on the transitions benchmark no learned
+    configuration met the targets (docs/shot_detection.md), and none was measured on a GPU."""
+    return replace(cfg, transnet_device=device)
 
 
 def min_len_frames(cfg: ShotConfig, fps: float) -> int:

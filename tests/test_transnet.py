@@ -195,12 +195,12 @@ def test_our_tests_package_is_not_shadowed_by_the_wheels():
 
 
 def test_defaults_per_device():
-    """CPU keeps ShotConfig's default; a GPU gets TransNetV2 on every window unless the user
-    chose a detector; the learned detector always runs on the indexing device."""
-    from indexer.shots import CUDA_DETECTOR, for_device
+    """The default detector stays ShotConfig's on every device (measured choice); the learned
+    detector runs on the indexing device; a user's choice is kept."""
+    from indexer.shots import for_device
 
     cpu = for_device(ShotConfig(), "cpu")
     assert cpu.detector == ShotConfig().detector and cpu.transnet_device == "cpu"
-    gpu = for_device(ShotConfig(transnet_gate=8.0), "cuda")
-    assert (gpu.detector, gpu.transnet_gate, gpu.transnet_device) == (CUDA_DETECTOR, 0.0, "cuda")
-    assert for_device(ShotConfig(detector="content"), "cuda:1").detector == "content"
+    gpu = for_device(ShotConfig(detector="transnet"), "cuda")
+    assert (gpu.detector, gpu.transnet_device) == ("transnet", "cuda")
+    assert for_device(ShotConfig(), "cuda").detector == ShotConfig().detector

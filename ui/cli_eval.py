@@ -417,9 +417,13 @@ def cmd_transitions(args) -> int:
     out = Path(args.out)
     t0 = time.perf_counter()
     log = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
+
+    def partial(done, tallies, note):  # a report after every clip: long runs show progress
+        write(out, done, tallies, args.seed, time.perf_counter() - t0, note)
+
     clips, tallies = benchmark(
         specs, Path(args.clips) if args.clips else out / "clips", corpus, args.seed,
-        with_corpus=not args.no_corpus, log=log,
+        with_corpus=not args.no_corpus, log=log, progress=partial,
     )  # fmt: skip
     path = write(out, clips, tallies, args.seed, time.perf_counter() - t0)
     print(f"report written to {path}/ (report.md)")
