@@ -74,15 +74,8 @@ class Report:
         if in_summary:
             self.headline.append((caption or name, df))
         if show and not self.quiet:
-            with pl.Config(
-                tbl_rows=40,
-                tbl_cols=16,
-                fmt_str_lengths=40,
-                tbl_width_chars=160,
-                tbl_hide_dataframe_shape=True,
-            ):
-                print(f"\n{caption or name}:")
-                print(df)
+            print(f"\n{caption or name}:")
+            print(text_table(df))
 
     def figure(self, name: str, fig, caption: str = "") -> None:
         """Save a matplotlib figure as name.png and close it."""
@@ -197,3 +190,34 @@ def bar_plot(
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def text_table(df: pl.DataFrame, max_rows: int = 40, float_digits: int = 3) -> str:
+    """``df`` as a plain aligned text table for a terminal: a header and one line per row, floats
+    to ``float_digits`` decimals, text never cut (no dtype row or box drawing as in polars' own
+    repr); numbers right-aligned; past ``max_rows`` rows a last line says how many were left
+    out."""
+
+    def cell(v) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.{float_digits}f}"
+        if isinstance(v, (list, tuple)):
+            return ", ".join(map(str, v))
+        return str(v)
+
+    head = list(df.columns)
+    rows = [[cell(v) for v in r] for r in df.head(max_rows).iter_rows()]
+    numeric = [df.schema[c].is_numeric() for c in head]
+    widths = [max(len(x) for x in [h, *(r[i] for r in rows)]) for i, h in enumerate(head)]
+
+    def line(vals: list[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric)
+        ).rstrip()
+
+    out = [line(head), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    if df.height > max_rows:
+        out.append(f"... {df.height - max_rows} more rows (all of them are in the CSV)")
+    return "\n".join(out)

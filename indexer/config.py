@@ -103,6 +103,13 @@ class StoreConfig:
     qdrant_url: str | None = None  # use a Qdrant server instead of the embedded store
     api_key: str | None = None
     collection: str = "shots"
+    # Qdrant cluster options, used when the server creates the collection (None: the server's
+    # default, 1). shard_number: a multiple of the node count (self-hosted Qdrant does not
+    # rebalance shards by itself); replication_factor: copies of each shard, fixed at creation;
+    # write_consistency_factor: replicas that must apply a write before it is acknowledged.
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
 
 
 @dataclass

@@ -100,16 +100,29 @@ def _check_file(path: str) -> None:
         raise InputError(f"{path}: empty file (0 bytes)")
 
 
+# FFmpeg demuxers of single still images: a photo named .mp4 opens as a one-frame "video"
+_IMAGE_FORMATS = ("image2", "image2pipe", "gif_pipe")
+# Missing tail, beyond which a movie that decodes shorter than its container says is truncated:
+# timestamps and rounding make a whole file end up to a frame or two short, never this much.
+TRUNCATED_MIN_S, TRUNCATED_FRACTION = 0.5, 0.05
+
+
 def _open(path: str) -> av.container.InputContainer:
     _check_file(path)
     try:
-        return av.open(path, mode="r")
+        container = av.open(path, mode="r")
     except av.error.InvalidDataError as e:
         raise InputError(
             f"{path}: not a media file (FFmpeg cannot read it; truncated MP4s lose their index)"
         ) from e
     except (av.FFmpegError, OSError) as e:
         raise InputError(f"{path}: cannot open ({e})") from e
+    fmt = container.format.name or ""
+    if fmt.endswith("_pipe") or fmt in _IMAGE_FORMATS:
+        container.close()
+        kind = fmt.removesuffix("_pipe").upper() if fmt.endswith("_pipe") else "still"
+        raise InputError(f"{path}: not a video (it is a {kind} image)")
+    return container
 
 
 class VideoReader:
@@ -154,6 +167,7 @@ class VideoReader:
         self.decode_s = 0.0
         self.last_error: str | None = None
         self._end_t = 0.0
+        self._first_t: float | None = None
         self._started = False
         self._scaler = VideoReformatter()
         self._converter = VideoReformatter()
@@ -186,7 +200,18 @@ class VideoReader:
             codec=self.codec,
             rotation=self.rotation,
             corrupt_frames=self.corrupt_frames,
+            declared_s=self.nominal_duration_s,
+            truncated=decoded and self.truncated,
         )
+
+    @property
+    def truncated(self) -> bool:
+        """After iteration: the frames decoded end well before the duration the container
+        states (a cut download: a faststart MP4 or an MKV keeps its header, loses its tail)."""
+        if self._first_t is None or self.nominal_duration_s <= 0:
+            return False
+        missing = self.nominal_duration_s - (self._end_t - self._first_t)
+        return missing > max(TRUNCATED_MIN_S, TRUNCATED_FRACTION * self.nominal_duration_s)
 
     # -- iteration ------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[DecodedFrame]:
@@ -285,6 +310,8 @@ class VideoReader:
                 t = prev[0] + step if prev else 0.0
             if prev is not None and t <= prev[0]:
                 t = prev[0] + step  # broken/duplicate pts: keep time strictly increasing
+            if self._first_t is None:
+                self._first_t = t
             rgb = self._to_rgb(frame, scale_to)
             if k_rot:
                 # np.rot90 turns counter-clockwise, the same sense as the display matrix angle.

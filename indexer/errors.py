@@ -32,3 +32,14 @@ class StoreError(ScenesearchError):
 
 class ShotIdError(ConfigError, ValueError):
     """A string that is not a shot id (``MOVIE_ID:INDEX``)."""
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print on one terminal line: every character that is not printable (a
+    newline, a tab, an ESC starting a terminal escape sequence, a bidi override...) is written as
+    its Python escape (``\\n``, ``\\x1b``, ``\\u202e``), as ``repr`` would, while ordinary
+    letters of any script stay as they are. File names can hold any of these."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in s)

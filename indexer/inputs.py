@@ -20,6 +20,8 @@ from indexer.errors import InputError
 from indexer.records import Movie
 
 _EDGE_BYTES = 1 << 20
+# Plausible release years (the first films are from the 1880s); a year outside is a typo.
+YEAR_MIN, YEAR_MAX = 1870, 2100
 
 
 def fingerprint(path: str | os.PathLike) -> str:
@@ -44,6 +46,21 @@ class ManifestRow:
     year: int | None = None
     genres: tuple[str, ...] = ()
     id: str | None = None
+    error: str | None = None  # why this row cannot be used (the rest of the manifest can)
+
+
+def parse_year(value) -> int | None:
+    """A manifest year cell → int in [YEAR_MIN, YEAR_MAX] (``"1995"`` or ``"1995.0"``), None
+    when empty; anything else raises InputError with the reason."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    if not re.fullmatch(r"\d{1,4}(\.0*)?", text):
+        raise InputError(f"year {text[:20]!r} is not a year")
+    year = int(text.split(".")[0])
+    if not YEAR_MIN <= year <= YEAR_MAX:
+        raise InputError(f"year {year} is outside {YEAR_MIN}-{YEAR_MAX}")
+    return year
 
 
 def split_genres(value) -> tuple[str, ...]:
@@ -80,36 +97,47 @@ def read_table(path: str | os.PathLike, what: str = "table"):
 
 
 def read_manifest(path: str | os.PathLike) -> list[ManifestRow]:
-    """Read a CSV or Parquet manifest; relative paths are resolved against its folder."""
+    """Read a CSV or Parquet manifest; relative paths are resolved against its folder.
+
+    A row that cannot be used (empty path, a year like ``19x5`` or ``-5``, an id that is empty or
+    repeats an earlier row's) comes back with ``error`` set, so one bad row fails only itself.
+    A missing or unreadable manifest, or one without a ``path`` column, raises InputError."""
     p = Path(path)
     df, cols = read_table(p, "manifest")
     if "path" not in cols:
         raise InputError(f"manifest {p} has no 'path' column (columns: {', '.join(df.columns)})")
     rows = []
+    first_line: dict[str, int] = {}  # id → the line that used it first
     for i, r in enumerate(df.iter_rows(named=True), start=2):
         raw = r[cols["path"]]
+        where = f"manifest {p.name} line {i}"
         if raw is None or not str(raw).strip():
-            raise InputError(f"manifest {p} line {i}: empty path")
+            rows.append(ManifestRow(path=where, error=f"{where}: empty path"))
+            continue
         mp = Path(str(raw).strip()).expanduser()
         if not mp.is_absolute():
             mp = p.parent / mp
-        year = r.get(cols["year"]) if "year" in cols else None
-        if year is not None and str(year).strip():
-            try:
-                year = int(float(str(year).strip()))
-            except ValueError as e:
-                raise InputError(f"manifest {p} line {i}: year {year!r} is not a number") from e
-        else:
-            year = None
         title = r.get(cols["title"]) if "title" in cols else None
         mid = r.get(cols["id"]) if "id" in cols else None
+        try:
+            year = parse_year(r.get(cols["year"])) if "year" in cols else None
+            mid = _clean_id(mid) if mid not in (None, "") else None
+        except InputError as e:
+            rows.append(ManifestRow(path=str(mp), error=f"{where}: {e}"))
+            continue
+        if mid is not None and mid in first_line:
+            err = f"{where}: duplicate id {mid!r} (line {first_line[mid]} has it)"
+            rows.append(ManifestRow(path=str(mp), id=mid, error=err))
+            continue
+        if mid is not None:
+            first_line[mid] = i
         rows.append(
             ManifestRow(
                 path=str(mp),
                 title=str(title).strip() if title not in (None, "") else None,
                 year=year,
                 genres=split_genres(r.get(cols["genres"])) if "genres" in cols else (),
-                id=_clean_id(mid) if mid not in (None, "") else None,
+                id=mid,
             )
         )
     return rows

@@ -28,16 +28,26 @@ from pathlib import Path
 import numpy as np
 
 from indexer import __version__
-from indexer.config import IndexConfig, auto_workers, available_cores
+from indexer.config import IndexConfig, StoreConfig, auto_workers, available_cores
+from indexer.diskspace import (
+    OPEN_RESERVE,
+    WRITE_RESERVE,
+    DiskFullError,
+    is_disk_full,
+    require_free,
+)
 from indexer.errors import (
     ConfigError,
     IndexBusyError,
     IndexMismatchError,
     InputError,
     ScenesearchError,
+    StoreError,
+    printable,
 )
 from indexer.imageio import write_jpeg
 from indexer.inputs import ManifestRow, discover, make_movie, read_manifest
+from indexer.lifeline import exit_with_parent
 from indexer.records import (
     FrameChunk,
     Movie,
@@ -125,6 +135,7 @@ class MovieResult:
     frames: int = 0
     seconds: float = 0.0
     reason: str | None = None
+    truncated: bool = False  # indexed, but only the part of the file that could be read
 
 
 @dataclass
@@ -137,6 +148,7 @@ class RunSummary:
     stage_s: dict[str, float] = field(default_factory=dict)
     model_id: str = ""
     random_weights: bool = False
+    stopped: str | None = None  # why the run stopped early (an error that ended the batch)
 
     def count(self, status: str) -> int:
         return sum(m.status == status for m in self.movies)
@@ -149,12 +161,17 @@ class RunSummary:
     def failed(self) -> list[MovieResult]:
         return [m for m in self.movies if m.status == "failed"]
 
+    @property
+    def truncated(self) -> list[MovieResult]:
+        return [m for m in self.movies if m.truncated and m.status == "indexed"]
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d.update(
             indexed=self.count("indexed"),
             skipped=self.count("skipped") + self.count("updated"),
             failed=len(self.failed),
+            truncated=len(self.truncated),
             shots=self.shots,
             frames_per_s=self.frames_decoded / self.wall_s if self.wall_s else 0.0,
             images_per_s=self.images_embedded / self.wall_s if self.wall_s else 0.0,
@@ -165,9 +182,10 @@ class RunSummary:
 
     def lines(self) -> list[str]:
         d = self.to_dict()
+        cut = f" ({d['truncated']} truncated)" if d["truncated"] else ""
         out = [
-            f"movies: {d['indexed']} indexed, {d['skipped']} already done, {d['failed']} failed; "
-            f"{d['shots']} shots in {self.wall_s:.1f} s",
+            f"movies: {d['indexed']} indexed{cut}, {d['skipped']} already done, {d['failed']} "
+            f"failed; {d['shots']} shots in {self.wall_s:.1f} s",
             f"speed: {d['frames_per_s']:.0f} frames/s decoded, {d['images_per_s']:.1f} images/s "
             f"embedded, {d['shots_per_s']:.1f} shots/s, {d['realtime_factor']:.1f}× realtime",
         ]
@@ -176,8 +194,14 @@ class RunSummary:
                 f"model: {self.model_id} — RANDOM WEIGHTS: labels and search results are "
                 "meaningless (plumbing demo only)"
             )
+        # names and reasons are the user's file names: escaped, so that a newline or a terminal
+        # escape sequence in a name can neither forge a line nor reach the terminal raw
+        for m in self.truncated:
+            out.append(f"TRUNCATED {printable(m.path)}: {printable(m.reason)}")
         for m in self.failed:
-            out.append(f"FAILED {m.path}: {m.reason}")
+            out.append(f"FAILED {printable(m.path)}: {printable(m.reason)}")
+        if self.stopped:
+            out.append(f"STOPPED: {printable(self.stopped)}")
         return out
 
 
@@ -229,8 +253,10 @@ class MovieFailed:
 _DONE = "__worker_done__"
 
 
-def _worker(tasks, results, cfg: IndexConfig) -> None:
+def _worker(tasks, results, cfg: IndexConfig, parent_pid: int | None = None) -> None:
     """Decode worker process: runs frame sources for movies from ``tasks`` into ``results``."""
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
     from indexer.sampling import iter_movie
 
     while True:
@@ -276,7 +302,10 @@ def _messages(movies: list[Movie], cfg: IndexConfig, workers: int) -> Iterator:
         # (one thread per core) — no oversubscription, no cross-worker thread thrash.
         decode = dataclasses.replace(cfg.decode, thread_count=max(1, available_cores() // n))
         cfg = dataclasses.replace(cfg, decode=decode)
-    procs = [ctx.Process(target=_worker, args=(tasks, results, cfg), daemon=True) for _ in range(n)]
+    procs = [
+        ctx.Process(target=_worker, args=(tasks, results, cfg, os.getpid()), daemon=True)
+        for _ in range(n)
+    ]
     for p in procs:
         p.start()
     for m in movies:
@@ -341,22 +370,11 @@ class Indexer:
         return t
 
     def open_store(self) -> ShotStore:
-        store = open_store(self.cfg.store)
-        try:
-            found = store.get_meta() if store.exists() else None
-            if found is None:
-                dims = [
-                    VectorSpec(VECTOR_CLIP, self.encoder.spec.embed_dim),
-                    VectorSpec(VECTOR_SCENES, len(self.labeler.labels)),
-                ]
-                store.create(CollectionSpec(dims))
-                store.set_meta(self.meta)
-            else:
-                check_meta(found, self.meta)
-        except BaseException:
-            store.close()
-            raise
-        return store
+        dims = [
+            VectorSpec(VECTOR_CLIP, self.encoder.spec.embed_dim),
+            VectorSpec(VECTOR_SCENES, len(self.labeler.labels)),
+        ]
+        return open_index_store(self.cfg.store, self.meta, dims)
 
     # -- planning ------------------------------------------------------------------------
     def plan(
@@ -366,7 +384,12 @@ class Indexer:
         rows: dict[str, ManifestRow] = {}
         if manifest:
             for r in read_manifest(manifest):
-                rows[str(Path(r.path).resolve())] = r
+                key = str(Path(r.path).resolve()) if not r.error else r.path
+                if r.error or key in rows:  # a bad or repeated row fails alone
+                    why = r.error or "the same file is on an earlier manifest row"
+                    summary.movies.append(MovieResult(r.path, "failed", r.id, reason=why))
+                    continue
+                rows[key] = r
             paths = list(paths) + [r.path for r in rows.values()]
         files, problems = discover(paths)
         for p, why in problems:
@@ -374,7 +397,7 @@ class Indexer:
         states = store.get_movies()
         by_path = {s.get("path"): s for s in states.values()}
         todo: list[Movie] = []
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # movie id → the input that has it in this run
         for f in files:
             try:
                 movie = make_movie(f, rows.get(str(f)))
@@ -382,12 +405,16 @@ class Indexer:
                 summary.movies.append(MovieResult(str(f), "failed", reason=str(e)))
                 continue
             if movie.movie_id in seen:
+                # Two inputs, one id (identical files, or a manifest id given twice): the second
+                # is an input error, never "already done" — it was not indexed.
+                what = "id" if rows.get(str(f)) and rows[str(f)].id else "content"
                 summary.movies.append(
-                    MovieResult(str(f), "skipped", movie.movie_id, movie.title,
-                                reason="same content as another input in this run")
+                    MovieResult(str(f), "failed", movie.movie_id, movie.title,
+                                reason=f"same {what} as another input of this run "
+                                f"({seen[movie.movie_id]}); not indexed")
                 )  # fmt: skip
                 continue
-            seen.add(movie.movie_id)
+            seen[movie.movie_id] = str(f)
             old = by_path.get(movie.path)
             if old and old["movie_id"] != movie.movie_id:
                 # the file at this path changed: its old shots would be stale duplicates
@@ -439,20 +466,30 @@ class Indexer:
         t_start = time.perf_counter()
         summary = RunSummary(model_id=self.encoder.spec.model_id,
                              random_weights=self.encoder.spec.is_random)  # fmt: skip
-        with indexing_lock(cfg.store.index_dir), self.open_store() as store:
-            todo = self.plan(paths, manifest, store, summary)
-            cfg.write(os.path.join(cfg.store.index_dir, "config.json"))
-            workers = cfg.run.workers if cfg.run.workers > 0 else auto_workers()
-            if cfg.run.workers < 0:
-                workers = 0
-            self._consume(_messages(todo, cfg, workers), todo, store, summary)
-            if summary.count("indexed"):
-                t0 = time.perf_counter()
-                store.optimize()
-                self._tick("optimize", t0)
-        summary.wall_s = time.perf_counter() - t_start
-        summary.stage_s = dict(self.stage_s)
-        self._write_run_log(summary)
+        # before anything is written: a full disk would crash the store (indexer/diskspace.py)
+        embedded = not cfg.store.qdrant_url
+        require_free(cfg.store.index_dir, OPEN_RESERVE + WRITE_RESERVE if embedded
+                     else WRITE_RESERVE // 8, "indexing")  # fmt: skip
+        try:
+            with indexing_lock(cfg.store.index_dir), self.open_store() as store:
+                todo = self.plan(paths, manifest, store, summary)
+                cfg.write(os.path.join(cfg.store.index_dir, "config.json"))
+                workers = cfg.run.workers if cfg.run.workers > 0 else auto_workers()
+                if cfg.run.workers < 0:
+                    workers = 0
+                self._consume(_messages(todo, cfg, workers), todo, store, summary)
+                if summary.count("indexed"):
+                    t0 = time.perf_counter()
+                    store.optimize()
+                    self._tick("optimize", t0)
+        except ScenesearchError as e:  # the run stopped: the run log says why, then re-raise
+            summary.stopped = str(e)
+            raise
+        finally:
+            summary.wall_s = time.perf_counter() - t_start
+            summary.stage_s = dict(self.stage_s)
+            with contextlib.suppress(OSError):  # e.g. the disk is full: the error says so
+                self._write_run_log(summary)
         return summary
 
     def _consume(self, messages, todo: list[Movie], store: ShotStore, summary: RunSummary):
@@ -484,8 +521,13 @@ class Indexer:
         def finish_ready() -> None:
             for mid in [m for m, om in open_.items() if om.end is not None and not om.frames]:
                 om = open_.pop(mid)
-                self._write_movie(store, om, summary)
-                progress.movie_done(om.movie.title)
+                try:
+                    self._write_movie(store, om, summary)
+                except Exception as e:  # one movie's failure must not stop the batch
+                    self._movie_write_failed(om.movie, e, summary)
+                    progress.movie_failed(printable(om.movie.title), printable(e))
+                    continue
+                progress.movie_done(printable(om.movie.title))
 
         for msg in messages:
             if isinstance(msg, MovieFailed):
@@ -495,14 +537,14 @@ class Indexer:
                 summary.movies.append(
                     MovieResult(m.path, "failed", m.movie_id, m.title, reason=msg.reason)
                 )
-                progress.movie_failed(m.title, msg.reason)
+                progress.movie_failed(printable(m.title), printable(msg.reason))
                 del om
                 continue
             om = open_.get(msg.movie_id if not isinstance(msg, ShotEnd) else msg.shot.movie_id)
             if om is None:
                 mid = msg.movie_id if not isinstance(msg, ShotEnd) else msg.shot.movie_id
                 om = open_[mid] = _OpenMovie(movies[mid])
-                progress.movie_started(om.movie.title)
+                progress.movie_started(printable(om.movie.title))
             if isinstance(msg, FrameChunk):
                 for i, fr in zip(msg.frame_idx.tolist(), msg.frames):
                     om.frames[i] = fr
@@ -533,8 +575,25 @@ class Indexer:
         progress.close()
 
     # -- writing one movie ------------------------------------------------------------------
+    def _movie_write_failed(self, movie: Movie, e: Exception, summary: RunSummary) -> None:
+        """A movie that could not be written fails alone — unless the store or the disk failed,
+        which would fail every later movie too: then the run stops with one line."""
+        if is_disk_full(e):
+            raise DiskFullError(f"the disk holding {self.cfg.store.index_dir} is full: {e}") from e
+        if isinstance(e, StoreError):
+            raise e
+        log.debug("writing %s failed", movie.path, exc_info=True)
+        shutil.rmtree(self.thumb_dir(movie.movie_id), ignore_errors=True)
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        summary.movies.append(
+            MovieResult(movie.path, "failed", movie.movie_id, movie.title,
+                        reason=f"cannot write its shots: {why}")
+        )  # fmt: skip
+
     def _write_movie(self, store: ShotStore, om: _OpenMovie, summary: RunSummary) -> None:
         movie, end = om.movie, om.end
+        if not self.cfg.store.qdrant_url:  # a full disk would crash the store: stop cleanly
+            require_free(self.cfg.store.index_dir, WRITE_RESERVE, "writing the index")
         if not om.shots:
             summary.movies.append(
                 MovieResult(movie.path, "failed", movie.movie_id, movie.title,
@@ -542,65 +601,30 @@ class Indexer:
             )  # fmt: skip
             return
         t0 = time.perf_counter()
-        points: list[StorePoint] = []
+        points = shot_points(movie, end, om.shots, om.feats, self.labeler, self.meta["model_id"])
+        t0 = self._tick("label", t0)
         thumbs = self.thumb_dir(movie.movie_id)
         shutil.rmtree(thumbs, ignore_errors=True)
-        labels_list: list[tuple[ShotEnd, np.ndarray, ShotLabels]] = []
-        for se in om.shots:
-            feats = np.stack([om.feats[i] for i in se.frame_idx.tolist()])
-            v = feats.mean(axis=0)
-            v = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
-            labels_list.append((se, v, self.labeler.label_shot(feats)))
-        t0 = self._tick("label", t0)
-        for se, v, lab in labels_list:
-            shot = se.shot
-            sid = make_shot_id(movie.movie_id, shot.index)
-            thumb_rel = os.path.join("thumbs", movie.movie_id, f"{shot.index:04d}.jpg")
+        for se, p in zip(om.shots, points):
             write_jpeg(
                 se.thumb,
-                os.path.join(self.cfg.store.index_dir, thumb_rel),
+                os.path.join(self.cfg.store.index_dir, p.payload["thumb"]),
                 self.cfg.sample.thumb_width,
                 self.cfg.sample.thumb_quality,
             )
-            points.append(
-                StorePoint(
-                    point_id(sid),
-                    {VECTOR_CLIP: v, VECTOR_SCENES: lab.scores},
-                    shot_payload(
-                        movie, se, lab, sid, thumb_rel, end.info.fps, self.meta["model_id"]
-                    ),
-                )
-            )
         t0 = self._tick("thumbnails", t0)
-        # replace, never duplicate: drop whatever an interrupted or older run left for this movie
-        store.delete(Filter(must=(MatchAny("movie_id", (movie.movie_id,)),)))
-        for i in range(0, len(points), UPSERT_BATCH):
-            store.upsert(points[i : i + UPSERT_BATCH])
-        store.flush()
-        store.put_movie(
-            {
-                "movie_id": movie.movie_id,
-                "path": movie.path,
-                "title": movie.title,
-                "year": movie.year,
-                "genres": list(movie.genres),
-                "fingerprint": movie.fingerprint,
-                "size": movie.size,
-                "status": "done",
-                "shots": len(points),
-                "duration_s": end.info.duration_s,
-                "fps": end.info.fps,
-                "width": end.info.width,
-                "height": end.info.height,
-                "codec": end.info.codec,
-                "corrupt_frames": end.info.corrupt_frames,
-                "indexed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
-        )
+        store_movie(store, movie_record(movie, end, len(points)), points)
         self._tick("store", t0)
+        cut = (
+            f"truncated: decoded {end.info.duration_s:.1f} s of the {end.info.declared_s:.1f} s "
+            "its container declares (the end of the file is missing); indexed what was readable"
+            if end.info.truncated
+            else None
+        )
         summary.movies.append(
             MovieResult(movie.path, "indexed", movie.movie_id, movie.title, len(points),
-                        end.info.n_frames, time.perf_counter() - om.started)
+                        end.info.n_frames, time.perf_counter() - om.started, cut,
+                        end.info.truncated)
         )  # fmt: skip
 
     def _write_run_log(self, summary: RunSummary) -> None:
@@ -638,6 +662,83 @@ def shot_payload(movie: Movie, se: ShotEnd, lab: ShotLabels, sid: str, thumb: st
         "model": model_id,
         "n_frames_used": len(se.frame_idx),
     }
+
+
+def shot_points(movie: Movie, end: MovieEnd, shots: list[ShotEnd], feats: dict[int, np.ndarray],
+                labeler, model_id: str) -> list[StorePoint]:  # fmt: skip
+    """The store points of one movie's shots from its frames' embeddings (``feats``: frame index
+    → L2-normalised vector): the shot vector, its labels and its payload. Every executor (the
+    local run, Ray actors) builds points here."""
+    points: list[StorePoint] = []
+    for se in shots:
+        f = np.stack([feats[i] for i in se.frame_idx.tolist()])
+        v = f.mean(axis=0)
+        v = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+        lab = labeler.label_shot(f)
+        sid = make_shot_id(movie.movie_id, se.shot.index)
+        thumb_rel = os.path.join("thumbs", movie.movie_id, f"{se.shot.index:04d}.jpg")
+        points.append(
+            StorePoint(
+                point_id(sid),
+                {VECTOR_CLIP: v, VECTOR_SCENES: lab.scores},
+                shot_payload(movie, se, lab, sid, thumb_rel, end.info.fps, model_id),
+            )
+        )
+    return points
+
+
+def movie_record(movie: Movie, end: MovieEnd, n_shots: int) -> dict:
+    """The per-movie state record stored once a movie's points are durable."""
+    return {
+        "movie_id": movie.movie_id,
+        "path": movie.path,
+        "title": movie.title,
+        "year": movie.year,
+        "genres": list(movie.genres),
+        "fingerprint": movie.fingerprint,
+        "size": movie.size,
+        "status": "done",
+        "shots": n_shots,
+        "duration_s": end.info.duration_s,
+        "fps": end.info.fps,
+        "width": end.info.width,
+        "height": end.info.height,
+        "codec": end.info.codec,
+        "corrupt_frames": end.info.corrupt_frames,
+        "truncated": end.info.truncated,
+        "declared_s": end.info.declared_s,
+        "indexed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def store_movie(store: ShotStore, record: dict, points: list[StorePoint]) -> None:
+    """Write one movie as a unit: its old points deleted, the new ones upserted and flushed, and
+    only then its state record (``status`` done) — a run killed at any moment never leaves
+    duplicates, and a movie marked done has all its points."""
+    movie_id = record["movie_id"]
+    # replace, never duplicate: drop whatever an interrupted or older run left for this movie
+    store.delete(Filter(must=(MatchAny("movie_id", (movie_id,)),)))
+    for i in range(0, len(points), UPSERT_BATCH):
+        store.upsert(points[i : i + UPSERT_BATCH])
+    store.flush()
+    store.put_movie(record)
+
+
+def open_index_store(cfg: StoreConfig, meta: dict, dims: list[VectorSpec]) -> ShotStore:
+    """Open the store ``cfg`` names for writing: create it (vectors ``dims``, metadata ``meta``)
+    when new, else check that it was built with the same model, taxonomy and prompt."""
+    store = open_store(cfg)
+    try:
+        found = store.get_meta() if store.exists() else None
+        if found is None:
+            store.create(CollectionSpec(dims))
+            store.set_meta(meta)
+        else:
+            check_meta(found, meta)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 # ------------------------------------------------------------------------------ other commands
@@ -679,7 +780,10 @@ def index_info(store: ShotStore) -> dict:
         "prompt": meta["prompt"],
         "labels": dict(sorted(labels.items(), key=lambda kv: (-kv[1], kv[0]))),
         "movie_list": [
-            {k: m.get(k) for k in ("movie_id", "title", "year", "shots", "duration_s", "path")}
+            {
+                k: m.get(k)
+                for k in ("movie_id", "title", "year", "shots", "duration_s", "path", "truncated")
+            }
             for m in sorted(movies.values(), key=lambda m: str(m.get("title")))
         ],
     }

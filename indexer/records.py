@@ -59,6 +59,8 @@ class VideoInfo:
     codec: str
     rotation: int = 0
     corrupt_frames: int = 0
+    declared_s: float = 0.0  # duration the container states (0: none)
+    truncated: bool = False  # decoded much shorter than declared: the file's tail is missing
 
 
 @dataclass(frozen=True)

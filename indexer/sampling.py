@@ -7,7 +7,8 @@ cut, possibly late, so the open shot's frames wait in a ``Reservoir``: every s-t
 open shot (s doubles when the buffer is full, so memory is O(capacity) however long the shot),
 plus the most recent frames whole, as many as a detector can report late. With
 ``frames_per_shot = "all"`` every frame is streamed in chunks as decoded and a ShotEnd names them
-all. Either way the thumbnail is the buffered frame nearest the shot's middle, and MovieEnd comes
+all. Either way the thumbnail is a buffered frame near the shot's middle that is not faded out
+(:mod:`indexer.thumbnails`), and MovieEnd comes
 last with the stream facts, shot count and seconds spent per stage (decode, detect, sample).
 Seconds are wall time inside each stage, not counting the time the consumer holds a message.
 """
@@ -25,6 +26,7 @@ from indexer.decode import VideoReader
 from indexer.errors import ConfigError
 from indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd
 from indexer.shots import ShotSegmenter
+from indexer.thumbnails import thumbnail_index
 
 Message = FrameChunk | ShotEnd | MovieEnd
 
@@ -131,7 +133,7 @@ class _KSampler:
         a, b = shot.start_frame, shot.end_frame
         held = self.res.shot_frames(a, b)
         idx = _nearest(held, sample_indices(a, b - a, self.k))
-        thumb = held[_nearest(held, [a + (b - a) // 2])[0]]
+        thumb = held[thumbnail_index(held, a, b)]
         self.res.restart(b)
         frame_idx = np.asarray(idx, dtype=np.int64)
         return [
@@ -168,7 +170,7 @@ class _AllSampler:
     def close(self, shot: Shot) -> list[Message]:
         a, b = shot.start_frame, shot.end_frame
         held = self.res.shot_frames(a, b)
-        thumb = held[_nearest(held, [a + (b - a) // 2])[0]]
+        thumb = held[thumbnail_index(held, a, b)]
         self.res.restart(b)
         # Frames up to the newest decoded one go out first: the ShotEnd may only name sent frames.
         out = self.flush()

@@ -5,12 +5,15 @@
 #   SCENESEARCH_PRETRAINED=/path/to/open_clip_pytorch_model.bin scripts/demo.sh   # local file
 #   SCENESEARCH_PRETRAINED=random scripts/demo.sh   # offline plumbing demo (meaningless results)
 #   SCENESEARCH_NO_SERVE=1 scripts/demo.sh          # stop after the searches
+#   SCENESEARCH_SETUP=0 scripts/demo.sh             # skip the install: use the scenesearch on PATH
 #
 # The sample footage is ../shared/corpus (or $SCENESEARCH_CORPUS); the index goes to ./demo-index.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-. .venv/bin/activate
+if [ "${SCENESEARCH_SETUP:-1}" != "0" ]; then
+    bash scripts/setup.sh
+    . .venv/bin/activate
+fi
 CORPUS=${SCENESEARCH_CORPUS:-../shared/corpus}
 PRETRAINED=${SCENESEARCH_PRETRAINED:-openai}
 INDEX=${SCENESEARCH_DEMO_INDEX:-demo-index}
@@ -29,7 +32,19 @@ $V/his_girl_friday_1940_mdn_6s.mp4,His Girl Friday (excerpt),1940,comedy|romance
 $V/city_kivy_cc0_720x405.mpg,City (CC0),,documentary
 $V/flower_mdn_cc0_960x540.mp4,Flower (CC0),,documentary
 CSV
-scenesearch index --index "$INDEX" --pretrained "$PRETRAINED" --manifest "$INDEX/manifest.csv"
+rc=0
+scenesearch index --index "$INDEX" --pretrained "$PRETRAINED" --manifest "$INDEX/manifest.csv" || rc=$?
+if [ "$rc" = 1 ]; then  # 2 = some movies failed (listed above): the demo goes on with the rest
+    cat >&2 <<MSG
+demo.sh: indexing stopped (the error is above). The demo takes its weights from
+SCENESEARCH_PRETRAINED (now '$PRETRAINED'), which it passes to 'scenesearch index --pretrained'.
+Without access to the model hub, run it with a local weights file, or with random weights for a
+plumbing demo whose results are meaningless:
+  SCENESEARCH_PRETRAINED=/path/to/open_clip_pytorch_model.bin scripts/demo.sh
+  SCENESEARCH_PRETRAINED=random scripts/demo.sh
+MSG
+    exit 1
+fi
 scenesearch info --index "$INDEX" --top 10
 scenesearch search --index "$INDEX" "a forest with trees and a river" -k 5
 scenesearch search --index "$INDEX" "a city street" --genre documentary -k 3

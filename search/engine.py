@@ -30,6 +30,7 @@ from indexer.store import (
     TopLabel,
     open_store,
 )
+from search.validate import check_filters, check_request
 
 MAX_CANDIDATES = 5000  # most candidates fetched to fill a page after grouping/dedup
 FACET_MOVIES = 1000  # movies counted to tell when grouping has seen every matching movie
@@ -77,6 +78,11 @@ class Hit:
     thumb: str  # absolute path of the thumbnail JPEG
     path: str  # the movie file
     score: float | None = None  # cosine similarity to the query (None when browsing)
+    # decoded-frame range [start_frame, end_frame) and the stream's average frame rate: what
+    # frame-exact exports (search/export.py) need; None in indexes without them
+    start_frame: int | None = None
+    end_frame: int | None = None
+    fps: float | None = None
 
     @property
     def duration_s(self) -> float:
@@ -98,6 +104,9 @@ class Hit:
             "thumb": self.thumb,
             "path": self.path,
             "score": self.score,
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "fps": self.fps,
         }
 
 
@@ -110,10 +119,29 @@ class SearchResult:
     exhausted: bool = True  # no further page exists
 
 
+# Said when a clean-label filter meets an index where no shot has a clean label (random weights,
+# or a weak model: no top-1 score reaches MovieCLIP's 0.4): otherwise such a search is just empty.
+NO_CLEAN_LABELS = (
+    "no shot in this index has a confident (clean) label{why}, so a clean-label filter matches "
+    "nothing; match each shot's top 5 labels instead (CLI: --top-labels 5; web app: "
+    "'any of its top 5')"
+)
+
+
 def _format_suggestion(kind: str, name: str, known: list[str]) -> str:
+    """``unknown genre 'x'; did you mean: a, b?`` — or, with nothing close, the known names (all
+    of them when there are few)."""
     close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=3, cutoff=0.6)
     by_lower = {k.lower(): k for k in known}
-    hint = f"; did you mean: {', '.join(by_lower[c] for c in close)}?" if close else ""
+    if close:
+        hint = f"; did you mean: {', '.join(by_lower[c] for c in close)}?"
+    elif not known:
+        hint = f"; the index has no {kind}s"
+    elif len(known) <= 12:
+        hint = f"; known {kind}s: {', '.join(sorted(known, key=str.lower))}"
+    else:
+        shown = ", ".join(sorted(known, key=str.lower)[:8])
+        hint = f"; {len(known)} known {kind}s, e.g. {shown} (scenesearch info lists them)"
     return f"unknown {kind} {name!r}{hint}"
 
 
@@ -135,6 +163,7 @@ class SearchEngine:
         self._movie_cache: dict[str, dict] | None = None
         self._count: int | None = None
         self._genres: list[str] | None = None
+        self._label_counts: dict[str, dict[str, int]] = {}
 
     @classmethod
     def open(cls, cfg: StoreConfig, device: str = "cpu", encoder=None, load_model: bool = True):
@@ -208,6 +237,16 @@ class SearchEngine:
             self._genres = sorted(self.store.facet("genres")) if self.meta else []
         return self._genres
 
+    def label_counts(self, source: str = "clean") -> dict[str, int]:
+        """Label → number of shots carrying it: as a clean label (``"clean"``) or among the
+        shot's top labels (``"top"``); cached until :meth:`refresh`."""
+        if source not in self._label_counts:
+            key = "labels" if source == "clean" else "top_labels"
+            n = max(1, len(self.labels()))
+            counts = self.store.facet(key, limit=n) if self.meta and not self.is_empty else {}
+            self._label_counts[source] = {str(k): int(v) for k, v in counts.items()}
+        return self._label_counts[source]
+
     def movies(self) -> list[dict]:
         """Movie records (id, title, year, genres, path, shots...), sorted by title."""
         if self._movie_cache is None:
@@ -220,22 +259,26 @@ class SearchEngine:
         self._movie_cache = None
         self._count = None
         self._genres = None
+        self._label_counts = {}
         self.meta = self.store.get_meta() if self.store.exists() else None
 
     # ------------------------------------------------------------------ filters
     def build_filter(self, f: SearchFilters | None) -> Filter | None:
         """Validate names (with suggestions) and translate to the store's filter conditions."""
-        if f is None or f.is_empty():
+        if f is None:
+            return None
+        stored_k = (self.meta or {}).get("top_k")  # absent in indexes made before it was kept
+        check_filters(f, stored_k)
+        if f.is_empty():
             return None
         must: list = []
         known = set(self.labels())
         for name in (*f.labels_any, *f.labels_all):
             if name not in known:
                 raise ConfigError(_format_suggestion("label", name, sorted(known)))
-        if f.label_source not in ("clean", "top"):
-            raise ConfigError(f"label_source must be 'clean' or 'top', not {f.label_source!r}")
-
-        stored_k = (self.meta or {}).get("top_k")  # absent in indexes made before it was kept
+        if f.label_source == "clean" and (f.labels_any or f.labels_all) and not self.label_counts():
+            why = " (it was built with random weights)" if self.random_weights else ""
+            raise ConfigError(NO_CLEAN_LABELS.format(why=why))
 
         def label_cond(names: tuple[str, ...]):
             if f.label_source == "clean":
@@ -269,20 +312,30 @@ class SearchEngine:
         return Filter(must=tuple(must))
 
     def resolve_movie(self, ref: str) -> str:
-        """A movie id, exact title or file name → movie id (case-insensitive title match)."""
+        """A movie id, title or file name → movie id. Case-insensitive; an exact title or file
+        name wins, then a title that starts with ``ref``, then one that contains it — each only
+        when it names one movie (``Sintel`` finds "Sintel (excerpt)"); otherwise a ConfigError
+        with suggestions or the candidates."""
         movies = self.movies()
         for m in movies:
             if ref == m["movie_id"]:
                 return ref
-        low = ref.lower()
-        hits = [
+        low = ref.strip().lower()
+        titles = [str(m.get("title", "")).lower() for m in movies]
+        exact = [
             m
-            for m in movies
-            if str(m.get("title", "")).lower() == low
-            or os.path.basename(m.get("path", "")).lower() == low
+            for m, t in zip(movies, titles)
+            if t == low or os.path.basename(m.get("path", "")).lower() == low
         ]
-        if len(hits) >= 1:
-            return hits[0]["movie_id"]
+        if exact:
+            return exact[0]["movie_id"]
+        for match in (str.startswith, str.__contains__):
+            hits = [m for m, t in zip(movies, titles) if low and match(t, low)]
+            if len(hits) == 1:
+                return hits[0]["movie_id"]
+            if len(hits) > 1:
+                names = ", ".join(repr(str(m.get("title"))) for m in hits[:6])
+                raise ConfigError(f"movie {ref!r} is ambiguous: {names}; give more of the title")
         raise ConfigError(_format_suggestion("movie", ref, [str(m.get("title")) for m in movies]))
 
     # ------------------------------------------------------------------ queries
@@ -335,8 +388,10 @@ class SearchEngine:
         drops hits below it and sets ``no_good_match`` when none is left. Pages (``limit``,
         ``offset``) count shots after grouping and dedup.
         """
-        if limit < 1 or offset < 0:
-            raise ConfigError("limit must be ≥ 1 and offset ≥ 0")
+        # every bound in one place (search/validate.py), before anything reaches the store
+        knobs = check_request(text, limit, offset, per_movie, dedup, min_score, text_weight)
+        limit, offset, per_movie = knobs["limit"], knobs["offset"], knobs["per_movie"]
+        dedup, min_score, text_weight = knobs["dedup"], knobs["min_score"], knobs["text_weight"]
         if self.is_empty:
             return SearchResult([], "browse" if not (text or image is not None or like) else "text")
         flt = self.build_filter(filters)
@@ -459,4 +514,7 @@ class SearchEngine:
             thumb=os.path.join(self.index_dir, p["thumb"]) if p.get("thumb") else "",
             path=p.get("path", ""),
             score=None if r.score is None else float(r.score),
+            start_frame=p.get("start_frame"),
+            end_frame=p.get("end_frame"),
+            fps=p.get("fps"),
         )

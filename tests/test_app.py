@@ -154,7 +154,7 @@ def test_clicked_shot_plays_from_its_start_with_details(app, built):
     assert abs(hit["start_s"] - start) < FRAME and abs(hit["end_s"] - end) < FRAME
     player, details, shot_id, stamp = app.show(hit)
     assert '<video id="ss-video"' in player and "autoplay" in player
-    assert f"gradio_api/file={built.by_id['night-harbour'].path}" in player
+    assert 'src="media/movie/night-harbour#t=' in player  # by id, never by path
     assert f"#t={hit['start_s']:.3f},{hit['end_s']:.3f}" in player
     assert shot_id == "night-harbour:0002"
     assert fmt_time(hit["start_s"]) in stamp and f"{hit['start_s']:.3f}" in stamp
@@ -282,20 +282,26 @@ def test_json_api_with_gradio_client(server, common_label):
 
 
 def test_file_route_serves_thumbs_and_movies_only(server, built, app):
+    """Movies and thumbnails by id; Gradio's file route no longer serves them (or anything
+    else outside its own cache) by path. Security headers: tests/test_app_hardening.py."""
     hits, _ = app.run_search("x", movies=["deep-orbit"], k=1)
-    base = server + "gradio_api/file="
-    status, body = _get(base + hits[0]["thumb"])
+    status, body = _get(server + "media/thumb/" + hits[0]["shot_id"])
     assert status == 200 and body[:2] == b"\xff\xd8"  # a JPEG
-    movie = built.by_id["deep-orbit"].path
-    status, body = _get(base + movie, {"Range": "bytes=0-99"})
+    status, body = _get(server + "media/movie/deep-orbit", {"Range": "bytes=0-99"})
     assert status == 206 and len(body) == 100
+    base = server + "gradio_api/file="
     for path in [
+        hits[0]["thumb"],  # the index's files are reached by id only
+        built.by_id["deep-orbit"].path,
         *built.outside_files,  # a movie and a text file outside the allowed folders
-        built.index_dir + "/config.json",  # the index folder itself is not served, only thumbs
+        built.index_dir + "/config.json",
         built.movie_dirs[0] + "/../../private/secret.txt",
         "/etc/passwd",
     ]:
         assert _get(base + path)[0] in (403, 404), path
+    for bad in ["media/movie/nope", "media/thumb/deep-orbit:0099", "media/thumb/..:0001",
+                "media/thumb/not-a-shot-id", "media/movie/..%2F..%2Fetc%2Fpasswd"]:  # fmt: skip
+        assert _get(server + bad)[0] == 404, bad
 
 
 def test_caption_without_score_or_year():
@@ -303,14 +309,9 @@ def test_caption_without_score_or_year():
     assert caption(h) == "T · 1:01.0–1:02.5"
 
 
-def test_allowed_folders_are_minimal(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    paths = ["m/a/x.mp4", "m/a/sub/y.mp4", "home/z.mp4"]
-    eng = SimpleNamespace(
-        meta={"model_id": "m"},
-        movies=lambda: [{"path": str(tmp_path / p)} for p in paths] + [{"path": "/w.mp4"}],
-    )
+def test_allowed_folders_are_minimal(tmp_path):
+    """Gradio may read only the index's thumbnails (to copy the gallery's into its cache);
+    movies are served by id through ui/media.py, so no movie folder is ever allowed."""
+    eng = SimpleNamespace(meta={"model_id": "m"}, movies=lambda: [{"path": "/w.mp4"}])
     got = allowed_folders(eng, [str(tmp_path / "extra")], str(tmp_path / "idx"))
-    # m/a/sub is inside m/a; a movie directly in $HOME or / is allowed alone, not its folder
-    want = ["idx/thumbs", "m/a", "extra", "home/z.mp4"]
-    assert got == sorted([str(tmp_path / w) for w in want] + ["/w.mp4"])
+    assert got == [str(tmp_path / "idx" / "thumbs")]

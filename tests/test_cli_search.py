@@ -108,5 +108,6 @@ def test_errors_are_one_line_with_exit_codes(index, capsys, tmp_path):
     assert code == 1 and "not a shot id" in err
     code, out, _ = run(capsys, "search", "--index", idx, "night", "--min-score", "0.999")
     assert code == 3 and "no good match (best score" in out
-    code, _, err = run(capsys, "search", "--index", str(tmp_path / "empty"), "anything")
-    assert code == 0 and "the index is empty" in err
+    # a path that holds no index is an error, not "the index is empty" (issue 19)
+    code, _, err = run(capsys, "search", "--index", str(tmp_path / "missing"), "anything")
+    assert code == 1 and "no index at" in err and len(err.strip().splitlines()) == 1

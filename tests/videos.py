@@ -34,7 +34,7 @@ class Segment:
     """One synthetic shot: ``n_frames`` frames around mean brightness ``level`` (0-255).
     ``pattern`` picks the texture: "bars" (a smooth random texture per ``seed``, drifting, so
     the hash and histogram detectors also see cuts), "flat" (uniform grey), "noise" (seeded
-    static, new every frame)."""
+    static, new every frame), "fadeout" (bars fading to near-black after the first quarter)."""
 
     n_frames: int
     level: int
@@ -63,6 +63,10 @@ class WrittenVideo:
 
 
 # ------------------------------------------------------------------------------ frame rendering
+FADEOUT_FRAMES = 8  # "fadeout" pattern: frames of the fade
+NEAR_BLACK = 14.0  # "fadeout" pattern: level after the fade
+
+
 def render_frame(seg: Segment, i: int, size: tuple[int, int]) -> np.ndarray:
     """Frame ``i`` of a segment as RGB uint8 [h, w, 3]; mean close to ``seg.level``."""
     w, h = size
@@ -80,8 +84,15 @@ def render_frame(seg: Segment, i: int, size: tuple[int, int]) -> np.ndarray:
         tex = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
         amp = min(40.0, level, 255.0 - level)
         img = level + amp * np.roll(tex, i, axis=1) / max(1e-6, float(np.abs(tex).max()))
+    elif seg.pattern == "fadeout":
+        # "bars" for the first quarter, a fade over FADEOUT_FRAMES, then near-black (flat, mean
+        # NEAR_BLACK, above the threshold detector's 12, so no fade cut) to the end: the shot's
+        # middle frame is near-black, its first quarter is not (tests of the thumbnail choice)
+        bars = render_frame(Segment(seg.n_frames, seg.level, "bars", seg.seed), i, size)[..., 0]
+        t = min(1.0, max(0.0, (i - seg.n_frames // 4) / FADEOUT_FRAMES))
+        img = (1.0 - t) * bars.astype(np.float32) + t * NEAR_BLACK
     else:
-        raise ValueError(f"unknown pattern {seg.pattern!r}; available: bars, flat, noise")
+        raise ValueError(f"unknown pattern {seg.pattern!r}; available: bars, fadeout, flat, noise")
     img = np.clip(img, 0, 255).astype(np.uint8)
     # A faint tint keeps frames in colour (and chroma planes non-trivial).
     return np.stack([img, img, np.clip(img.astype(np.int16) + 8, 0, 255).astype(np.uint8)], -1)

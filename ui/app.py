@@ -9,10 +9,11 @@ label scores, times, movie metadata, a copyable shot id and timestamp, and "More
 Empty index, no match, bad input and "being indexed elsewhere" are shown as messages, never as
 tracebacks; a busy index can be retried from the page.
 
-Files: Gradio's file route serves only ``allowed_paths`` — here exactly the folders of the indexed
-movies (just the file, for a movie lying directly in ``/`` or the home folder), the ``--movies``
-folders and the index's ``thumbs`` folder (plus Gradio's own upload/cache folders); anything else
-answers 403.
+Files: the player and thumbnails reach the browser through ``/media/movie/<movie_id>`` and
+``/media/thumb/<shot_id>`` — the indexed movie files themselves and the index's thumbnails, by id,
+nothing else — and Gradio's file route is narrowed to its own upload/cache folders; every file
+carries nosniff, CSP and Content-Disposition headers (ui/media.py). Uploads are limited to
+``MAX_UPLOAD`` bytes and query images to ``indexer.imageio.MAX_IMAGE_PIXELS``.
 
 JSON API (also listed under "Use via API" in the page footer)::
 
@@ -36,6 +37,10 @@ JSON API (also listed under "Use via API" in the page footer)::
     #   start_s, end_s, duration_s, labels, top [{label, score}], thumb, score — except that
     #   the movie file is under "movie_path", not "path" (see api_hit)
 
+A second endpoint, ``/search_cli``, takes one JSON request with every option of the command line
+(:mod:`ui.remote`): ``scenesearch search`` sends its queries there while the app serves the same
+index (the app writes ``serve.json`` into the index folder for it to find).
+
 Bad input (an unknown label, a malformed range) raises ``gradio_client.exceptions.AppError`` with a
 one-line message. Importing this module loads no model and opens no index: :func:`build_app` takes
 an open engine, :func:`serve` (called by the CLI) opens one.
@@ -46,23 +51,35 @@ from __future__ import annotations
 import html
 import logging
 import os
+import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from indexer.config import StoreConfig
 from indexer.errors import ConfigError, IndexBusyError, ScenesearchError
+from indexer.imageio import MAX_IMAGE_BYTES
 from search import SearchEngine, SearchFilters
-from ui.cli_search import fmt_time, parse_range
+from search.validate import as_int, opt_float, opt_int, parse_range
+from ui.app_work import CSS as WORK_CSS
+from ui.app_work import WorkPanel, api_sequences, gallery_items
+from ui.cli_search import fmt_time
+from ui.media import MediaGuard, movie_url, thumb_url
+from ui.player import PLAYER_JS
+from ui.remote import API_NAME as REMOTE_API
+from ui.remote import handle_request, remove_endpoint, write_endpoint
 
 log = logging.getLogger(__name__)
 
 DEFAULT_K = 24
 MAX_K = 200
+MAX_UPLOAD = "20mb"  # an image query upload (Gradio's parser refuses more, before it is stored)
 # Containers Chromium/Firefox play natively (with common codecs); others get a hint.
 PLAYABLE_EXT = {".mp4", ".m4v", ".webm", ".mov", ".ogv"}
 FONT = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
@@ -80,6 +97,14 @@ CSS = """
   border: 0; border-radius: 0; font-size: 0.85rem; line-height: 1.3; padding: 4px 6px; }
 #ss-side { position: sticky; top: 8px; align-self: flex-start; }
 #ss-player video { width: 100%; aspect-ratio: 16 / 9; background: #000; border-radius: 6px; }
+/* the native timeline spans the whole film: hidden in favour of the shot's own bar (PLAYER_JS) */
+#ss-player video::-webkit-media-controls-timeline,
+#ss-player video::-webkit-media-controls-current-time-display,
+#ss-player video::-webkit-media-controls-time-remaining-display { display: none; }
+.ss-shotbar { display: flex; align-items: center; gap: 8px; margin: 4px 0 8px; }
+.ss-shotbar input[type=range] { flex: 1; }
+.ss-shotbar output { font-family: ui-monospace, monospace; font-size: 0.85rem;
+  white-space: nowrap; }
 .ss-banner { padding: 10px 14px; border-radius: 6px; margin: 4px 0; }
 .ss-info { background: var(--background-fill-secondary); }
 .ss-warn { background: #fff4d6; color: #5c4400; }
@@ -111,10 +136,21 @@ class EngineSlot:
         self.busy_message = busy_message
         self.busy_check = busy_check
         self._lock = threading.Lock()
+        self._last_try = float("-inf")
+
+    RECHECK_S = 2.0  # while busy, each request re-checks the index at most this often
 
     def get(self) -> SearchEngine:
+        """The engine; while there is none (the index was busy), every call re-checks — at most
+        every ``RECHECK_S`` — so the page and the JSON API notice by themselves when an
+        indexing run ends (no Retry needed)."""
         if self.engine is None:
-            raise IndexBusyError(self.busy_message or "the index is not open")
+            now = time.monotonic()
+            if self.opener is not None and now - self._last_try >= self.RECHECK_S:
+                self._last_try = now
+                self.retry()
+            if self.engine is None:
+                raise IndexBusyError(self.busy_message or "the index is not open")
         return self.engine
 
     def retry(self) -> bool:
@@ -140,31 +176,12 @@ class EngineSlot:
 def allowed_folders(
     engine: SearchEngine | None, movie_dirs: Sequence[str], index_dir: str | None
 ) -> list[str]:
-    """The folders the file route may serve: indexed movies' folders, ``--movies`` folders and
-    the index's thumbnails — nothing else (not the index's shard or state files)."""
-    dirs: set[str] = set()
-    if index_dir:
-        dirs.add(os.path.join(os.path.abspath(index_dir), "thumbs"))
-    dirs.update(os.path.abspath(d) for d in movie_dirs)
-    if engine is not None and engine.meta:
-        for m in engine.movies():
-            if m.get("path"):
-                path = os.path.abspath(m["path"])
-                folder = os.path.dirname(path)
-                # a movie lying directly in / or the home folder: allow that file, not the folder
-                dirs.add(path if _too_broad(folder) else folder)
-    # drop folders inside another allowed folder: Gradio checks every entry on every request
-    out: list[str] = []
-    for d in sorted(dirs, key=len):
-        if not any(d == o or d.startswith(o.rstrip(os.sep) + os.sep) for o in out):
-            out.append(d)
-    return sorted(out)
-
-
-def _too_broad(folder: str) -> bool:
-    """The filesystem root, the home folder or one of its parents (e.g. /home)."""
-    home = os.path.abspath(os.path.expanduser("~"))
-    return folder == os.path.dirname(folder) or home == folder or home.startswith(folder + os.sep)
+    """The folders Gradio may read files from: only the index's thumbnails, which the gallery
+    copies into Gradio's cache. Movies and thumbnails reach the browser through the media
+    routes by id (ui/media.py), never by path; ``engine`` and ``movie_dirs`` are unused and kept
+    for callers."""
+    del engine, movie_dirs
+    return [os.path.join(os.path.abspath(index_dir), "thumbs")] if index_dir else []
 
 
 class MovieLocator:
@@ -204,7 +221,7 @@ def caption(hit: dict) -> str:
 
 def file_url(path: str) -> str:
     """URL of a local file on Gradio's file route, relative to the page (works under a root
-    path/proxy prefix too)."""
+    path/proxy prefix too). Only Gradio's own upload/cache files are served there (ui/media.py)."""
     return "gradio_api/file=" + quote(path)
 
 
@@ -214,7 +231,7 @@ def player_html(hit: dict | None, playable: str | None = None) -> str:
         return '<div class="ss-empty-player">Click a shot to play it from its start.</div>'
     if playable is None:
         thumb = (
-            f'<img src="{html.escape(file_url(hit["thumb"]))}" alt="shot thumbnail" '
+            f'<img src="{html.escape(thumb_url(hit["shot_id"]))}" alt="shot thumbnail" '
             'style="width:100%;aspect-ratio:16/9;object-fit:cover">'
             if hit.get("thumb")
             else ""
@@ -225,7 +242,7 @@ def player_html(hit: dict | None, playable: str | None = None) -> str:
             "with <code>--movies FOLDER</code> pointing at its new folder.</div>" + thumb
         )
     start, end = float(hit["start_s"]), float(hit["end_s"])
-    src = f"{file_url(playable)}#t={start:.3f},{end:.3f}"
+    src = f"{movie_url(hit['movie_id'])}#t={start:.3f},{end:.3f}"
     hint = ""
     if Path(playable).suffix.lower() not in PLAYABLE_EXT:
         hint = (
@@ -233,11 +250,15 @@ def player_html(hit: dict | None, playable: str | None = None) -> str:
             f"<code>{html.escape(Path(playable).suffix)}</code> files; if the player stays "
             "black, open the file in a desktop player at the timestamp below.</div>"
         )
-    # muted: browsers only autoplay muted media; the user can unmute in the controls
+    # with sound; PLAYER_JS starts it (muted only if the browser refuses) and drives the bar
+    shot = html.escape(hit["shot_id"])
     return (
-        f'<video id="ss-video" src="{html.escape(src)}" controls autoplay muted playsinline '
-        f'preload="auto" data-shot="{html.escape(hit["shot_id"])}" data-start="{start:.3f}" '
-        f'data-end="{end:.3f}"></video>{hint}'
+        f'<video id="ss-video" src="{html.escape(src)}" controls autoplay playsinline preload="auto" '
+        f'data-shot="{shot}" data-start="{start:.3f}" data-end="{end:.3f}"></video>'
+        f'<div class="ss-shotbar"><input type="range" id="ss-scrub" aria-label="position in the '
+        f'shot" min="{start:.3f}" max="{end:.3f}" step="any" value="{start:.3f}" '
+        f'data-shot="{shot}"><output id="ss-scrub-t">0:00.0 / {fmt_time(end - start)}</output>'
+        f"</div>{hint}"
     )
 
 
@@ -324,8 +345,11 @@ class SearchApp:
             )
         return banner(text)
 
-    def choices(self) -> tuple[list[str], list[str], list[tuple[str, str]]]:
-        """Labels (the whole taxonomy), genres present, movies as (shown name, id)."""
+    def choices(
+        self, label_source: str = "clean"
+    ) -> tuple[list[tuple[str, str]], list[str], list[tuple[str, str]]]:
+        """Labels (the whole taxonomy, as ("label (shots)", label)), genres present, movies as
+        (shown name, id)."""
         try:
             eng = self.slot.get()
         except IndexBusyError:
@@ -335,7 +359,17 @@ class SearchApp:
              m["movie_id"])
             for m in eng.movies()
         ]  # fmt: skip
-        return eng.labels(), eng.genres(), movies
+        return self.label_choices(label_source), eng.genres(), movies
+
+    def label_choices(self, label_source: str = "clean") -> list[tuple[str, str]]:
+        """Every label of the taxonomy with the number of shots it would match in this label
+        mode (confident labels, or any of the top 5): ``("street (12)", "street")``."""
+        try:
+            eng = self.slot.get()
+        except IndexBusyError:
+            return []
+        counts = eng.label_counts("top" if label_source == "top" else "clean")
+        return [(f"{lab} ({counts.get(lab, 0)})", lab) for lab in eng.labels()]
 
     # -- search ------------------------------------------------------------------------
     def run_search(
@@ -364,37 +398,41 @@ class SearchApp:
         if eng.is_empty:
             return [], self.status()
         query = (query or "").strip() or None
-        filters = SearchFilters(
-            labels_any=tuple(labels or ()) if label_mode != "all" else (),
-            labels_all=tuple(labels or ()) if label_mode == "all" else (),
-            label_source="top" if label_source == "top" else "clean",
-            genres=tuple(genres or ()),
-            movies=tuple(movies or ()),
-            year_min=_int_or_none(year_min),
-            year_max=_int_or_none(year_max),
-            duration_min=_float_or_none(duration_min),
-            duration_max=_float_or_none(duration_max),
-        )
+        # the number fields are free text (empty = no limit, never 0), checked by
+        # search/validate.py like the CLI's and the API's values
+        try:
+            filters = SearchFilters(
+                labels_any=tuple(labels or ()) if label_mode != "all" else (),
+                labels_all=tuple(labels or ()) if label_mode == "all" else (),
+                label_source="top" if label_source == "top" else "clean",
+                genres=tuple(genres or ()),
+                movies=tuple(movies or ()),
+                year_min=opt_int(year_min, "Year from"),
+                year_max=opt_int(year_max, "Year to"),
+                duration_min=opt_float(duration_min, "Shot length from"),
+                duration_max=opt_float(duration_max, "Shot length to"),
+            )
+            min_s = opt_float(min_score, "Minimum score")
+            k = as_int(DEFAULT_K if k in (None, "") else k, "Number of results", 1, MAX_K)
+        except ScenesearchError as e:
+            return [], self._error(e)
         if query is None and image is None and not like and filters.is_empty():
             # browsing a whole index in time order means reading every point: ask for something
             return [], banner(
                 "Type a query, upload an image, or pick a filter (label, genre, movie, year, "
                 "duration) — with filters only, matching shots are listed in time order."
             )
-        min_s = _float_or_none(min_score)
         try:
             res = eng.search(
                 text=query,
                 image=image,
                 like=like or None,
                 filters=filters,
-                limit=max(1, min(int(k or DEFAULT_K), MAX_K)),
+                limit=k,
                 min_score=min_s,
             )
         except (ScenesearchError, ValueError) as e:
-            msg = _one_line(e)
-            gr.Warning(html.escape(msg))  # the toast renders HTML; the text may echo input
-            return [], banner(html.escape(msg), "error")
+            return [], self._error(e)
         except Exception:  # a bug: log it for the operator, show the user one calm line
             log.exception("search failed")
             msg = "Search failed because of an internal error (details are in the server log)."
@@ -420,6 +458,34 @@ class SearchApp:
         more = "" if res.exhausted else " — more exist: raise the number of results"
         note = " (random weights: scores are meaningless)" if eng.random_weights else ""
         return hits, banner(f"{len(hits)} shots {what}{more}.{note}")
+
+    def _error(self, e: BaseException) -> str:
+        """A user error as a toast and a banner (HTML-escaped: the text may echo input)."""
+        msg = _one_line(e)
+        gr.Warning(html.escape(msg))
+        return banner(html.escape(msg), "error")
+
+    # -- files served by id (ui/media.py) -------------------------------------------------
+    def movie_file(self, movie_id: str) -> str | None:
+        """The file of an indexed movie (its path, or its namesake under --movies), or None."""
+        eng = self.slot.engine
+        if eng is None:
+            return None
+        rec = next((m for m in eng.movies() if m["movie_id"] == movie_id), None)
+        return self.locator.find(rec.get("path") or "") if rec else None
+
+    def thumb_file(self, shot_id: str) -> str | None:
+        """The JPEG of an indexed shot, from the index's thumbs folder only, or None."""
+        from indexer.records import parse_shot_id
+
+        eng = self.slot.engine
+        movie_id, index = parse_shot_id(shot_id)
+        if eng is None or not any(m["movie_id"] == movie_id for m in eng.movies()):
+            return None
+        thumbs = os.path.realpath(os.path.join(eng.index_dir, "thumbs"))
+        path = os.path.realpath(os.path.join(thumbs, movie_id, f"{index:04d}.jpg"))
+        inside = path.startswith(thumbs + os.sep)
+        return path if inside and os.path.isfile(path) else None
 
     def gallery_items(self, hits: list[dict]) -> list[tuple[str, str]]:
         return [(h["thumb"], caption(h)) for h in hits if h.get("thumb")]
@@ -449,12 +515,27 @@ def api_hit(d: dict) -> dict:
     return out
 
 
-def _int_or_none(v) -> int | None:
-    return None if v is None or v == "" else int(v)
+def _undecoded_upload(payload) -> str | bytes | None:
+    """The uploaded still as its file path (or the bytes of a pasted data URL), NOT decoded:
+    Gradio's own preprocessing opens it with PIL, so a non-image or a decompression bomb failed
+    there with a bare "Error" toast, and a 445 KB PNG of 144 megapixels cost ≈ 1 GB of server
+    memory per round. The engine decodes it through indexer.imageio.load_rgb, which checks the
+    byte size and the declared pixel count first and says what is wrong."""
+    if payload is None:
+        return None
+    url = getattr(payload, "url", None) or ""
+    if url.startswith("data:"):
+        import base64
+        import binascii
 
-
-def _float_or_none(v) -> float | None:
-    return None if v is None or v == "" else float(v)
+        head, _, data = url.partition(",")
+        if len(data) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+            raise gr.Error(f"image too large: at most {MAX_IMAGE_BYTES >> 20} MB")
+        try:
+            return base64.b64decode(data, validate=True) if ";base64" in head else None
+        except binascii.Error:
+            raise gr.Error("not a readable image (bad data URL)") from None
+    return getattr(payload, "path", None)
 
 
 def _one_line(e: BaseException) -> str:
@@ -462,6 +543,10 @@ def _one_line(e: BaseException) -> str:
 
 
 # ------------------------------------------------------------------------------ the page
+def _number_box(label: str, placeholder: str, elem_id: str) -> gr.Textbox:
+    return gr.Textbox(label=label, placeholder=placeholder, elem_id=elem_id, lines=1, max_lines=1)
+
+
 def build_app(
     engine: SearchEngine | EngineSlot | None,
     movie_dirs: Sequence[str] = (),
@@ -470,6 +555,7 @@ def build_app(
     waiting for a busy index). Nothing is launched here; see :func:`serve`."""
     slot = engine if isinstance(engine, EngineSlot) else EngineSlot(engine)
     app = SearchApp(slot, movie_dirs)
+    work = WorkPanel(app)  # "then" queries, facet chips, film strip, export (ui/app_work.py)
     labels0, genres0, movies0 = app.choices()
 
     with gr.Blocks(title="scenesearch", analytics_enabled=False) as demo:
@@ -486,6 +572,7 @@ def build_app(
                     elem_id="ss-query",
                     lines=1,
                 )
+                work.render_then()
                 with gr.Row():
                     labels = gr.Dropdown(
                         labels0,
@@ -511,30 +598,39 @@ def build_app(
             with gr.Column(scale=1, min_width=220):
                 image = gr.Image(
                     label="Search with a still (with text: both)",
-                    type="pil",
+                    type="filepath",
+                    image_mode=None,
                     sources=["upload", "clipboard"],
                     height=190,
                     elem_id="ss-image",
                 )
-        with gr.Accordion("More filters: genre, movie, year, shot length, results", open=False):
+                image.preprocess = _undecoded_upload  # we decode, with limits (see there)
+        with gr.Accordion("More filters: genre, movie, year, shot length, score", open=False):
             with gr.Row():
                 genres = gr.Dropdown(
-                    genres0, value=[], multiselect=True, label="Genres (any of)", scale=2
-                )
+                    genres0, value=[], multiselect=True, label="Genres (any of)", scale=2,
+                    elem_id="ss-genres",
+                )  # fmt: skip
                 movies = gr.Dropdown(
-                    movies0, value=[], multiselect=True, label="Movies (any of)", scale=3
-                )
+                    movies0, value=[], multiselect=True, label="Movies (any of)", scale=3,
+                    elem_id="ss-movies",
+                )  # fmt: skip
+            # Text boxes, not gr.Number: Gradio's number field shows and submits 0 when empty,
+            # which a year minimum then rejects (issue 19); empty here means "no limit".
             with gr.Row():
-                year_min = gr.Number(label="Year from", precision=0, minimum=1800, maximum=2200)
-                year_max = gr.Number(label="Year to", precision=0, minimum=1800, maximum=2200)
-                dur_min = gr.Number(label="Shot length from (s)", minimum=0)
-                dur_max = gr.Number(label="Shot length to (s)", minimum=0)
-                k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Number of results")
-                min_score = gr.Number(label="Minimum score (empty: none)", minimum=-1, maximum=1)
-        with gr.Row():
+                year_min = _number_box("Year from", "e.g. 1990", "ss-year-min")
+                year_max = _number_box("Year to", "e.g. 2005", "ss-year-max")
+                dur_min = _number_box("Shot length from (s)", "e.g. 2", "ss-dur-min")
+                dur_max = _number_box("Shot length to (s)", "e.g. 10", "ss-dur-max")
+                min_score = _number_box("Minimum score", "none, or e.g. 0.25", "ss-min-score")
+        with gr.Row(equal_height=True):
             search_btn = gr.Button("Search", variant="primary", elem_id="ss-search", scale=3)
+            # outside "More filters": the results line tells users to raise it
+            k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="Number of results",
+                          elem_id="ss-k", scale=2)  # fmt: skip
             clear_btn = gr.Button("Clear filters", variant="secondary", scale=1)
         message = gr.HTML("", elem_id="ss-message")
+        work.render_facets()
         hits_state = gr.State([])
         current = gr.State(None)
         with gr.Row(equal_height=False):
@@ -560,28 +656,36 @@ def build_app(
                         label="Timestamp", buttons=["copy"], interactive=False, elem_id="ss-stamp"
                     )
                 like_btn = gr.Button("More like this", elem_id="ss-like", interactive=False)
+        work.render_strip_and_export(movies0)
 
         filters_in = [
             labels, label_mode, label_source, genres, movies,
             year_min, year_max, dur_min, dur_max, k, min_score,
         ]  # fmt: skip
 
-        def do_search(q, img, *f):
-            hits, msg = app.run_search(q, img, *f)
-            return app.gallery_items(hits), hits, msg
+        def do_search(q, img, then_q, within, *f):
+            if (then_q or "").strip():  # "A then B" sequences
+                hits, msg = work.sequences(q, img, then_q, within, *f)
+            else:
+                hits, msg = app.run_search(q, img, *f)
+            return gr.Gallery(gallery_items(hits), selected_index=None), hits, msg
 
         def do_like(hit, *f):
             if not hit:
-                return gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             hits, msg = app.run_search(None, None, *f, like=hit["shot_id"])
-            return app.gallery_items(hits), hits, msg
+            # the page now shows "shots like this one": the old query and image go, and the
+            # gallery marks the shot the player shows (usually the first), or none
+            ids = [h["shot_id"] for h in hits if h.get("thumb")]
+            sel = ids.index(hit["shot_id"]) if hit["shot_id"] in ids else None
+            return gr.Gallery(app.gallery_items(hits), selected_index=sel), hits, msg, "", None
 
         def do_select(hits, evt: gr.SelectData):
             i = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
             hit = hits[i] if hits and 0 <= i < len(hits) else None
             return (*app.show(hit), hit, gr.Button(interactive=hit is not None))
 
-        def do_retry():
+        def do_retry(source):
             ok = app.retry()
             if ok:
                 # the movies' folders were unknown while the index was locked: allow them now
@@ -589,29 +693,50 @@ def build_app(
                 for d in allowed_folders(slot.engine, app.movie_dirs, slot.index_dir):
                     if d not in demo.allowed_paths:
                         demo.allowed_paths.append(d)
-            lab, gen, mov = app.choices()
+            lab, gen, mov = app.choices(source)
             return (
                 app.status(),
                 gr.Row(visible=not ok),
                 gr.Dropdown(choices=lab),
                 gr.Dropdown(choices=gen),
                 gr.Dropdown(choices=mov),
+                gr.Timer(active=not ok),
             )
 
         search_out = [gallery, hits_state, message]
         common = {"api_visibility": "private", "show_progress": "minimal"}
-        search_btn.click(do_search, [query, image, *filters_in], search_out, **common)
-        query.submit(do_search, [query, image, *filters_in], search_out, **common)
-        like_btn.click(do_like, [current, *filters_in], search_out, **common)
+        search_in = [query, image, work.then, work.within, *filters_in]
+        searches = [
+            search_btn.click(do_search, search_in, search_out, **common),
+            query.submit(do_search, search_in, search_out, **common),
+            work.then.submit(do_search, search_in, search_out, **common),
+            like_btn.click(do_like, [current, *filters_in], [*search_out, query, image], **common),
+        ]
+        work.wire(
+            filters_in=filters_in, labels=labels, genres=genres, movies=movies,
+            hits_state=hits_state, search_events=searches,
+            rerun=lambda ev: ev.then(do_search, search_in, search_out, **common),
+            shown=[player, details, shot_id, stamp, current, like_btn], current=current,
+        )  # fmt: skip
         gallery.select(
             do_select, [hits_state], [player, details, shot_id, stamp, current, like_btn],
             api_visibility="private",
         )  # fmt: skip
-        retry_btn.click(
-            do_retry, None, [index_info, busy_row, labels, genres, movies], api_visibility="private"
-        )
+        # while the index is busy the page re-checks by itself (the timer stops once it opens);
+        # the handlers and the JSON API re-check on each request too (EngineSlot.get)
+        recheck = gr.Timer(5, active=slot.engine is None)
+        retry_out = [index_info, busy_row, labels, genres, movies, recheck]
+        retry_btn.click(do_retry, [label_source], retry_out, api_visibility="private")
+        recheck.tick(
+            do_retry, [label_source], retry_out, api_visibility="private",
+            show_progress="hidden",
+        )  # fmt: skip
+        label_source.change(
+            lambda src: gr.Dropdown(choices=app.label_choices(src)), [label_source], [labels],
+            api_visibility="private",
+        )  # fmt: skip
         clear_btn.click(
-            lambda: ([], "any", "clean", [], [], None, None, None, None, DEFAULT_K, None),
+            lambda: ([], "any", "clean", [], [], "", "", "", "", DEFAULT_K, ""),
             None,
             filters_in,
             api_visibility="private",
@@ -630,9 +755,13 @@ def build_app(
             label_source: str = "clean",
         ) -> list[dict]:
             """Search shots; returns hit dicts (see the module docstring of ui.app)."""
-            try:
+            try:  # bounds: search/validate.py (the same checks as the CLI and the page)
                 y0, y1 = parse_range(years or None, int, "year range")
                 d0, d1 = parse_range(duration or None, float, "duration range")
+                k = as_int(k, "k (number of results)", 1, MAX_K)
+                for name, v in (("query", query), ("like", like), ("label_source", label_source)):
+                    if v is not None and not isinstance(v, str):
+                        raise ConfigError(f"{name} must be text, not {type(v).__name__}")
                 eng = slot.get()
                 if eng.is_empty:
                     return []
@@ -649,14 +778,46 @@ def build_app(
                         duration_min=d0,
                         duration_max=d1,
                     ),
-                    limit=max(1, min(int(k), MAX_K)),
+                    limit=k,
                     min_score=min_score,
                 )
-            except (ScenesearchError, ValueError) as e:
+            except (ScenesearchError, ValueError, TypeError) as e:
                 raise gr.Error(_one_line(e), print_exception=False) from None
+            except Exception:  # a bug: the API still answers, with one line; the log has it
+                log.exception("API search failed")
+                raise gr.Error("internal error (details are in the server log)",
+                               print_exception=False) from None  # fmt: skip
             return [api_hit(h.to_dict()) for h in res.hits]
 
         gr.api(search, api_name="search")
+
+        def sequences(
+            query: str = "",
+            then: str = "",
+            within: float = 10.0,
+            labels: list[str] | None = None,
+            genres: list[str] | None = None,
+            movies: list[str] | None = None,
+            k: int = 10,
+        ) -> list[dict]:
+            """Pairs: a shot matching query, then one matching then within N s (search/temporal.py)."""
+            try:
+                return api_sequences(slot, query, then, within, labels, genres, movies, k)
+            except (ScenesearchError, ValueError) as e:
+                raise gr.Error(_one_line(e), print_exception=False) from None
+
+        gr.api(sequences, api_name="sequences")
+
+        def search_cli(request: dict) -> dict:
+            """The command line's route to this server (ui.remote): a JSON search request →
+            hits and result flags."""
+            try:
+                eng = slot.get()
+            except IndexBusyError as e:
+                return {"error": _one_line(e)}
+            return handle_request(eng, request)
+
+        gr.api(search_cli, api_name=REMOTE_API)
     return demo
 
 
@@ -679,13 +840,17 @@ def launch_app(
     :func:`allowed_folders`), our theme and CSS, and nothing that calls outside hosts."""
     app: SearchApp = demo.scenesearch
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # no version check / telemetry calls
+    guard = Middleware(MediaGuard, movie_file=app.movie_file, thumb_file=app.thumb_file)
     return demo.launch(
+        head=PLAYER_JS,
+        app_kwargs={"middleware": [guard]},  # movies and thumbnails by id only: ui/media.py
+        max_file_size=MAX_UPLOAD,  # Gradio answers a larger upload with 413 and a message
         server_name=host,
         server_port=port,
         share=share,
         allowed_paths=allowed_folders(app.slot.engine, app.movie_dirs, app.slot.index_dir),
         theme=theme(),
-        css=CSS,
+        css=CSS + WORK_CSS,
         show_error=False,  # unexpected exceptions stay in the server log; gr.Error still shows
         footer_links=["api", "settings"],
         ssr_mode=False,  # no Node server: one process, one port
@@ -742,12 +907,31 @@ def serve(
         log.warning("index busy: %s; serving the page with a Retry button", slot.busy_message)
     demo = build_app(slot, movie_dirs)
     try:
-        launch_app(demo, host, port, share=share)
+        # quiet: Gradio's banner ends with "To create a public link, set share=True", which means
+        # nothing to a CLI user; we print the one line that matters
+        _, url, _ = launch_app(demo, host, port, share=share, prevent_thread_lock=True, quiet=True)
+    except OSError as e:  # port taken, address not available: one line from the CLI
+        if slot.engine is not None:
+            slot.engine.close()
+        raise ConfigError(f"cannot serve on {host}:{port}: {_one_line(e)}") from e
+    local = url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://127.0.0.1:")
+    endpoint = write_endpoint(store_cfg, local)  # `scenesearch search` goes through this server
+    print(f"scenesearch: web app on {url} (Ctrl-C to stop)", flush=True)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a kill runs the clean-up below too
+    try:
+        while demo.is_running:
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
-    except OSError as e:  # port taken, address not available: one line from the CLI
-        raise ConfigError(f"cannot serve on {host}:{port}: {_one_line(e)}") from e
     finally:
+        signal.signal(signal.SIGTERM, previous)
+        if endpoint is not None:
+            remove_endpoint(store_cfg)
+        demo.close()
         if slot.engine is not None:
             slot.engine.close()
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -15,8 +15,8 @@ import os
 import sys
 import traceback
 
-from indexer.errors import ScenesearchError
-from ui.common import add_index_args, store_config_from_args
+from indexer.errors import ScenesearchError, printable
+from ui.common import add_index_args, model_for_index, require_index, store_config_from_args
 
 
 # ------------------------------------------------------------------------------ index
@@ -24,15 +24,17 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument(
         "--model",
-        default="ViT-B-32",
-        help="open_clip model name or a model-config JSON (default: ViT-B-32, as MovieCLIP)",
+        default=None,
+        help="open_clip model name or a model-config JSON (default: the existing index's model, "
+        "else ViT-B-32, as MovieCLIP)",
     )
     g.add_argument(
         "--pretrained",
-        default="openai",
+        default=None,
         metavar="TAG|PATH|random",
         help="open_clip pretrained tag (downloaded by open_clip), a local weights file, or "
-        "'random' (seeded random weights: plumbing demos only) (default: openai)",
+        "'random' (seeded random weights: plumbing demos only) (default: the existing index's "
+        "weights, else openai)",
     )
     g.add_argument("--device", default=None, help="auto | cpu | cuda[:N] (default: auto)")
     g.add_argument(
@@ -50,8 +52,7 @@ def _index_config(args):
 
     cfg = IndexConfig()
     cfg.store = store_config_from_args(args)
-    cfg.model.name = args.model
-    cfg.model.pretrained = args.pretrained
+    cfg.model.name, cfg.model.pretrained = model_for_index(cfg.store, args.model, args.pretrained)
     cfg.model.device = resolve_device(args.device or env_defaults()["device"])
     cfg.model.precision = args.precision
     cfg.model.batch_size = args.batch_size
@@ -85,14 +86,20 @@ def cmd_index(args) -> int:
             "and search results are meaningless (plumbing demo only)",
             file=sys.stderr,
         )
-    summary = Indexer(cfg).run(args.paths, args.manifest)
+    if args.ray:
+        from indexer.ray_index import run_ray
+        from ui.cli_tables import ray_options
+
+        summary = run_ray(cfg, args.paths, args.manifest, ray_options(args))
+    else:
+        summary = Indexer(cfg).run(args.paths, args.manifest)
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
         print(f"index: {cfg.store.qdrant_url or cfg.store.index_dir}")
         for line in summary.lines():
             print(line)
-    return 2 if summary.failed else 0
+    return 2 if summary.failed or summary.truncated else 0  # truncated: part of it is missing
 
 
 def _add_index_parser(sub) -> None:
@@ -117,6 +124,10 @@ def _add_index_parser(sub) -> None:
                    help="decode processes (0 = auto from cores, -1 = decode in-process)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    from ui.cli_tables import add_cluster_args, add_ray_args
+
+    add_ray_args(p)
+    add_cluster_args(p)
     p.set_defaults(func=cmd_index)
 
 
@@ -126,8 +137,10 @@ def cmd_info(args) -> int:
     from indexer.store import open_store
 
     cfg = store_config_from_args(args)
+    require_index(cfg)
     with open_store(cfg) as store:
         info = index_info(store)
+        top_any = store.facet("top_labels", limit=max(1, args.top)) if info["shots"] else {}
     info["index"] = cfg.qdrant_url or cfg.index_dir
     if args.json:
         print(json.dumps(info))
@@ -143,12 +156,19 @@ def cmd_info(args) -> int:
     print(f"shots:    {info['shots']}")
     for m in info["movie_list"]:
         year = f" ({m['year']})" if m.get("year") else ""
-        print(f"  {m['movie_id']}  {m['title']}{year}: {m['shots']} shots, "
-              f"{(m.get('duration_s') or 0) / 60:.1f} min")  # fmt: skip
+        cut = " (TRUNCATED file: only its readable part)" if m.get("truncated") else ""
+        print(f"  {m['movie_id']}  {printable(m['title'])}{year}: {m['shots']} shots, "
+              f"{(m.get('duration_s') or 0) / 60:.1f} min{cut}")  # fmt: skip
     top = list(info["labels"].items())[: args.top]
     if top:
         print(f"top {len(top)} clean labels (shots):")
         for label, n in top:
+            print(f"  {n:6d}  {label}")
+    elif args.top > 0:
+        why = " (random weights)" if info["random_weights"] else ""
+        print(f"no clean labels: no shot's label scores reach MovieCLIP's thresholds{why}; "
+              "labels among each shot's top 5 (shots):")  # fmt: skip
+        for label, n in sorted(top_any.items(), key=lambda kv: (-kv[1], kv[0]))[: args.top]:
             print(f"  {n:6d}  {label}")
     return 0
 
@@ -160,15 +180,18 @@ def cmd_remove(args) -> int:
 
     cfg = IndexConfig()
     cfg.store = store_config_from_args(args)
+    require_index(cfg.store)
     with indexing_lock(cfg.store.index_dir), open_store(cfg.store) as store:
         found, missing = resolve_movies(store, args.movies)
         remover = Indexer.__new__(Indexer)  # removal needs no model
         remover.cfg = cfg
         for m in found:
             remover.remove_movie(store, m["movie_id"])
-            print(f"removed {m['movie_id']} {m.get('title')} ({m.get('shots', 0)} shots)")
+            print(
+                f"removed {m['movie_id']} {printable(m.get('title'))} ({m.get('shots', 0)} shots)"
+            )
     for ref in missing:
-        print(f"not in the index: {ref}", file=sys.stderr)
+        print(f"not in the index: {printable(ref)}", file=sys.stderr)
     return 1 if missing else 0
 
 
@@ -194,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_args(pr)
     pr.set_defaults(func=cmd_remove)
 
-    for name in ("ui.cli_search", "ui.cli_eval", "ui.cli_bench"):
+    for name in ("ui.cli_search", "ui.cli_hits", "ui.cli_eval", "ui.cli_bench", "ui.cli_tables"):
         try:
             mod = __import__(name, fromlist=["register"])
         except ModuleNotFoundError as e:
@@ -214,11 +237,19 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return code
+    except BrokenPipeError:
+        # the reader went away (`scenesearch search --json | head -1`): stop quietly, as Unix
+        # tools do; point stdout at /dev/null so the interpreter's final flush cannot complain
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, like a tool killed by the signal
     except ScenesearchError as e:
         if os.environ.get("SCENESEARCH_DEBUG"):
             traceback.print_exc()
-        print(f"scenesearch: error: {e}", file=sys.stderr)
+        print(f"scenesearch: error: {printable(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("scenesearch: interrupted (a rerun resumes where this stopped)", file=sys.stderr)

@@ -156,3 +156,42 @@ def register(sub) -> None:
     ps.add_argument("--keep-index", action="store_true", help="keep the built index")
     ps.add_argument("--quiet", action="store_true")
     ps.set_defaults(func=cmd_bench_search)
+
+    pt = bsub.add_parser(
+        "temporal",
+        help='"A then B within W s" sequence queries on N synthetic shots: latency and recall of '
+        "the top 10 vs a brute force over all shot pairs",
+    )
+    pt.add_argument("--points", type=int, required=True, metavar="N", help="shots in the index")
+    pt.add_argument("--out", metavar="DIR", help="report folder (default eval/results/...)")
+    pt.add_argument("--queries", type=int, default=100, help="query pairs per case")
+    pt.add_argument("--within", type=float, default=10.0, help="window in seconds (10)")
+    pt.add_argument("--tuning", default="default", choices=["default", "bench-small"])
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--work-dir", metavar="DIR", help="where the index is built (default: temp)")
+    pt.add_argument("--quiet", action="store_true")
+    pt.set_defaults(func=cmd_bench_temporal)
+
+
+def cmd_bench_temporal(args) -> int:
+    from eval.bench_temporal import TemporalBenchConfig, run_temporal_bench
+
+    if args.points < 100:
+        raise ConfigError("--points must be at least 100")
+    out = args.out or str(RESULTS / f"bench-temporal-{_points_name(args.points)}")
+    report = run_temporal_bench(
+        TemporalBenchConfig(
+            points=args.points,
+            out_dir=out,
+            queries=args.queries,
+            within_s=args.within,
+            seed=args.seed,
+            work_dir=args.work_dir,
+            tuning=args.tuning,
+            quiet=args.quiet,
+        )  # fmt: skip
+    )
+    for t in report.get("targets", []):
+        print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}")
+    print(f"report: {out}/report.md")
+    return 0

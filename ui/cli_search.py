@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import sys
 
-from indexer.errors import ConfigError
-from ui.common import add_index_args, store_config_from_args
+from indexer.errors import printable
+from search.validate import parse_range  # noqa: F401 - re-exported: ui.app and tests use it
+from ui.common import add_index_args, require_index, store_config_from_args
 
 
 def fmt_time(s: float) -> str:
@@ -15,19 +16,6 @@ def fmt_time(s: float) -> str:
     h, rem = divmod(max(0.0, s), 3600)
     m, sec = divmod(rem, 60)
     return f"{int(h)}:{int(m):02d}:{sec:04.1f}" if h else f"{int(m)}:{sec:04.1f}"
-
-
-def parse_range(text: str | None, kind=float, what: str = "range"):
-    """``"1990-2000"``, ``"1990-"``, ``"-2000"`` or ``"1995"`` → (min, max)."""
-    if not text:
-        return None, None
-    lo, sep, hi = text.partition("-") if not text.startswith("-") else ("", "-", text[1:])
-    try:
-        if not sep:
-            return kind(lo), kind(lo)
-        return (kind(lo) if lo else None), (kind(hi) if hi else None)
-    except ValueError as e:
-        raise ConfigError(f"bad {what} {text!r}: use A-B, A-, -B or A") from e
 
 
 def filters_from_args(args):
@@ -38,9 +26,10 @@ def filters_from_args(args):
     return SearchFilters(
         labels_any=tuple(args.label or ()),
         labels_all=tuple(args.all_labels or ()),
-        label_source="top" if args.top_labels or args.min_label_score else "clean",
-        label_min_score=args.min_label_score or 0.0,
-        label_top_k=args.top_labels or 5,
+        # "is not None": --top-labels 0 is an error (search/validate.py), not "the default"
+        label_source="clean" if args.top_labels is None and args.min_label_score is None else "top",
+        label_min_score=args.min_label_score if args.min_label_score is not None else 0.0,
+        label_top_k=args.top_labels if args.top_labels is not None else 5,
         genres=tuple(args.genre or ()),
         movies=tuple(args.movie or ()),
         year_min=y0,
@@ -59,29 +48,76 @@ def _open_engine(args, load_model: bool):
 
 
 def cmd_search(args) -> int:
+    """Validate everything that needs no model (ranges, the image, the index path), then search
+    through a running ``serve`` of the index when there is one (ui.remote: the model is warm
+    there), else here — opening the index without its model, so that names and the shot id are
+    checked before the model loads (on the first text or image query)."""
+    from indexer.imageio import load_rgb
+    from ui import remote
+
     query = " ".join(args.query).strip() or None
-    with _open_engine(args, load_model=bool(query or args.image)) as eng:
+    filters = filters_from_args(args)
+    image = load_rgb(args.image) if args.image else None  # a missing/broken file: one line, now
+    cfg = store_config_from_args(args)
+    require_index(cfg)
+    from ui.cli_hits import check_args, needs_engine
+
+    check_args(args)  # --export path/format, --then combinations: before any search
+    url = None if args.no_server or needs_engine(args) else remote.find_server(cfg)
+    if url is not None:
+        request = remote.build_request(
+            query, args.image, args.like, filters, args.k, args.offset, args.per_movie,
+            args.dedup, args.min_score,
+        )  # fmt: skip
+        try:
+            answer = remote.remote_search(url, request)
+        except remote.ServerGone:
+            pass  # killed or hung: search here (the index may still be locked: then that error)
+        else:
+            if answer.get("empty"):
+                print(EMPTY_INDEX, file=sys.stderr)
+                return 0
+            res, random_weights = remote.result_from_answer(answer)
+            _print_result(args, res, random_weights)
+            from ui.cli_hits import export
+
+            export(args, None, res.hits)  # --export
+            return 3 if res.no_good_match else 0
+    with _open_engine(args, load_model=False) as eng:
         if eng.is_empty:
-            print("the index is empty — run: scenesearch index --index DIR MOVIES...",
-                  file=sys.stderr)  # fmt: skip
+            print(EMPTY_INDEX, file=sys.stderr)
             return 0
+        if args.then or args.then_image:  # "A then B" sequences (ui/cli_hits.py)
+            from ui.cli_hits import cmd_then
+
+            return cmd_then(args, eng, query, image, filters)
         res = eng.search(
             text=query,
-            image=args.image,
+            image=image,
             like=args.like,
-            filters=filters_from_args(args),
+            filters=filters,
             limit=args.k,
             offset=args.offset,
             per_movie=args.per_movie,
             dedup=args.dedup,
             min_score=args.min_score,
         )
-        if args.json:
-            for h in res.hits:
-                print(json.dumps(h.to_dict()))
-        else:
-            print_table(res, random_weights=eng.random_weights)
+        _print_result(args, res, eng.random_weights)
+        from ui.cli_hits import after_search
+
+        after_search(args, eng, res, filters)  # --facets, --export
     return 3 if res.no_good_match else 0
+
+
+EMPTY_INDEX = "the index is empty — run: scenesearch index --index DIR MOVIES..."
+
+
+def _print_result(args, res, random_weights: bool) -> None:
+    if args.json:
+        for h in res.hits:
+            print(json.dumps(h.to_dict()))
+    else:
+        print_table(res, random_weights=random_weights)
 
 
 def print_table(res, random_weights: bool = False, out=None) -> None:
@@ -100,7 +136,7 @@ def print_table(res, random_weights: bool = False, out=None) -> None:
         score = f"{h.score:.3f}" if h.score is not None else "-"
         labels = ", ".join(f"{t.label} {t.score:.2f}" for t in h.top[:3])
         year = f" ({h.year})" if h.year else ""
-        rows.append((str(i), score, f"{h.title}{year}"[:36],
+        rows.append((str(i), score, printable(f"{h.title}{year}")[:36],
                      f"{fmt_time(h.start_s)}-{fmt_time(h.end_s)}", h.shot_id, labels))  # fmt: skip
     head = ("#", "score", "movie", "time", "shot id", "top labels")
     widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
@@ -113,8 +149,10 @@ def print_table(res, random_weights: bool = False, out=None) -> None:
 def cmd_serve(args) -> int:
     from ui.app import serve
 
+    cfg = store_config_from_args(args)
+    require_index(cfg)
     return serve(
-        store_config_from_args(args),
+        cfg,
         host=args.host,
         port=args.port,
         movie_dirs=args.movies or [],
@@ -156,6 +194,12 @@ def register(sub) -> None:
                    help="drop hits below S; exit code 3 if none is left")  # fmt: skip
     r.add_argument("--json", action="store_true", help="one JSON object per hit per line")
     p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--no-server", action="store_true",
+                   help="search here even when a 'scenesearch serve' of this index is running "
+                   "(by default the query goes through it: its model is already loaded)")  # fmt: skip
+    from ui.cli_hits import add_search_args
+
+    add_search_args(p)  # --then/--within, --export, --facets
     p.set_defaults(func=cmd_search)
 
     s = sub.add_parser("serve", help="the web app (gallery, filters, player)")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from indexer.config import StoreConfig, env_defaults
+from indexer.errors import ConfigError
 
 
 def add_index_args(p: argparse.ArgumentParser) -> None:
@@ -32,4 +35,69 @@ def store_config_from_args(args: argparse.Namespace) -> StoreConfig:
         qdrant_url=args.qdrant_url or env["qdrant_url"],
         api_key=env["api_key"],
         collection=getattr(args, "collection", "shots"),
+        shard_number=getattr(args, "shard_number", None),
+        replication_factor=getattr(args, "replication_factor", None),
+        write_consistency_factor=getattr(args, "write_consistency_factor", None),
     )
+
+
+def require_index(cfg: StoreConfig) -> None:
+    """A command that reads an index (search, info, remove, serve) on an embedded index folder
+    that does not exist or holds no index: a ConfigError naming the folder — a typo in the path
+    must not look like an empty index."""
+    if cfg.qdrant_url:
+        return  # the server says itself whether the collection exists
+    d = cfg.index_dir
+    if not d or not os.path.isdir(d):
+        raise ConfigError(
+            f"no index at {d}: the folder does not exist (check --index / $SCENESEARCH_INDEX, or "
+            f"create it with: scenesearch index --index {d} MOVIES...)"
+        )
+    if not (
+        os.path.isdir(os.path.join(d, "shard")) or os.path.isfile(os.path.join(d, "index.json"))
+    ):
+        raise ConfigError(
+            f"no index at {d}: the folder holds no scenesearch index (create one with: "
+            f"scenesearch index --index {d} MOVIES...)"
+        )
+
+
+def model_for_index(cfg: StoreConfig, model: str | None, pretrained: str | None) -> tuple[str, str]:
+    """The (model, weights) an ``index`` run uses: what the user gave; for what they did not
+    give, the model and weights the existing index records (so adding to a random-weights or a
+    local-weights index needs no repeated flags, and never a hub download), else ViT-B-32 with
+    OpenAI's weights. A conflicting choice is left for the index's meta check to refuse."""
+    from indexer.config import ModelConfig
+
+    meta = None
+    if model is None or pretrained is None:
+        meta = existing_meta(cfg)
+    if not meta:
+        return model or ModelConfig.name, pretrained or ModelConfig.pretrained
+    rec_model = meta.get("model_config_path") or meta["model"]
+    rec_weights = meta["pretrained"]
+    if rec_weights.startswith("file:"):
+        rec_weights = meta.get("weights_path") or rec_weights[5:]
+        if pretrained is None and not os.path.isfile(rec_weights):
+            raise ConfigError(
+                f"the index was built with weights file {meta['pretrained'][5:]}, no longer at "
+                f"{rec_weights}; give it with --pretrained PATH"
+            )
+    used = (model or rec_model, pretrained or rec_weights)
+    if (model is None or model == rec_model) and (pretrained is None or pretrained == rec_weights):
+        print(
+            f"note: adding to an existing index: using its model {meta['model_id']} "
+            "(as recorded in the index)",
+            file=sys.stderr,
+        )
+    return used
+
+
+def existing_meta(cfg: StoreConfig) -> dict | None:
+    """The metadata of the index ``cfg`` names, or None when there is no index yet."""
+    from indexer.store import open_store
+
+    if not cfg.qdrant_url and not (cfg.index_dir and os.path.isdir(cfg.index_dir)):
+        return None
+    with open_store(cfg) as store:
+        return store.get_meta() if store.exists() else None

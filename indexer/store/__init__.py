@@ -34,12 +34,39 @@ def open_store(cfg: StoreConfig) -> ShotStore:
     """Open (not create) the store an index config names: a server when ``qdrant_url`` is set
     (``:memory:`` for qdrant-client's in-process mode), otherwise the embedded shard under
     ``index_dir``."""
+    cluster = {
+        "shard_number": getattr(cfg, "shard_number", None),
+        "replication_factor": getattr(cfg, "replication_factor", None),
+        "write_consistency_factor": getattr(cfg, "write_consistency_factor", None),
+    }
+    for key, value in cluster.items():
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(
+                f"--{key.replace('_', '-')} must be a whole number ≥ 1, not {value!r}"
+            )
+        if value is not None and not cfg.qdrant_url:
+            raise ConfigError(
+                f"--{key.replace('_', '-')} applies to a Qdrant server collection (--qdrant-url)"
+            )
+    rf, wcf = cluster["replication_factor"], cluster["write_consistency_factor"]
+    if wcf is not None and wcf > (rf or 1):
+        raise ConfigError(
+            f"--write-consistency-factor {wcf} exceeds the replication factor {rf or 1}: no "
+            "write could ever be acknowledged"
+        )
     if cfg.qdrant_url:
         from indexer.store.server import ServerStore
 
-        return ServerStore(cfg.qdrant_url, api_key=cfg.api_key, collection=cfg.collection)
+        return ServerStore(
+            cfg.qdrant_url, api_key=cfg.api_key, collection=cfg.collection, **cluster
+        )
     if not cfg.index_dir:
         raise ConfigError("no index folder given (--index DIR)")
+    import os
+
+    from indexer.diskspace import OPEN_RESERVE, require_free
     from indexer.store.edge import EdgeStore
 
+    if os.path.isdir(cfg.index_dir):  # opening allocates even to read: see indexer/diskspace.py
+        require_free(cfg.index_dir, OPEN_RESERVE, "opening the index")
     return EdgeStore(cfg.index_dir)

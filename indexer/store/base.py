@@ -252,8 +252,10 @@ class ShotStore(ABC):
         offset: int = 0,
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
+        with_payload: bool | Sequence[str] = True,
     ) -> list[StoredRecord]:
-        """Nearest points by cosine similarity (score = cosine), filter applied inside the search."""
+        """Nearest points by cosine similarity (score = cosine), filter applied inside the search.
+        ``with_payload`` may name the payload keys to return (reading fewer is faster)."""
 
     def search_batch(
         self,

@@ -188,6 +188,14 @@ class EdgeStore(ShotStore):
             raise
         except Exception as e:
             raise StoreError(f"index {self.root}: {what} failed: {tr.one_line(e)}") from e
+        except BaseException as e:
+            # A Rust panic in the engine reaches Python as pyo3's PanicException, a
+            # BaseException: uncaught it would kill a web server's worker thread (its request
+            # never answered). Inputs are validated before they get here (search/validate.py).
+            if type(e).__name__ != "PanicException":
+                raise
+            raise StoreError(f"index {self.root}: {what} failed (engine panic): "
+                             f"{tr.one_line(e)}") from e  # fmt: skip
 
     def _need_shard(self) -> qe.EdgeShard:
         self._check_open()
@@ -373,6 +381,7 @@ class EdgeStore(ShotStore):
         offset: int,
         with_vectors: bool | Sequence[str],
         params: SearchParams | None,
+        with_payload: bool | Sequence[str] = True,
     ) -> qe.QueryRequest:
         p = params or SearchParams()
         qf = _filter(flt)
@@ -381,7 +390,9 @@ class EdgeStore(ShotStore):
             offset=int(offset) or None,
             query=qe.Query.Nearest(tr.as_list(vector), using=using),
             filter=qf,
-            with_payload=True,
+            with_payload=with_payload
+            if isinstance(with_payload, bool)
+            else qe.PayloadSelector.Include(list(with_payload)),
             with_vector=tr.with_vectors_arg(with_vectors),
             params=qe.SearchParams(
                 hnsw_ef=p.ef(filtered=qf is not None),
@@ -401,16 +412,19 @@ class EdgeStore(ShotStore):
         offset: int = 0,
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
+        with_payload: bool | Sequence[str] = True,
     ) -> list[StoredRecord]:
         shard = self._need_shard()
         p = params or SearchParams()
-        req = self._query(vector, using, flt, limit, offset, with_vectors, p)
+        req = self._query(vector, using, flt, limit, offset, with_vectors, p, with_payload)
         with self._engine("search"):
             hits = shard.query(req)
             if short_under_filter(len(hits), limit, flt, p):
                 exact = replace(p, exact=True)
                 hits = shard.query(
-                    self._query(vector, using, flt, limit, offset, with_vectors, exact)
+                    self._query(
+                        vector, using, flt, limit, offset, with_vectors, exact, with_payload
+                    )
                 )
         return [_record(h, with_vectors, score=True) for h in hits]
 

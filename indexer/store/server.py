@@ -12,6 +12,7 @@ the reference the congruence tests hold the other backends to — not a product 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,8 @@ from indexer.store.base import (
     StorePoint,
     short_under_filter,
 )
+
+log = logging.getLogger(__name__)
 
 META_KEY = "scenesearch"  # our key inside the collection metadata (other keys are left alone)
 _MOVIE_NS = uuid.UUID("6f1d3c2a-6b8e-4f43-9a51-3c1f7f0c2e90")  # uuid5 namespace of movie ids
@@ -56,6 +59,9 @@ class ServerStore(ShotStore):
         full_scan_threshold_kb: int = 150_000,  # see EdgeTuning
         payload_m: int = 0,
         timeout: int = 60,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
+        write_consistency_factor: int | None = None,
     ):
         self.url = url
         self.collection = collection
@@ -63,6 +69,16 @@ class ServerStore(ShotStore):
         self.local = url == ":memory:"
         self._hnsw = (m, ef_construct, full_scan_threshold_kb, payload_m)
         self._have_movies = False
+        # Cluster layout, applied when this store creates the collection (see StoreConfig).
+        self.cluster = {
+            k: v
+            for k, v in (
+                ("shard_number", shard_number),
+                ("replication_factor", replication_factor),
+                ("write_consistency_factor", write_consistency_factor),
+            )
+            if v is not None
+        }
         try:
             from qdrant_client import QdrantClient, models
 
@@ -121,13 +137,23 @@ class ServerStore(ShotStore):
                         full_scan_threshold=fst,
                         payload_m=payload_m,  # no per-value subgraphs: see EdgeTuning.payload_m
                     ),
+                    **self.cluster,
                 )
         self._ensure_payload_indexes()
         self._ensure_movies_collection()
 
     def _check_spec(self, spec: CollectionSpec) -> None:
         with self._call("get_collection"):
-            vectors = self._client.get_collection(self.collection).config.params.vectors
+            params = self._client.get_collection(self.collection).config.params
+        vectors = params.vectors
+        for key, want in self.cluster.items():
+            have = getattr(params, key, None)
+            if have is not None and have != want:
+                # fixed when the collection was created: say so instead of silently ignoring it
+                log.warning(
+                    "collection %r keeps %s=%s (set at creation); %s=%s ignored",
+                    self.collection, key, have, key, want,
+                )  # fmt: skip
         have = (
             {k: int(v.size) for k, v in (vectors or {}).items()}
             if isinstance(vectors, dict)
@@ -293,9 +319,11 @@ class ServerStore(ShotStore):
         offset: int = 0,
         with_vectors: bool | Sequence[str] = False,
         params: SearchParams | None = None,
+        with_payload: bool | Sequence[str] = True,
     ) -> list[StoredRecord]:
         p = params or SearchParams()
         qf = self._filter(flt)
+        wp = with_payload if isinstance(with_payload, bool) else list(with_payload)
 
         def query(sp: SearchParams) -> list:
             return self._client.query_points(
@@ -305,7 +333,7 @@ class ServerStore(ShotStore):
                 query_filter=qf,
                 limit=int(limit),
                 offset=int(offset) or None,
-                with_payload=True,
+                with_payload=wp,
                 with_vectors=tr.with_vectors_arg(with_vectors),
                 search_params=self._params(sp, filtered=qf is not None),
             ).points
