@@ -81,6 +81,9 @@ class IndexBenchConfig:
     copies: int = 10  # scaling test: N copies of a short clip (0: skip)
     scale_seconds: float = 20.0  # length of the clip used for the scaling test
     fidelity_frames: int = 32  # frames compared for preprocessing fidelity (0: skip)
+    # extra runs like ours_default with other shot detectors, e.g. "transnet" or
+    # "content+threshold+transnet transnet_gate=12" (eval.transitions.shot_config labels)
+    detectors: tuple[str, ...] = ()
     work_dir: str | None = None  # scratch space (default: a temp dir, removed afterwards)
     keep_work: bool = False
     quiet: bool = False
@@ -128,6 +131,7 @@ def video_facts(path: str) -> dict[str, Any]:
 def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, detector=None):
     from indexer.config import IndexConfig
     from indexer.pipeline import validate_frames_per_shot
+    from indexer.shots import for_device
 
     cfg = IndexConfig()
     cfg.model.name = bc.model
@@ -136,7 +140,10 @@ def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, de
     cfg.model.batch_size = bc.batch_size
     cfg.sample.frames_per_shot = validate_frames_per_shot(frames_per_shot)
     if detector:
-        cfg.shots.detector = detector
+        from eval.transitions import shot_config
+
+        cfg.shots = shot_config(detector, cfg.shots)
+    cfg.shots = for_device(cfg.shots, bc.device)
     cfg.store.index_dir = index_dir
     cfg.run.workers = bc.workers
     cfg.run.progress = False
@@ -178,7 +185,8 @@ def run_ours(
     out = {
         "config": {
             "frames_per_shot": frames_per_shot,
-            "detector": cfg.shots.detector,
+            "detector": cfg.shots.detector
+            + (f" transnet_gate={cfg.shots.transnet_gate:g}" if cfg.shots.transnet_gate else ""),
             "decode_short_side": cfg.decode.short_side,
             "batch_size": cfg.model.batch_size,
             "workers": cfg.run.workers or auto_workers(),
@@ -551,6 +559,11 @@ def run_index_bench(bc: IndexBenchConfig) -> dict[str, Any]:
         phases["ours_default"], _ = run_ours(
             bc, "ours_default", [video], encoder, labeler, work, sampler, log, bc.frames_per_shot
         )
+        for i, label in enumerate(bc.detectors):
+            phases[f"ours_detector{i + 1}"], _ = run_ours(
+                bc, f"ours_detector{i + 1}", [video], encoder, labeler, work, sampler, log,
+                bc.frames_per_shot, label,
+            )  # fmt: skip
         ours_all_dir = None
         if bc.run_all:
             phases["ours_all"], ours_all_dir = run_ours(

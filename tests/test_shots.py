@@ -70,12 +70,19 @@ def collect(path, k=3, shot_cfg=None, **sample_kw):
 
 # ------------------------------------------------------------------------------ registry
 def test_registry_lists_detectors_and_rejects_unknown_names():
-    assert available_detectors() == ["adaptive", "content", "hash", "histogram", "threshold"]
+    assert available_detectors() == [
+        "adaptive",
+        "content",
+        "hash",
+        "histogram",
+        "threshold",
+        "transnet",
+    ]
     assert parse_detector_spec("content + Threshold") == ["content", "threshold"]
     with pytest.raises(ConfigError) as e:
         parse_detector_spec("content+x")
     assert str(e.value) == (
-        "unknown detector 'x'; available: adaptive, content, hash, histogram, threshold"
+        "unknown detector 'x'; available: adaptive, content, hash, histogram, threshold, transnet"
     )
     with pytest.raises(ConfigError, match="unknown detector 'nope'"):
         ShotSegmenter(ShotConfig(detector="nope"), 24.0)

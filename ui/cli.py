@@ -49,6 +49,7 @@ def _index_config(args):
     from indexer.config import IndexConfig, env_defaults, resolve_device
     from indexer.pipeline import validate_frames_per_shot
     from indexer.sampling import check_sampling
+    from indexer.shots import for_device
 
     cfg = IndexConfig()
     cfg.store = store_config_from_args(args)
@@ -63,6 +64,7 @@ def _index_config(args):
     check_sampling(cfg.sample.frame_interval_s, cfg.sample.max_frames_per_shot)
     if args.detector:
         cfg.shots.detector = args.detector
+    cfg.shots = for_device(cfg.shots, cfg.model.device)  # learned detector where CLIP runs
     if args.min_shot_s is not None:
         cfg.shots.min_shot_s = args.min_shot_s
     if args.max_shot_s is not None:
@@ -138,7 +140,8 @@ def _add_index_parser(sub) -> None:
     p.add_argument("--no-frame-vectors", action="store_true",
                    help="store only each shot's mean vector (smaller index; no best-frame "
                    "ranking, no match times)")  # fmt: skip
-    p.add_argument("--detector", help="shot detector(s), e.g. content, adaptive, content+threshold")
+    p.add_argument("--detector", help="shot detector(s), e.g. content+threshold, transnet, "
+                   "transnet:0.3 (threshold); see docs/shot_detection.md")  # fmt: skip
     p.add_argument("--min-shot-s", type=float, help="minimum shot length in seconds (0.6)")
     p.add_argument("--max-shot-s", type=float, help="split shots longer than this (0 = never)")
     p.add_argument("--taxonomy", metavar="FILE", help="label file, one per line (MovieCLIP 179)")

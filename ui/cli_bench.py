@@ -44,6 +44,7 @@ def cmd_bench_index(args) -> int:
         copies=args.copies,
         scale_seconds=args.scale_seconds,
         fidelity_frames=args.fidelity_frames,
+        detectors=tuple(args.detector),
         work_dir=args.work_dir,
         keep_work=args.keep_work,
         quiet=args.quiet,
@@ -143,6 +144,8 @@ def register(sub) -> None:
                     help="frames per shot of our default run (default 3)")  # fmt: skip
     pi.add_argument("--batch-size", type=int, default=64)
     pi.add_argument("--workers", type=int, default=0, help="decode workers (0 = automatic)")
+    pi.add_argument("--detector", action="append", default=[], metavar="LABEL",
+                    help="also index with this shot detector (spec [FIELD=VALUE ...]); repeat")  # fmt: skip
     pi.add_argument("--skip-all", action="store_true", help="skip our all-frames run")
     pi.add_argument("--skip-baseline", action="store_true", help="skip the paper's pipeline")
     pi.add_argument("--baseline-max-shots", type=_positive, metavar="N",

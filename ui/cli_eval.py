@@ -1,6 +1,6 @@
 """``scenesearch eval``: the command-line shell over the ``eval`` library.
 
-Four subcommands — ``genre``, ``scenes``, ``shots``, ``retrieval`` — each parse options, build
+Five subcommands — ``genre``, ``scenes``, ``shots``, ``transitions``, ``retrieval`` — each parse options, build
 the library's config, run it and write a report folder (``--out``, default
 ``./reports/eval-<cmd>``): tables as CSV/Parquet/JSON, PNG plots, ``config.json`` and
 ``summary.md``. The main CLI calls :func:`register` and turns ScenesearchErrors into one line.
@@ -25,7 +25,9 @@ def register(subparsers) -> None:
         "F1 and text retrieval. Each subcommand writes a report folder (tables as CSV/Parquet/JSON, "
         "PNG plots, summary.md).",
     )
-    sub = p.add_subparsers(dest="eval_cmd", metavar="{genre,scenes,shots,retrieval}", required=True)
+    sub = p.add_subparsers(
+        dest="eval_cmd", metavar="{genre,scenes,shots,transitions,retrieval}", required=True
+    )
 
     g = sub.add_parser("genre", help="genre linear probe on pooled index features")
     g.add_argument(
@@ -116,6 +118,31 @@ def register(subparsers) -> None:
     )
     _common(t, "shots", index=False)
     t.set_defaults(func=cmd_shots)
+
+    tr = sub.add_parser(
+        "transitions",
+        help="shot detectors on real footage joined by known cuts, dissolves and fades, plus traps",
+        description="Builds seeded clips from corpus footage joined by hard cuts, dissolves and "
+        "fades through black/white, with traps that are not cuts (flash, fast pan, title, "
+        "strobe), and scores every detector configuration (P/R/F1 per transition type, false "
+        "positives per trap, frames/s), plus the annotated corpus clips.",
+    )
+    tr.add_argument(
+        "--detector", action="append", metavar="SPEC",
+        help="configuration to score: a detector spec, e.g. transnet:0.3 or content+threshold, "
+        "optionally followed by ShotConfig overrides ('content+threshold+transnet "
+        "transnet_gate=12'); repeat (default: a standard set with the default and transnet)",
+    )  # fmt: skip
+    tr.add_argument("--corpus", metavar="DIR", help="corpus folder (default ../shared/corpus)")
+    tr.add_argument(
+        "--clips", metavar="DIR", help="where clips are built/reused (default OUT/clips)"
+    )
+    tr.add_argument("--seed", type=int, default=0, help="seed of the clips (default 0)")
+    tr.add_argument("--no-corpus", action="store_true", help="skip the annotated corpus clips")
+    tr.add_argument("--quiet", action="store_true", help="no progress lines")
+    tr.add_argument("--out", metavar="DIR", default="./reports/eval-transitions",
+                    help="report folder (default ./reports/eval-transitions)")  # fmt: skip
+    tr.set_defaults(func=cmd_transitions)
 
     r = sub.add_parser("retrieval", help="text-query retrieval: recall@k, mAP@k, nDCG@k, MRR")
     r.add_argument(
@@ -367,6 +394,39 @@ def cmd_shots(args) -> int:
     )
     rep.figure("f1_vs_tolerance", f1_plot(table), "F1, precision and recall against tolerance")
     rep.write_summary()
+    return 0
+
+
+# ------------------------------------------------------------------------------ transitions
+def cmd_transitions(args) -> int:
+    import os
+    import time
+
+    from eval.transitions import DEFAULT_SPECS, benchmark, shot_config, write
+
+    specs = args.detector or list(DEFAULT_SPECS)
+    for s in specs:
+        shot_config(s)  # a typo fails now, not after minutes of clip building
+    corpus = Path(
+        args.corpus
+        or os.environ.get("SCENESEARCH_CORPUS")
+        or Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+    )
+    if not (corpus / "video").is_dir():
+        raise InputError(f"corpus not found: {corpus} (give --corpus DIR)")
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    log = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
+
+    def partial(done, tallies, note):  # a report after every clip: long runs show progress
+        write(out, done, tallies, args.seed, time.perf_counter() - t0, note)
+
+    clips, tallies = benchmark(
+        specs, Path(args.clips) if args.clips else out / "clips", corpus, args.seed,
+        with_corpus=not args.no_corpus, log=log, progress=partial,
+    )  # fmt: skip
+    path = write(out, clips, tallies, args.seed, time.perf_counter() - t0)
+    print(f"report written to {path}/ (report.md)")
     return 0
 
 

