@@ -42,14 +42,14 @@ def engine(built, tiny_encoder):
 @pytest.fixture(scope="module")
 def server_engine(engine, built, tiny_encoder):
     """The same points, meta and movie records in the server backend (in-process)."""
-    from indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, StorePoint, VectorSpec
+    from indexer.store import CollectionSpec, StorePoint, VectorSpec
     from indexer.store.server import ServerStore
 
     recs = list(engine.store.iter_points(with_vectors=True))
     s = ServerStore(":memory:", collection="shots")
-    dims = {k: len(v) for k, v in recs[0].vectors.items()}
-    s.create(CollectionSpec([VectorSpec(VECTOR_CLIP, dims[VECTOR_CLIP]),
-                             VectorSpec(VECTOR_SCENES, dims[VECTOR_SCENES])]))  # fmt: skip
+    # every named vector, the per-frame multivector ("frames", 2-d rows) included
+    s.create(CollectionSpec([VectorSpec(k, v.shape[-1], v.ndim == 2)
+                             for k, v in recs[0].vectors.items()]))  # fmt: skip
     s.set_meta(engine.store.get_meta())
     s.upsert([StorePoint(r.id, r.vectors, r.payload) for r in recs])
     for m in engine.store.get_movies().values():
