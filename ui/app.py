@@ -67,9 +67,9 @@ from indexer.config import StoreConfig
 from indexer.errors import ConfigError, IndexBusyError, ScenesearchError
 from indexer.imageio import MAX_IMAGE_BYTES
 from search import SearchEngine, SearchFilters
-from search.validate import as_int, opt_float, opt_int, parse_range
+from search.validate import as_int, opt_float, parse_range
 from ui.app_work import CSS as WORK_CSS
-from ui.app_work import WorkPanel, api_sequences, gallery_items
+from ui.app_work import WorkPanel, api_sequences, build_filters, gallery_items
 from ui.cli_search import fmt_time
 from ui.media import MediaGuard, movie_url, thumb_url
 from ui.player import PLAYER_JS
@@ -417,17 +417,8 @@ class SearchApp:
         # the number fields are free text (empty = no limit, never 0), checked by
         # search/validate.py like the CLI's and the API's values
         try:
-            filters = SearchFilters(
-                labels_any=tuple(labels or ()) if label_mode != "all" else (),
-                labels_all=tuple(labels or ()) if label_mode == "all" else (),
-                label_source="top" if label_source == "top" else "clean",
-                genres=tuple(genres or ()),
-                movies=tuple(movies or ()),
-                year_min=opt_int(year_min, "Year from"),
-                year_max=opt_int(year_max, "Year to"),
-                duration_min=opt_float(duration_min, "Shot length from"),
-                duration_max=opt_float(duration_max, "Shot length to"),
-            )
+            filters = build_filters(labels, label_mode, label_source, genres, movies, year_min,
+                                    year_max, duration_min, duration_max)  # fmt: skip
             min_s = opt_float(min_score, "Minimum score")
             k = as_int(DEFAULT_K if k in (None, "") else k, "Number of results", 1, MAX_K)
         except ScenesearchError as e:
