@@ -88,7 +88,7 @@ def machine_info() -> dict[str, Any]:
     import psutil
     import torch
 
-    from indexer import __version__
+    from scenesearch.indexer import __version__
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = None

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.bench_common import (
+from scenesearch.eval.bench_common import (
     RANDOM_WEIGHTS_NOTE,
     Log,
     ResourceSampler,
@@ -50,7 +50,7 @@ from eval.bench_common import (
     target_rows,
     write_report,
 )
-from indexer.errors import ConfigError, InputError
+from scenesearch.indexer.errors import ConfigError, InputError
 
 TARGET_DEFAULT_SPEEDUP = 10.0
 TARGET_ALL_SPEEDUP = 2.0
@@ -112,7 +112,7 @@ def remux_video(src: str, dst: str, seconds: float | None = None, title: str | N
 
 
 def video_facts(path: str) -> dict[str, Any]:
-    from indexer.decode import probe
+    from scenesearch.indexer.decode import probe
 
     info = probe(path)
     return {
@@ -129,9 +129,9 @@ def video_facts(path: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ our pipeline
 def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, detector=None):
-    from indexer.config import IndexConfig
-    from indexer.pipeline import validate_frames_per_shot
-    from indexer.shots import for_device
+    from scenesearch.indexer.config import IndexConfig
+    from scenesearch.indexer.pipeline import validate_frames_per_shot
+    from scenesearch.indexer.shots import for_device
 
     cfg = IndexConfig()
     cfg.model.name = bc.model
@@ -140,7 +140,7 @@ def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, de
     cfg.model.batch_size = bc.batch_size
     cfg.sample.frames_per_shot = validate_frames_per_shot(frames_per_shot)
     if detector:
-        from eval.transitions import shot_config
+        from scenesearch.eval.transitions import shot_config
 
         cfg.shots = shot_config(detector, cfg.shots)
     cfg.shots = for_device(cfg.shots, bc.device)
@@ -164,8 +164,8 @@ def run_ours(
     manifest: str | None = None,
 ) -> tuple[dict[str, Any], str]:
     """One indexing run into a fresh index; returns (figures, index folder)."""
-    from indexer.config import auto_workers
-    from indexer.pipeline import Indexer
+    from scenesearch.indexer.config import auto_workers
+    from scenesearch.indexer.pipeline import Indexer
 
     index_dir = str(work / f"index-{name}")
     shutil.rmtree(index_dir, ignore_errors=True)
@@ -220,8 +220,8 @@ def _torch_threads() -> int:
 
 def read_our_shots(index_dir: str) -> list[dict[str, Any]]:
     """(start_s, end_s, top-1 label, scenes vector) of every shot in an index, in time order."""
-    from indexer.config import StoreConfig
-    from indexer.store import VECTOR_SCENES, open_store
+    from scenesearch.indexer.config import StoreConfig
+    from scenesearch.indexer.store import VECTOR_SCENES, open_store
 
     shots = []
     with open_store(StoreConfig(index_dir=index_dir)) as store:
@@ -393,8 +393,8 @@ def feature_fidelity(
     import av
     import torch
 
-    from indexer.config import DecodeConfig
-    from indexer.decode import VideoReader
+    from scenesearch.indexer.config import DecodeConfig
+    from scenesearch.indexer.decode import VideoReader
 
     with av.open(video) as c:
         s = c.streams.video[0]
@@ -514,8 +514,8 @@ def run_scaling(bc, clip: str, encoder, labeler, work: Path, sampler, log) -> di
 # ------------------------------------------------------------------------------ the run
 def run_index_bench(bc: IndexBenchConfig) -> dict[str, Any]:
     """Run every phase and write the report; returns the report dict."""
-    from indexer.encoder import ClipEncoder
-    from indexer.labels import SceneLabeler
+    from scenesearch.indexer.encoder import ClipEncoder
+    from scenesearch.indexer.labels import SceneLabeler
 
     if not os.path.isfile(bc.video):
         raise InputError(f"{bc.video}: file not found")
@@ -711,7 +711,7 @@ def gpu_throughput(encoder, sampler, log: Log, seconds: float = 3.0) -> dict[str
     """
     import torch
 
-    from indexer.encoder import autocast_context
+    from scenesearch.indexer.encoder import autocast_context
 
     dev = encoder.device
     h, w = 256, 455

@@ -1,4 +1,4 @@
-"""``python -m eval.bench_ray``: the overhead of indexing through Ray, and shot-table throughput.
+"""``python -m scenesearch.eval.bench_ray``: the overhead of indexing through Ray, and shot-table throughput.
 
 1. The same corpus clips indexed by the local run (``Indexer``: decode worker processes + one
    embedder) and by ``index --ray`` on a one-node Ray cluster with the same cores, alternating
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from eval.bench_common import (
+from scenesearch.eval.bench_common import (
     RANDOM_WEIGHTS_NOTE,
     machine_info,
     machine_md,
@@ -48,7 +48,7 @@ RAY_SIDES = {
 
 
 def _cfg(index_dir: str, model: str, pretrained: str):
-    from indexer.config import IndexConfig
+    from scenesearch.indexer.config import IndexConfig
 
     cfg = IndexConfig()
     cfg.store.index_dir = index_dir
@@ -60,8 +60,8 @@ def _cfg(index_dir: str, model: str, pretrained: str):
 def index_rounds(clips: list[str], work: Path, rounds: int, model: str, pretrained: str, log):
     import ray
 
-    from indexer.pipeline import Indexer
-    from indexer.ray_index import RayOptions, run_ray
+    from scenesearch.indexer.pipeline import Indexer
+    from scenesearch.indexer.ray_index import RayOptions, run_ray
 
     cores = len(os.sched_getaffinity(0))
     t0 = time.perf_counter()
@@ -117,12 +117,12 @@ def index_rounds(clips: list[str], work: Path, rounds: int, model: str, pretrain
 
 
 def table_throughput(n: int, work: Path, log) -> dict:
-    from eval.bench_search import SHOTS_PER_MOVIE, generate
-    from indexer.config import StoreConfig
-    from indexer.labels import load_taxonomy
-    from indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
-    from indexer.store.edge import EdgeStore
-    from indexer.transfer import export_index, load_tables
+    from scenesearch.eval.bench_search import SHOTS_PER_MOVIE, generate
+    from scenesearch.indexer.config import StoreConfig
+    from scenesearch.indexer.labels import load_taxonomy
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
+    from scenesearch.indexer.store.edge import EdgeStore
+    from scenesearch.indexer.transfer import export_index, load_tables
 
     tax = load_taxonomy(None)
     src = work / "src"
@@ -168,7 +168,7 @@ def render(r: dict) -> str:
     rows = [[x["round"], x["side"], x["wall_s"], x["in_run_s"], x["shots"], x["images"],
              x["load_avg"]] for x in ix["runs"]]  # fmt: skip
     return "\n\n".join([
-        "# Ray overhead and shot-table throughput (`python -m eval.bench_ray`)",
+        "# Ray overhead and shot-table throughput (`python -m scenesearch.eval.bench_ray`)",
         f"Run {r['date']}" + (f" (the local-vs-Ray part: {r['index_date']})"
                               if r.get("index_date") else "") + ". **The machine was shared with five other engineers' builds and tests "
         "while this ran** (load averages below): absolute times are noisy; the ratio is measured "
@@ -208,7 +208,9 @@ def render(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.bench_ray", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m scenesearch.eval.bench_ray", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--out", default=str(REPO / "eval" / "results" / "bench-ray"))
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--points", type=int, default=20_000)

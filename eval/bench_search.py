@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.bench_common import (
+from scenesearch.eval.bench_common import (
     RANDOM_WEIGHTS_NOTE,
     Log,
     ResourceSampler,
@@ -117,8 +117,8 @@ def generate(
     n: int, work: Path, labels: tuple[str, ...], seed: int, store, log, dim: int = DIM
 ) -> tuple[Corpus, float]:
     """Generate N points in chunks and upsert them; returns (corpus, seconds inside the store)."""
-    from indexer.records import make_shot_id, point_id
-    from indexer.store import VECTOR_CLIP, VECTOR_SCENES, StorePoint
+    from scenesearch.indexer.records import make_shot_id, point_id
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, StorePoint
 
     rng = np.random.default_rng(seed)
     n_clusters = max(8, n // 200)
@@ -249,7 +249,7 @@ def genre_mask(corpus: Corpus, g: int) -> np.ndarray:
 def boundary_filter(corpus: Corpus, labels: tuple[str, ...], thr_points: int):
     """(SearchFilters, mask, fraction, description) of the clean label or genre matching the
     fewest shots above ``thr_points`` (the engine's full-scan threshold), or None."""
-    from search import SearchFilters
+    from scenesearch.search import SearchFilters
 
     above = [(c, "label", k) for k, c in corpus.label_counts.items() if c > thr_points]
     above += [(c, "genre", k) for k, c in corpus.genre_counts.items() if c > thr_points]
@@ -269,7 +269,7 @@ def other_filters(corpus: Corpus, labels: tuple[str, ...]) -> dict[str, tuple]:
     """The filter kinds a user sets beside a clean label or a genre, each as (SearchFilters, mask,
     fraction, description): a label among the top 5 (the app's "top" label mode), a label in the
     top 3 with score ≥ 0.2 (a nested condition on ``top[]``), and a decade + duration range."""
-    from search import SearchFilters
+    from scenesearch.search import SearchFilters
 
     n = corpus.n
     out = {}
@@ -335,7 +335,7 @@ def probe_main(index_dir: str, queries_path: str) -> None:
     """Run in a fresh process: reopen time, RSS after serving queries (printed as JSON)."""
     import psutil
 
-    from indexer.store.edge import EdgeStore
+    from scenesearch.indexer.store.edge import EdgeStore
 
     rss0 = psutil.Process().memory_info().rss
     t0 = time.perf_counter()
@@ -392,7 +392,7 @@ def concurrency_test(index_dir: str, seconds: float, clients: int, label: str, g
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", SCENESEARCH_DEVICE="cpu")
     server_log = open(Path(index_dir).parent / "serve.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "serve", "--index", index_dir, "--host", "127.0.0.1",
+        [sys.executable, "-m", "scenesearch.ui.cli", "serve", "--index", index_dir, "--host", "127.0.0.1",
          "--port", str(port)],
         cwd=str(Path(__file__).resolve().parents[1]), env=env, stdout=server_log,
         stderr=subprocess.STDOUT,
@@ -478,12 +478,12 @@ def run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
 
 
 def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
-    from indexer.encoder import ClipEncoder
-    from indexer.labels import SceneLabeler
-    from indexer.pipeline import index_meta
-    from indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
-    from indexer.store.edge import EdgeStore, EdgeTuning
-    from search import SearchEngine, SearchFilters
+    from scenesearch.indexer.encoder import ClipEncoder
+    from scenesearch.indexer.labels import SceneLabeler
+    from scenesearch.indexer.pipeline import index_meta
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
+    from scenesearch.indexer.store.edge import EdgeStore, EdgeTuning
+    from scenesearch.search import SearchEngine, SearchFilters
 
     log = Log(bc.out_dir, bc.quiet)
     work = Path(bc.work_dir or tempfile.mkdtemp(prefix="scenesearch-bench-search-"))
@@ -542,7 +542,7 @@ def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
         np.save(qpath, queries)
         with measure("reopen", None, log):
             out = subprocess.run(
-                [sys.executable, "-m", "eval.bench_search", "--probe", str(index_dir), str(qpath)],
+                [sys.executable, "-m", "scenesearch.eval.bench_search", "--probe", str(index_dir), str(qpath)],
                 cwd=str(Path(__file__).resolve().parents[1]), capture_output=True, text=True,
             )  # fmt: skip
         if out.returncode != 0:
@@ -696,14 +696,14 @@ def with_suppress_unlink(p: Path) -> None:
 
 
 def _store_cfg(index_dir: Path):
-    from indexer.config import StoreConfig
+    from scenesearch.indexer.config import StoreConfig
 
     return StoreConfig(index_dir=str(index_dir))
 
 
 def _shot_ids(corpus: Corpus):
     def sid(i: int) -> str:
-        from indexer.records import make_shot_id
+        from scenesearch.indexer.records import make_shot_id
 
         mi = int(corpus.movie_of[i])
         return make_shot_id(f"m{mi:05d}", i - mi * SHOTS_PER_MOVIE)
@@ -883,4 +883,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--probe":
         probe_main(sys.argv[2], sys.argv[3])
     else:
-        sys.exit("usage: python -m eval.bench_search --probe INDEX_DIR QUERIES.npy")
+        sys.exit("usage: python -m scenesearch.eval.bench_search --probe INDEX_DIR QUERIES.npy")

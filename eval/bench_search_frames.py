@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.bench_common import (
+from scenesearch.eval.bench_common import (
     Log,
     dir_size,
     machine_info,
@@ -64,9 +64,9 @@ def _zipf(n: int, s: float) -> np.ndarray:
 
 def generate(n: int, work: Path, store, rng, log) -> dict:
     """Upsert n shots with frame vectors; keep every frame (memmap) and its shot for numpy."""
-    from indexer.records import make_shot_id, point_id
-    from indexer.sampling import frames_for_duration
-    from indexer.store import VECTOR_CLIP, VECTOR_FRAMES, StorePoint
+    from scenesearch.indexer.records import make_shot_id, point_id
+    from scenesearch.indexer.sampling import frames_for_duration
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_FRAMES, StorePoint
 
     n_clusters = max(8, n // 200)
     centers = rng.standard_normal((n_clusters, DIM)).astype(np.float32)
@@ -120,8 +120,8 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
 
 
 def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
-    from eval.bench_stills import index_memory
-    from indexer.store import (
+    from scenesearch.eval.bench_stills import index_memory
+    from scenesearch.indexer.store import (
         VECTOR_CLIP,
         VECTOR_FRAMES,
         CollectionSpec,
@@ -129,8 +129,8 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
         MatchAny,
         VectorSpec,
     )
-    from indexer.store.edge import EdgeStore
-    from search import SearchEngine
+    from scenesearch.indexer.store.edge import EdgeStore
+    from scenesearch.search import SearchEngine
 
     log = Log(bc.out_dir, bc.quiet)
     work = Path(bc.work_dir or tempfile.mkdtemp(prefix="scenesearch-frames-"))
@@ -180,10 +180,10 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
     qc = g["centers"][rng.integers(0, len(g["centers"]), bc.queries)]
     qs = qc + rng.standard_normal(qc.shape).astype(np.float32) * (0.6 / np.sqrt(DIM))
     qs = (qs / np.linalg.norm(qs, axis=1, keepdims=True)).astype(np.float32)
-    from indexer.config import StoreConfig
+    from scenesearch.indexer.config import StoreConfig
 
     eng = SearchEngine.open(StoreConfig(index_dir=str(idx)), load_model=False)
-    from indexer.records import point_id
+    from scenesearch.indexer.records import point_id
 
     ids = np.array([point_id(f"m{int(g['movie_of'][i]):05d}:{i - int(g['movie_of'][i]) * 1000:04d}")
                     for i in range(bc.points)])  # fmt: skip
@@ -219,7 +219,7 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
                                     for k, v in row.items()))  # fmt: skip
     eng.close()
     report["cases"] = results
-    from search.engine import FRAME_CANDIDATES
+    from scenesearch.search.engine import FRAME_CANDIDATES
 
     dflt = f"prefetch {FRAME_CANDIDATES}"
     report["targets"] = [

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.bench_common import (
+from scenesearch.eval.bench_common import (
     Log,
     dir_size,
     machine_info,
@@ -87,7 +87,7 @@ def all_frame_embeddings(
 
 
 def _embed_every_frame(path, encoder, cache: Path, stride: int, log) -> dict[str, np.ndarray]:
-    from indexer.decode import VideoReader
+    from scenesearch.indexer.decode import VideoReader
 
     t0 = time.perf_counter()
     times, feats, batch = [], [], []
@@ -181,7 +181,7 @@ def rank_best_frame(q: np.ndarray, feats: np.ndarray, owner: np.ndarray, n_shots
 def sweep(films: dict, settings=SWEEP) -> list[dict]:
     """hit@1 pooled and on shots > 12 s, and images embedded, for each (interval, cap)
     setting, scored offline from the every-frame embeddings with the same stills and shots."""
-    from indexer.sampling import frames_for_duration, sample_indices
+    from scenesearch.indexer.sampling import frames_for_duration, sample_indices
 
     out = []
     for interval, cap in settings:
@@ -233,8 +233,8 @@ SCHEMES = {
 
 
 def _index(scheme: str, index_dir: str, videos: list[str], encoder, labeler) -> dict:
-    from indexer.config import IndexConfig
-    from indexer.pipeline import Indexer
+    from scenesearch.indexer.config import IndexConfig
+    from scenesearch.indexer.pipeline import Indexer
 
     cfg = IndexConfig()
     cfg.store.index_dir = index_dir
@@ -252,8 +252,8 @@ def _index(scheme: str, index_dir: str, videos: list[str], encoder, labeler) -> 
 
 _RAM_PROBE = """
 import json, sys, time, numpy as np, psutil
-from indexer.store.edge import EdgeStore
-from indexer.store.base import Rescore
+from scenesearch.indexer.store.edge import EdgeStore
+from scenesearch.indexer.store.base import Rescore
 p = psutil.Process()
 before = p.memory_info().rss
 s = EdgeStore(sys.argv[1])
@@ -279,11 +279,11 @@ def index_memory(index_dir: str) -> dict:
 
 # ------------------------------------------------------------------------------ the run
 def run_stills_bench(bc: StillsBenchConfig) -> dict:
-    from indexer.config import LabelConfig, StoreConfig
-    from indexer.encoder import ClipEncoder
-    from indexer.labels import SceneLabeler
-    from indexer.store import Filter, MatchAny
-    from search import SearchEngine
+    from scenesearch.indexer.config import LabelConfig, StoreConfig
+    from scenesearch.indexer.encoder import ClipEncoder
+    from scenesearch.indexer.labels import SceneLabeler
+    from scenesearch.indexer.store import Filter, MatchAny
+    from scenesearch.search import SearchEngine
 
     log = Log(bc.out_dir, bc.quiet)
     videos = bc.videos or sorted(str(p) for p in CORPUS.iterdir() if p.is_file())
@@ -399,7 +399,7 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
     log(f"sweep: {report['sweep']}")
     report["targets"] = targets(report)
     report["finished"] = now_iso()
-    from eval.bench_stills_report import markdown
+    from scenesearch.eval.bench_stills_report import markdown
 
     write_report(bc.out_dir, report, markdown(report))
     if not bc.work_dir:

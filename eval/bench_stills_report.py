@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from eval.bench_common import RANDOM_WEIGHTS_NOTE, machine_md, md_table, target_rows
-from eval.bench_stills import SCHEMES
+from scenesearch.eval.bench_common import RANDOM_WEIGHTS_NOTE, machine_md, md_table, target_rows
+from scenesearch.eval.bench_stills import SCHEMES
 
 
 def markdown(report: dict) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.bench_common import (
+from scenesearch.eval.bench_common import (
     Log,
     ResourceSampler,
     exclusive_bench,
@@ -78,8 +78,8 @@ class Data:
 
 def generate(n: int, work: Path, seed: int, store, log) -> Data:
     """Generate and upsert N shots (see the module docstring)."""
-    from indexer.records import make_shot_id, point_id
-    from indexer.store import VECTOR_CLIP, VECTOR_SCENES, StorePoint
+    from scenesearch.indexer.records import make_shot_id, point_id
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, StorePoint
 
     rng = np.random.default_rng(seed)
     n_clusters = max(8, n // 200)
@@ -176,8 +176,8 @@ def run_temporal_bench(bc: TemporalBenchConfig) -> dict[str, Any]:
 
 
 def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
-    from indexer.records import make_shot_id
-    from indexer.store import (
+    from scenesearch.indexer.records import make_shot_id
+    from scenesearch.indexer.store import (
         VECTOR_CLIP,
         VECTOR_SCENES,
         CollectionSpec,
@@ -185,8 +185,8 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
         MatchAny,
         VectorSpec,
     )
-    from indexer.store.edge import EdgeStore, EdgeTuning
-    from search.temporal import sequences_for_vectors
+    from scenesearch.indexer.store.edge import EdgeStore, EdgeTuning
+    from scenesearch.search.temporal import sequences_for_vectors
 
     log = Log(bc.out_dir, bc.quiet)
     work = Path(bc.work_dir or tempfile.mkdtemp(prefix="scenesearch-bench-temporal-"))

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from indexer.errors import InputError
-from indexer.store.base import VECTOR_CLIP, VECTOR_SCENES, ShotStore
+from scenesearch.indexer.errors import InputError
+from scenesearch.indexer.store.base import VECTOR_CLIP, VECTOR_SCENES, ShotStore
 
 
 @dataclass
@@ -47,7 +47,7 @@ class ShotTable:
         labels = (self.meta.get("taxonomy") or {}).get("labels")
         if labels:
             return tuple(labels)
-        from indexer.labels import load_taxonomy
+        from scenesearch.indexer.labels import load_taxonomy
 
         return load_taxonomy().labels
 

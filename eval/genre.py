@@ -22,10 +22,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from eval.features import ShotTable, feature_sets, pool
-from eval.metrics import average_precision, f1_at_threshold, mean_average_precision, tune_threshold
-from indexer.errors import InputError
-from indexer.inputs import read_table
+from scenesearch.eval.features import ShotTable, feature_sets, pool
+from scenesearch.eval.metrics import (
+    average_precision,
+    f1_at_threshold,
+    mean_average_precision,
+    tune_threshold,
+)
+from scenesearch.indexer.errors import InputError
+from scenesearch.indexer.inputs import read_table
 
 PRIOR = "prior"
 RANDOM = "random"
@@ -73,7 +78,7 @@ def read_genres(path: str | Path) -> list[GenreRow]:
     ``movie``, ``movie_id``, ``id``, ``path``, ``title`` (so the indexer's manifest works);
     ``genres`` is ``"a|b"`` (or ``,``/``;`` separated); an optional ``group`` (or ``film``) column
     names the film when several files hold the same film, so they never straddle a split."""
-    from indexer.inputs import split_genres
+    from scenesearch.indexer.inputs import split_genres
 
     p = Path(path)
     df, cols = read_table(p, "genres table")
@@ -568,7 +573,7 @@ def per_genre_plot(res: ProbeResult):
     """Per-genre AP for each feature type, side by side: the mean over folds, or — when no fold
     could score a genre (e.g. one film per test fold) — AP pooled over all out-of-fold
     predictions, so the plot never comes out empty."""
-    from eval.report import bar_plot
+    from scenesearch.eval.report import bar_plot
 
     rows = list(res.per_genre.iter_rows(named=True))
     key = "ap_mean" if any(r["ap_mean"] == r["ap_mean"] for r in rows) else "ap_pooled"  # NaN≠NaN

@@ -1,4 +1,4 @@
-"""Where the embedded store's ingest time goes: ``python -m eval.ingest_profile [--points N]``.
+"""Where the embedded store's ingest time goes: ``python -m scenesearch.eval.ingest_profile [--points N]``.
 
 Prints per-point costs on this machine (docs/benchmarks.md, "Ingest is bound by the Python
 binding"): the qdrant-edge binding's ``Point`` conversion per payload value type, our vector
@@ -41,11 +41,11 @@ def value_costs(n: int = 5000) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from eval.bench_search import generate
-    from indexer.labels import load_taxonomy
-    from indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
-    from indexer.store import _translate as tr
-    from indexer.store.edge import EdgeStore, engine_points
+    from scenesearch.eval.bench_search import generate
+    from scenesearch.indexer.labels import load_taxonomy
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
+    from scenesearch.indexer.store import _translate as tr
+    from scenesearch.indexer.store.edge import EdgeStore, engine_points
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=30_000)

@@ -23,9 +23,16 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from eval.metrics import ap_at_k, hit_at_k, ndcg_at_k, precision_at_k, recall_at_k, reciprocal_rank
-from indexer.errors import InputError
-from indexer.inputs import read_table
+from scenesearch.eval.metrics import (
+    ap_at_k,
+    hit_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+    reciprocal_rank,
+)
+from scenesearch.indexer.errors import InputError
+from scenesearch.indexer.inputs import read_table
 
 SearchFn = Callable[[str, int], list[str]]
 DEFAULT_KS = (1, 5, 10, 50)
@@ -145,7 +152,7 @@ def evaluate_queries(
 
 def summary_plot(res: RetrievalResult, ks: Sequence[int] = DEFAULT_KS):
     """recall@k, hit@k, mAP@k and nDCG@k against k."""
-    from eval.report import pyplot
+    from scenesearch.eval.report import pyplot
 
     plt = pyplot()
     vals = {r["metric"]: r["value"] for r in res.summary.iter_rows(named=True)}

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from eval.features import ShotTable
-from eval.metrics import f1_at_threshold, mean_average_precision, topk_accuracy
-from indexer.errors import InputError
-from indexer.inputs import read_table
+from scenesearch.eval.features import ShotTable
+from scenesearch.eval.metrics import f1_at_threshold, mean_average_precision, topk_accuracy
+from scenesearch.indexer.errors import InputError
+from scenesearch.indexer.inputs import read_table
 
 # MovieCLIP's 150-label map renames these two taxonomy labels (verified by diffing the map
 # against the 179-label taxonomy: 150 names kept, these 2 merged, 27 dropped).
@@ -463,7 +463,7 @@ def evaluate_scenes(
 
 def per_label_plot(evals: Sequence[SceneEval]):
     """AP per label (labels with positives) for each label space, side by side."""
-    from eval.report import bar_plot
+    from scenesearch.eval.report import bar_plot
 
     values = {
         ev.space: {

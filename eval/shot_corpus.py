@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.metrics import match_windows
-from indexer.config import DecodeConfig, ShotConfig
-from indexer.decode import VideoReader
-from indexer.shots import ShotSegmenter
+from scenesearch.eval.metrics import match_windows
+from scenesearch.indexer.config import DecodeConfig, ShotConfig
+from scenesearch.indexer.decode import VideoReader
+from scenesearch.indexer.shots import ShotSegmenter
 
 TOLERANCES = (0, 1, 5)
 PRIMARY_TOL = 1

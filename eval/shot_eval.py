@@ -25,9 +25,9 @@ from pathlib import Path
 
 import polars as pl
 
-from eval.metrics import match_cuts
-from indexer.config import DecodeConfig, ShotConfig
-from indexer.errors import InputError
+from scenesearch.eval.metrics import match_cuts
+from scenesearch.indexer.config import DecodeConfig, ShotConfig
+from scenesearch.indexer.errors import InputError
 
 DEFAULT_TOLERANCES = (0, 1, 5)
 _TIMECODE = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$")
@@ -211,7 +211,7 @@ def detect_cuts(
     video: str | Path, shot_cfg: ShotConfig, decode_cfg: DecodeConfig | None = None
 ) -> DetectorRun:
     """Run the indexer's shot detector on a video; cuts = start frames of shots 2..n."""
-    from indexer.shots import detect_shots
+    from scenesearch.indexer.shots import detect_shots
 
     started = time.perf_counter()
     shots, info = detect_shots(str(video), shot_cfg, decode_cfg or DecodeConfig(), movie_id="eval")
@@ -299,7 +299,7 @@ def shot_config_variants(
 
 def f1_plot(table: pl.DataFrame):
     """F1, precision and recall against tolerance for each detector configuration."""
-    from eval.report import pyplot
+    from scenesearch.eval.report import pyplot
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharey=True)

@@ -23,7 +23,7 @@ import av
 import cv2
 import numpy as np
 
-from indexer.errors import InputError
+from scenesearch.indexer.errors import InputError
 
 FPS = 24
 SIZE = (640, 360)  # output (w, h)

@@ -23,13 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from eval.metrics import match_windows, prf
-from eval.shot_corpus import Clip, build_clips, run, score
-from eval.transition_clips import GRADUAL, TRAPS, ClipSpec, build
-from indexer.config import DecodeConfig, ShotConfig
-from indexer.decode import VideoReader
-from indexer.errors import ConfigError, InputError
-from indexer.shots import parse_detector_spec
+from scenesearch.eval.metrics import match_windows, prf
+from scenesearch.eval.shot_corpus import Clip, build_clips, run, score
+from scenesearch.eval.transition_clips import GRADUAL, TRAPS, ClipSpec, build
+from scenesearch.indexer.config import DecodeConfig, ShotConfig
+from scenesearch.indexer.decode import VideoReader
+from scenesearch.indexer.errors import ConfigError, InputError
+from scenesearch.indexer.shots import parse_detector_spec
 
 GRADUAL_S = 0.5
 HARD_TOL = 1
@@ -255,8 +255,14 @@ def write(
     note: str = "",
 ):
     """report.json + report.md (main table, per-type table, targets, clips, machine)."""
-    from eval.bench_common import machine_info, machine_md, md_table, now_iso, target_rows
-    from eval.bench_common import write_report as _write
+    from scenesearch.eval.bench_common import (
+        machine_info,
+        machine_md,
+        md_table,
+        now_iso,
+        target_rows,
+    )
+    from scenesearch.eval.bench_common import write_report as _write
 
     machine = machine_info()
     rows, trows = summary_rows(tallies), type_rows(tallies)

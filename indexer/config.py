@@ -177,7 +177,7 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        from indexer.errors import ConfigError
+        from scenesearch.indexer.errors import ConfigError
 
         raise ConfigError(f"--device {device} asked for, but torch sees no CUDA device")
     return device

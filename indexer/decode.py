@@ -25,9 +25,9 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from indexer.config import DecodeConfig
-from indexer.errors import ConfigError, InputError
-from indexer.records import VideoInfo
+from scenesearch.indexer.config import DecodeConfig
+from scenesearch.indexer.errors import ConfigError, InputError
+from scenesearch.indexer.records import VideoInfo
 
 log = logging.getLogger(__name__)
 

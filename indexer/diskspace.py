@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from indexer.errors import StoreError
+from scenesearch.indexer.errors import StoreError
 
 MIB = 1 << 20
 # Opening an embedded index, even to read it: 110 MiB measured (module docstring), with margin.

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.compat import ensure_torchvision_importable
-from indexer.errors import ConfigError, ModelError
+from scenesearch.indexer.compat import ensure_torchvision_importable
+from scenesearch.indexer.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +336,7 @@ class ClipEncoder:
         Each image is first scaled like a decoded frame (short side = the working size the
         indexer decodes at) so image queries go through the same pixels path as indexed shots.
         """
-        from indexer.imageio import load_rgb
+        from scenesearch.indexer.imageio import load_rgb
 
         feats = [self.encode_frames(load_rgb(im)[None], batch_size) for im in images]
         return np.concatenate(feats) if feats else np.empty((0, self.spec.embed_dim), np.float32)

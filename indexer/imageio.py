@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from indexer.errors import InputError, printable
+from scenesearch.indexer.errors import InputError, printable
 
 WORKING_SHORT_SIDE = 256  # must match DecodeConfig.short_side's default
 

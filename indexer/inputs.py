@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.config import VIDEO_EXTENSIONS
-from indexer.errors import InputError
-from indexer.records import Movie
+from scenesearch.indexer.config import VIDEO_EXTENSIONS
+from scenesearch.indexer.errors import InputError
+from scenesearch.indexer.records import Movie
 
 _EDGE_BYTES = 1 << 20
 # Plausible release years (the first films are from the 1880s); a year outside is a typo.

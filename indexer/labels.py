@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.config import LabelConfig, default_cache_dir
-from indexer.errors import ConfigError
-from indexer.records import LabelScore, ShotLabels
+from scenesearch.indexer.config import LabelConfig, default_cache_dir
+from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.records import LabelScore, ShotLabels
 
 log = logging.getLogger(__name__)
 

@@ -27,16 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer import __version__
-from indexer.config import IndexConfig, StoreConfig, auto_workers, available_cores
-from indexer.diskspace import (
+from scenesearch.indexer import __version__
+from scenesearch.indexer.config import IndexConfig, StoreConfig, auto_workers, available_cores
+from scenesearch.indexer.diskspace import (
     OPEN_RESERVE,
     WRITE_RESERVE,
     DiskFullError,
     is_disk_full,
     require_free,
 )
-from indexer.errors import (
+from scenesearch.indexer.errors import (
     ConfigError,
     IndexBusyError,
     IndexMismatchError,
@@ -45,10 +45,10 @@ from indexer.errors import (
     StoreError,
     printable,
 )
-from indexer.imageio import write_jpeg
-from indexer.inputs import ManifestRow, discover, make_movie, read_manifest
-from indexer.lifeline import exit_with_parent
-from indexer.records import (
+from scenesearch.indexer.imageio import write_jpeg
+from scenesearch.indexer.inputs import ManifestRow, discover, make_movie, read_manifest
+from scenesearch.indexer.lifeline import exit_with_parent
+from scenesearch.indexer.records import (
     FrameChunk,
     Movie,
     MovieEnd,
@@ -57,7 +57,7 @@ from indexer.records import (
     make_shot_id,
     point_id,
 )
-from indexer.store import (
+from scenesearch.indexer.store import (
     SCHEMA_VERSION,
     VECTOR_CLIP,
     VECTOR_FRAMES,
@@ -80,7 +80,7 @@ UPSERT_BATCH = 256
 def index_meta(encoder, labeler, sample=None) -> dict:
     """What an index records about how it was built (checked whenever it is reopened); with
     ``sample`` (a SampleConfig) also the frame sampling and whether frame vectors are kept."""
-    from indexer.sampling import sampling_meta  # lazy: decoders and detectors
+    from scenesearch.indexer.sampling import sampling_meta  # lazy: decoders and detectors
 
     sampled = sampling_meta(sample) if sample is not None else {}
     spec = encoder.spec
@@ -263,7 +263,7 @@ def _worker(tasks, results, cfg: IndexConfig, parent_pid: int | None = None) -> 
     """Decode worker process: runs frame sources for movies from ``tasks`` into ``results``."""
     if parent_pid is not None:
         exit_with_parent(parent_pid)
-    from indexer.sampling import iter_movie
+    from scenesearch.indexer.sampling import iter_movie
 
     while True:
         movie = tasks.get()
@@ -294,7 +294,7 @@ def _safe_source(movie: Movie, cfg: IndexConfig, iter_movie) -> Iterator:
 def _messages(movies: list[Movie], cfg: IndexConfig, workers: int) -> Iterator:
     """All movies' messages, from worker processes (workers ≥ 1) or inline (workers = 0)."""
     if workers == 0 or len(movies) == 0:
-        from indexer.sampling import iter_movie
+        from scenesearch.indexer.sampling import iter_movie
 
         for m in movies:
             yield from _safe_source(m, cfg, iter_movie)
@@ -356,11 +356,11 @@ class Indexer:
     """Indexes movies into one index. Build once (loads the model), call :meth:`run` per batch."""
 
     def __init__(self, cfg: IndexConfig, encoder=None, labeler=None):
-        from indexer.labels import SceneLabeler
+        from scenesearch.indexer.labels import SceneLabeler
 
         self.cfg = cfg
         if encoder is None:
-            from indexer.encoder import ClipEncoder
+            from scenesearch.indexer.encoder import ClipEncoder
 
             m = cfg.model
             encoder = ClipEncoder(m.name, m.pretrained, m.device, m.precision, m.cache_dir)
@@ -506,7 +506,7 @@ class Indexer:
         return summary
 
     def _consume(self, messages, todo: list[Movie], store: ShotStore, summary: RunSummary):
-        from indexer.progress import Progress
+        from scenesearch.indexer.progress import Progress
 
         movies = {m.movie_id: m for m in todo}
         open_: dict[str, _OpenMovie] = {}
@@ -685,7 +685,7 @@ def shot_points(movie: Movie, end: MovieEnd, shots: list[ShotEnd], feats: dict[i
     → L2-normalised vector): the shot vector, its labels and its payload. Every executor (the
     local run, Ray actors) builds points here. With ``frames`` (the SampleConfig), each point
     also keeps its sampled frames' vectors (multivector "frames") and their times (``frame_s``)."""
-    from indexer.sampling import frame_times, vector_frames
+    from scenesearch.indexer.sampling import frame_times, vector_frames
 
     points: list[StorePoint] = []
     for se in shots:

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer import shot_table as st
-from indexer.config import IndexConfig
-from indexer.errors import ConfigError, IndexMismatchError, InputError, ScenesearchError
-from indexer.pipeline import (
+from scenesearch.indexer import shot_table as st
+from scenesearch.indexer.config import IndexConfig
+from scenesearch.indexer.errors import ConfigError, IndexMismatchError, InputError, ScenesearchError
+from scenesearch.indexer.pipeline import (
     Indexer,
     MovieFailed,
     MovieResult,
@@ -42,8 +42,14 @@ from indexer.pipeline import (
     shot_points,
     store_movie,
 )
-from indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
-from indexer.store import VECTOR_CLIP, VECTOR_FRAMES, VECTOR_SCENES, ShotStore, VectorSpec
+from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
+from scenesearch.indexer.store import (
+    VECTOR_CLIP,
+    VECTOR_FRAMES,
+    VECTOR_SCENES,
+    ShotStore,
+    VectorSpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +86,8 @@ class EmbedActor:
     """Holds the model (encoder + labeler): embeds frame batches and builds shot points."""
 
     def __init__(self, cfg: IndexConfig, device: str):
-        from indexer.encoder import ClipEncoder
-        from indexer.labels import SceneLabeler
+        from scenesearch.indexer.encoder import ClipEncoder
+        from scenesearch.indexer.labels import SceneLabeler
 
         m = cfg.model
         self.encoder = ClipEncoder(m.name, m.pretrained, device, m.precision, m.cache_dir)
@@ -119,8 +125,8 @@ def movie_task(movie: Movie, cfg: IndexConfig, actors: list, staging: str, meta:
     """Index one movie into a staged shot table (runs as a Ray task); returns what it did."""
     import ray
 
-    from indexer.imageio import jpeg_bytes
-    from indexer.sampling import iter_movie
+    from scenesearch.indexer.imageio import jpeg_bytes
+    from scenesearch.indexer.sampling import iter_movie
 
     if crash_once_dir:
         _crash_once(crash_once_dir, movie.movie_id)
@@ -291,7 +297,7 @@ def _start_actors(ray, cfg: IndexConfig, opts: RayOptions) -> list:
 
 def _run_movies(ray, driver: _Driver, store: ShotStore, todo: list[Movie], actors: list,
                 staging: str, opts: RayOptions, summary: RunSummary) -> None:  # fmt: skip
-    from indexer.progress import Progress
+    from scenesearch.indexer.progress import Progress
 
     cfg = driver.cfg
     progress = Progress(len(todo), enabled=cfg.run.progress)
@@ -377,7 +383,7 @@ def _load_result(driver: _Driver, store: ShotStore, m: Movie, url: str, res: dic
 
 
 def _store_table(driver: _Driver, store: ShotStore, m: Movie, url: str) -> int:
-    from indexer.transfer import copy_thumbs_in
+    from scenesearch.indexer.transfer import copy_thumbs_in
 
     table = st.read_table(url)
     # the movie as planned now (path, title, manifest metadata) over what was staged with it

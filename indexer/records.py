@@ -23,7 +23,7 @@ def point_id(shot_id: str) -> str:
 
 def parse_shot_id(shot_id: str) -> tuple[str, int]:
     """Split ``movie:index`` into its parts; raises ValueError with a readable message."""
-    from indexer.errors import ShotIdError
+    from scenesearch.indexer.errors import ShotIdError
 
     movie_id, sep, idx = shot_id.rpartition(":")
     if not sep or not movie_id or not idx.isdigit():

@@ -24,13 +24,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from indexer.config import DecodeConfig, SampleConfig, ShotConfig
-from indexer.decode import VideoReader
-from indexer.errors import ConfigError
-from indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd
-from indexer.shots import ShotSegmenter
-from indexer.store.base import VECTOR_FRAMES
-from indexer.thumbnails import thumbnail_index
+from scenesearch.indexer.config import DecodeConfig, SampleConfig, ShotConfig
+from scenesearch.indexer.decode import VideoReader
+from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd
+from scenesearch.indexer.shots import ShotSegmenter
+from scenesearch.indexer.store.base import VECTOR_FRAMES
+from scenesearch.indexer.thumbnails import thumbnail_index
 
 Message = FrameChunk | ShotEnd | MovieEnd
 

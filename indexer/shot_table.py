@@ -30,8 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from indexer.errors import InputError
-from indexer.store.base import StorePoint
+from scenesearch.indexer.errors import InputError
+from scenesearch.indexer.store.base import StorePoint
 
 FORMAT = "scenesearch-shots"
 TABLE_VERSION = 1

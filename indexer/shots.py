@@ -37,10 +37,10 @@ from scenedetect.detectors import (
     ThresholdDetector,
 )
 
-from indexer.config import DecodeConfig, SampleConfig, ShotConfig
-from indexer.decode import VideoReader
-from indexer.errors import ConfigError
-from indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd, VideoInfo
+from scenesearch.indexer.config import DecodeConfig, SampleConfig, ShotConfig
+from scenesearch.indexer.decode import VideoReader
+from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd, VideoInfo
 
 _EPS = 1e-6  # seconds; float slack when comparing shot lengths with min_shot_s / max_shot_s
 
@@ -146,7 +146,7 @@ register_detector(
 
 
 def _build_transnet(c: ShotConfig, n: int) -> SceneDetector:
-    from indexer.transnet import TransNetDetector
+    from scenesearch.indexer.transnet import TransNetDetector
 
     return TransNetDetector(
         c.transnet_threshold, c.transnet_device, c.transnet_batch, gate=c.transnet_gate
@@ -420,6 +420,6 @@ def iter_movie(
 ) -> Iterator[FrameChunk | ShotEnd | MovieEnd]:
     """The movie frame source (decode → shots → sampling), defined in :mod:`indexer.sampling`;
     re-exported here because callers think of it as "the shot stage's output"."""
-    from indexer.sampling import iter_movie as _iter_movie
+    from scenesearch.indexer.sampling import iter_movie as _iter_movie
 
     return _iter_movie(movie, decode_cfg, shot_cfg, sample_cfg)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer import shot_table as st
-from indexer.errors import IndexMismatchError, InputError, ScenesearchError
-from indexer.store import Filter, MatchAny, ShotStore, StorePoint, VectorSpec
+from scenesearch.indexer import shot_table as st
+from scenesearch.indexer.errors import IndexMismatchError, InputError, ScenesearchError
+from scenesearch.indexer.store import Filter, MatchAny, ShotStore, StorePoint, VectorSpec
 
 NPY_PART = 100_000  # points per img_emb_<k>.npy / metadata_<k>.parquet part (bounds memory)
 
@@ -67,7 +67,7 @@ def dims_of(vectors: dict[str, dict]) -> list[VectorSpec]:
 
 def check_fits(url: str, found: dict, wanted: dict, where: str) -> None:
     """A table built with another model, taxonomy or prompt than ``where`` is refused."""
-    from indexer.pipeline import check_meta
+    from scenesearch.indexer.pipeline import check_meta
 
     try:
         check_meta(found, wanted)
@@ -80,7 +80,7 @@ def load_tables(store_cfg, refs: list[str], *, progress=None) -> TransferSummary
     first table's metadata when new). Every table is checked before anything is written; each
     movie is written as a unit (old points deleted, new ones upserted, then its state record), so
     loading twice gives the same index. Thumbnails next to a table go to the index folder."""
-    from indexer.pipeline import open_index_store, store_movie
+    from scenesearch.indexer.pipeline import open_index_store, store_movie
 
     t0 = time.perf_counter()
     urls = find_tables(refs)
@@ -180,7 +180,7 @@ def export_index(
 
 def _write_npy_part(out: str, k: int, points: list[StorePoint], meta: dict) -> list[str]:
     """One clip-retrieval style part: embeddings (float32 .npy) + metadata rows, same order."""
-    from indexer.store import VECTOR_CLIP, VECTOR_SCENES
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES
 
     dims = {VECTOR_CLIP: int(meta["embed_dim"]), VECTOR_SCENES: len(meta["taxonomy"]["labels"])}
     files = []

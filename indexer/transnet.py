@@ -35,7 +35,7 @@ import numpy as np
 from scenedetect import FrameTimecode
 from scenedetect.detector import SceneDetector
 
-from indexer.errors import ConfigError
+from scenesearch.indexer.errors import ConfigError
 
 WINDOW = 100  # frames per model input, as the model was trained
 STEP = 50  # new frames predicted per window (its centre)
@@ -79,7 +79,7 @@ def isolated_global_state(device: str = "cpu") -> Iterator[None]:
 
 def resolve(device: str) -> str:
     """``auto`` → cuda when torch sees a GPU, else cpu (the same rule as the CLIP model)."""
-    from indexer.config import resolve_device
+    from scenesearch.indexer.config import resolve_device
 
     return resolve_device(device)
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.metrics import prf  # noqa: E402
-from eval.shot_corpus import PRIMARY_TOL, TOLERANCES, build_clips, run, score  # noqa: E402
-from indexer.config import DecodeConfig, ShotConfig  # noqa: E402
+from scenesearch.eval.metrics import prf  # noqa: E402
+from scenesearch.eval.shot_corpus import PRIMARY_TOL, TOLERANCES, build_clips, run, score  # noqa: E402
+from scenesearch.indexer.config import DecodeConfig, ShotConfig  # noqa: E402
 
 
 def candidates() -> list[tuple[str, ShotConfig]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from eval.bench_common import (  # noqa: E402
+from scenesearch.eval.bench_common import (  # noqa: E402
     exclusive_bench,
     machine_info,
     machine_md,
@@ -36,7 +36,7 @@ from eval.bench_common import (  # noqa: E402
 
 def _cli(*argv: str) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ui.cli", *argv], check=True, cwd=REPO,
+    subprocess.run([sys.executable, "-m", "scenesearch.ui.cli", *argv], check=True, cwd=REPO,
                    stdout=subprocess.DEVNULL, env=_env())  # fmt: skip
     return time.perf_counter() - t0
 
@@ -52,9 +52,9 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--out", default=str(REPO / "eval" / "results" / "cli-query-cost"))
     args = p.parse_args()
-    from indexer.config import StoreConfig
-    from search.engine import SearchFilters
-    from ui import remote
+    from scenesearch.indexer.config import StoreConfig
+    from scenesearch.search.engine import SearchFilters
+    from scenesearch.ui import remote
 
     meta = json.loads((Path(args.index) / "index.json").read_text())
     q = ["search", "--index", args.index, args.query, "-k", "5"]
@@ -66,7 +66,7 @@ def main() -> int:
             port = s.getsockname()[1]
         t0 = time.perf_counter()
         server = subprocess.Popen(
-            [sys.executable, "-m", "ui.cli", "serve", "--index", args.index, "--port", str(port)],
+            [sys.executable, "-m", "scenesearch.ui.cli", "serve", "--index", args.index, "--port", str(port)],
             cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
         )  # fmt: skip
         cfg = StoreConfig(index_dir=args.index)

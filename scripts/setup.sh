@@ -15,4 +15,4 @@ if [ "${SCENESEARCH_CPU:-}" != "1" ] && command -v nvidia-smi >/dev/null 2>&1 &&
     constraint=()
 fi
 python -m pip install -q "${constraint[@]}" -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
-python -c "import indexer, search, ui, eval" # fail loudly if the install is broken
+python -c "import scenesearch.indexer, scenesearch.search, scenesearch.ui, scenesearch.eval" # fail loudly if the install is broken

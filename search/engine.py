@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from indexer.config import StoreConfig
-from indexer.errors import ConfigError, IndexMismatchError, InputError
-from indexer.records import LabelScore, parse_shot_id, point_id
-from indexer.store import (
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.errors import ConfigError, IndexMismatchError, InputError
+from scenesearch.indexer.records import LabelScore, parse_shot_id, point_id
+from scenesearch.indexer.store import (
     VECTOR_CLIP,
     Filter,
     MatchAny,
@@ -31,7 +31,7 @@ from indexer.store import (
     TopLabel,
     open_store,
 )
-from search.validate import check_filters, check_request
+from scenesearch.search.validate import check_filters, check_request
 
 MAX_CANDIDATES = 5000  # most candidates fetched to fill a page after grouping/dedup
 FACET_MOVIES = 1000  # movies counted to tell when grouping has seen every matching movie
@@ -222,7 +222,7 @@ class SearchEngine:
         if self._encoder is None:
             if not self.meta:
                 raise InputError("the index is empty: nothing to search yet")
-            from indexer.encoder import ClipEncoder
+            from scenesearch.indexer.encoder import ClipEncoder
 
             m = self.meta
             name = m.get("model_config_path") or m["model"]

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from indexer.errors import ConfigError, InputError
-from search.engine import Hit
+from scenesearch.indexer.errors import ConfigError, InputError
+from scenesearch.search.engine import Hit
 
 FORMATS = {".otio": "otio", ".edl": "edl", ".xml": "fcpxml", ".csv": "csv"}
 FORMAT_NAMES = ("otio", "edl", "fcpxml", "csv")

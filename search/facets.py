@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from search.engine import SearchEngine, SearchFilters
+from scenesearch.search.engine import SearchEngine, SearchFilters
 
 MAX_LABELS = 200  # the taxonomy has 179
 MAX_GENRES = 200

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from indexer.errors import ConfigError
-from indexer.records import SHOT_NAMESPACE
-from indexer.store import (
+from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.records import SHOT_NAMESPACE
+from scenesearch.indexer.store import (
     VECTOR_CLIP,
     Filter,
     HasId,
@@ -42,9 +42,9 @@ from indexer.store import (
     StoredRecord,
     TopLabel,
 )
-from indexer.store.base import matches
-from search.engine import Hit, SearchEngine, SearchFilters
-from search.validate import MAX_LIMIT, as_int, check_request
+from scenesearch.indexer.store.base import matches
+from scenesearch.search.engine import Hit, SearchEngine, SearchFilters
+from scenesearch.search.validate import MAX_LIMIT, as_int, check_request
 
 # candidates per step in the first round: 400 rather than 100 because with 100 most unfiltered
 # queries needed a second round (CPU per query on 30 k clustered shots, 2 cores: p50 63 vs 88 ms,

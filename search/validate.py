@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from indexer.errors import ConfigError
-from indexer.inputs import YEAR_MAX, YEAR_MIN
+from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.inputs import YEAR_MAX, YEAR_MIN
 
 MAX_LIMIT = 100_000  # results in one page (browsing lists may be long; the web page stops at 200)
 MAX_OFFSET = 100_000  # deepest page start; the engine fetches offset + limit candidates

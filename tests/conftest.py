@@ -57,7 +57,7 @@ def device() -> str:
 def tiny_encoder(device):
     """The tiny random OpenCLIP model on CPU (same weights every time: seeded), in fp32 so tests
     can compare it exactly with open_clip's own calls (the bf16 path has its own tests)."""
-    from indexer.encoder import ClipEncoder
+    from scenesearch.indexer.encoder import ClipEncoder
 
     return ClipEncoder(TINY_MODEL, "random", device, "fp32")
 
@@ -65,6 +65,6 @@ def tiny_encoder(device):
 @pytest.fixture(scope="session")
 def tiny_labeler(tiny_encoder, tmp_path_factory):
     """MovieCLIP labeler (179 labels, the paper's prompt) on the tiny model."""
-    from indexer.labels import SceneLabeler
+    from scenesearch.indexer.labels import SceneLabeler
 
     return SceneLabeler(tiny_encoder, cache_dir=str(tmp_path_factory.mktemp("labels")))

@@ -135,8 +135,8 @@ def build_test_index(
     ``encoder`` / ``labeler`` (e.g. the session's ``tiny_encoder`` / ``tiny_labeler``) are reused
     when given, otherwise built from the tiny model config. Returns ``(index_dir, info)``.
     """
-    from indexer.config import IndexConfig, ModelConfig, RunConfig, StoreConfig
-    from indexer.pipeline import Indexer
+    from scenesearch.indexer.config import IndexConfig, ModelConfig, RunConfig, StoreConfig
+    from scenesearch.indexer.pipeline import Indexer
 
     tmp = Path(tmp_dir)
     written = write_movies(tmp, movies)

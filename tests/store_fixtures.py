@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.store.base import (
+from scenesearch.indexer.store.base import (
     VECTOR_CLIP,
     VECTOR_SCENES,
     CollectionSpec,

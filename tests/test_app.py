@@ -17,14 +17,21 @@ from types import SimpleNamespace
 
 import pytest
 
-from indexer.config import StoreConfig
-from indexer.errors import IndexBusyError
-from indexer.pipeline import indexing_lock
-from search import SearchEngine
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.errors import IndexBusyError
+from scenesearch.indexer.pipeline import indexing_lock
+from scenesearch.search import SearchEngine
+from scenesearch.ui.app import (
+    EngineSlot,
+    allowed_folders,
+    build_app,
+    caption,
+    launch_app,
+    open_slot,
+)
+from scenesearch.ui.cli_search import fmt_time
 from tests.conftest import REPO
 from tests.index_fixtures import build_test_index
-from ui.app import EngineSlot, allowed_folders, build_app, caption, launch_app, open_slot
-from ui.cli_search import fmt_time
 
 FRAME = 1 / 24
 

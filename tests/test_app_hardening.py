@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indexer.config import StoreConfig
-from indexer.pipeline import indexing_lock
-from search import SearchEngine
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.pipeline import indexing_lock
+from scenesearch.search import SearchEngine
+from scenesearch.ui.app import MAX_UPLOAD, build_app, launch_app, open_slot
 from tests.index_fixtures import build_test_index
 from tests.test_search_validation import NUMBERS, TEXTS, png_header_only
-from ui.app import MAX_UPLOAD, build_app, launch_app, open_slot
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 TIMEOUT = 60  # seconds any API call may take before the test calls it a hang

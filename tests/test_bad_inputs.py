@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexer.errors import printable
-from indexer.pipeline import Indexer
-from indexer.store import open_store
+from scenesearch.indexer.errors import printable
+from scenesearch.indexer.pipeline import Indexer
+from scenesearch.indexer.store import open_store
 from tests.conftest import REPO, TINY_MODEL
 from tests.test_pipeline import make_cfg
 from tests.videos import Segment, write_truncated_video, write_video, write_zero_byte
@@ -66,7 +66,7 @@ def test_a_movie_that_cannot_be_written_fails_alone_and_the_run_log_is_written(
 ):
     """Any error while writing one movie (here: the thumbnail writer raising for one of them)
     fails that movie with a reason; the others are indexed and the run log is written."""
-    import indexer.pipeline as pipeline
+    import scenesearch.indexer.pipeline as pipeline
 
     real = pipeline.write_jpeg
 
@@ -77,7 +77,7 @@ def test_a_movie_that_cannot_be_written_fails_alone_and_the_run_log_is_written(
 
     cursed = write_video(tmp_path / "cursed.mp4", [(30, 60), (30, 200)]).path
     good = write_video(tmp_path / "good.mp4", SEGS).path
-    from indexer.inputs import make_movie
+    from scenesearch.indexer.inputs import make_movie
 
     cursed_id = make_movie(cursed).movie_id
     monkeypatch.setattr(pipeline, "write_jpeg", flaky)
@@ -135,7 +135,7 @@ def test_truncated_files_are_indexed_as_far_as_readable_and_say_so(
 
 
 def test_cli_exit_code_and_info_for_a_truncated_file(tmp_path, capsys):
-    from ui.cli import main
+    from scenesearch.ui.cli import main
 
     mkv = tmp_path / "cut.mkv"
     write_truncated_video(mkv, 96, keep=0.5, fmt="matroska")
@@ -170,7 +170,7 @@ def test_identical_inputs_the_second_fails_and_stays_failed(tmp_path, tiny_encod
 def test_duplicate_manifest_id_is_an_error_of_that_row(
     tmp_path, tiny_encoder, tiny_labeler, capsys
 ):
-    from ui.cli import main
+    from scenesearch.ui.cli import main
 
     a = write_video(tmp_path / "a.mp4", SEGS).path
     b = write_video(tmp_path / "b.mp4", [(30, 200), (30, 30)]).path
@@ -224,7 +224,7 @@ def errors(stderr: str) -> list[str]:
 
 
 def test_cli_error_line_escapes_the_name(tmp_path, capsys):
-    from ui.cli import main
+    from scenesearch.ui.cli import main
 
     args = ["index", "--index", str(tmp_path / "idx"), "--model", TINY_MODEL, "--pretrained",
             "random", "--no-progress", "--manifest", "a\n\x1b[31mb.csv"]  # fmt: skip
@@ -263,7 +263,7 @@ def test_decode_workers_exit_when_the_indexer_is_killed(tmp_path):
         segs = [Segment(240, 40 + 60 * (j % 3), seed=i * 10 + j) for j in range(6)]
         write_video(src / f"m{i}.mp4", segs, size=(640, 360))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "ui.cli", "index", "--index", str(tmp_path / "idx"), "--model",
+    cmd = [sys.executable, "-m", "scenesearch.ui.cli", "index", "--index", str(tmp_path / "idx"), "--model",
            TINY_MODEL, "--pretrained", "random", "--no-progress", "--workers", "2", str(src)]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
@@ -318,7 +318,7 @@ def small_disk(tmp_path):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "ui.cli", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "scenesearch.ui.cli", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
@@ -355,8 +355,8 @@ def test_disk_filling_up_during_a_run_stops_it_with_one_line(
     """Fault injection: the disk is fine at the start and full when the second movie is about
     to be written — the run stops with one line, the first movie stays done, the run log (if it
     fits) records why, and a rerun after freeing space finishes the rest."""
-    import indexer.diskspace as ds
-    from indexer.diskspace import DiskFullError
+    import scenesearch.indexer.diskspace as ds
+    from scenesearch.indexer.diskspace import DiskFullError
 
     a = write_video(tmp_path / "a.mp4", SEGS).path
     b = write_video(tmp_path / "b.mp4", [(30, 200), (30, 30)]).path

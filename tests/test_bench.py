@@ -14,9 +14,9 @@ import shutil
 
 import pytest
 
+from scenesearch.ui.cli import main
 from tests.conftest import TINY_MODEL
 from tests.videos import write_video
-from ui.cli import main
 
 MACHINE_KEYS = {"cpu", "cores", "ram_gib", "gpu", "versions"}
 VERSION_KEYS = {"torch", "open_clip", "qdrant-edge", "PyAV", "scenedetect"}
@@ -127,7 +127,7 @@ def test_bench_search_small(tmp_path):
             rec["matching_shots"] / 2000, abs=1e-4
         )
     assert "## Latency" in md and "numpy" in md
-    from indexer import __version__
+    from scenesearch.indexer import __version__
 
     assert r["machine"]["versions"]["scenesearch"].startswith(__version__)  # + the git commit
 
@@ -145,7 +145,7 @@ def test_bench_stills_small(tmp_path):
     """`bench stills` on two synthetic films (a long take and 3 short shots): every method is
     scored (pooled, per film, per length class), both schemes are indexed and timed, the sweep
     covers every setting, and the brute force upper bound finds every still's shot."""
-    from eval.bench_stills import SWEEP
+    from scenesearch.eval.bench_stills import SWEEP
 
     d = tmp_path / "films"
     d.mkdir()

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from ui.cli import main
+from scenesearch.ui.cli import main
 
 
 @pytest.fixture(autouse=True)

@@ -14,14 +14,14 @@ from urllib.parse import urlparse
 
 import pytest
 
-from indexer.config import StoreConfig
-from indexer.store import Filter, MatchAny
-from search import SearchEngine
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.store import Filter, MatchAny
+from scenesearch.search import SearchEngine
+from scenesearch.ui.app import build_app, launch_app
+from scenesearch.ui.cli_search import fmt_time
 from tests.conftest import REPO
 from tests.index_fixtures import MOVIES, FixtureMovie, build_test_index
 from tests.videos import Segment
-from ui.app import build_app, launch_app
-from ui.cli_search import fmt_time
 
 # gr.Blocks() leaves asyncio event loops open and the launched server sockets: ignore those
 # ResourceWarnings here, not globally (the site fixture collects the garbage before it ends)

@@ -17,11 +17,11 @@ import socket
 
 import pytest
 
-from indexer.config import StoreConfig
-from search import SearchEngine
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.search import SearchEngine
+from scenesearch.ui.app import build_app, launch_app
 from tests.conftest import REPO
 from tests.index_fixtures import build_test_index
-from ui.app import build_app, launch_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 

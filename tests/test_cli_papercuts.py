@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from indexer.config import LabelConfig, StoreConfig
-from search import SearchEngine, SearchFilters
+from scenesearch.indexer.config import LabelConfig, StoreConfig
+from scenesearch.search import SearchEngine, SearchFilters
+from scenesearch.ui.cli import main
 from tests.conftest import REPO
 from tests.index_fixtures import build_test_index
-from ui.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_a_reader_that_goes_away_is_not_a_traceback(index, argv):
     """`scenesearch … | head -1`: the reader closes the pipe before (or while) we write."""
     idx, _ = index
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", argv[0], "--index", idx, *argv[1:]],
+        [sys.executable, "-m", "scenesearch.ui.cli", argv[0], "--index", idx, *argv[1:]],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=REPO,
     )  # fmt: skip
     proc.stdout.close()  # like head -1 after its line: every later write hits a closed pipe
@@ -107,17 +107,17 @@ def test_unknown_genre_and_movie_names_get_suggestions(index, capsys):
 # ------------------------------------------------------------------------------ 8. before the model
 @pytest.fixture
 def count_model_loads(monkeypatch):
-    import indexer.encoder
+    import scenesearch.indexer.encoder
 
     loads = []
-    real = indexer.encoder.ClipEncoder
+    real = scenesearch.indexer.encoder.ClipEncoder
 
     class Counting(real):
         def __init__(self, *a, **kw):
             loads.append(a)
             super().__init__(*a, **kw)
 
-    monkeypatch.setattr(indexer.encoder, "ClipEncoder", Counting)
+    monkeypatch.setattr(scenesearch.indexer.encoder, "ClipEncoder", Counting)
     return loads
 
 
@@ -162,7 +162,7 @@ def test_search_goes_through_a_running_serve(index, capsys, tmp_path):
     assert all(code == 0 and out for code, out, _ in local)
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "serve", "--index", idx, "--port", str(port)],
+        [sys.executable, "-m", "scenesearch.ui.cli", "serve", "--index", idx, "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=REPO, text=True,
     )  # fmt: skip
     endpoint = Path(idx) / "serve.json"
@@ -244,7 +244,7 @@ def test_index_into_an_existing_index_reuses_its_model(
 def unlabelled(tmp_path_factory, tiny_encoder):
     """The fixture movies indexed with clean-label thresholds no score reaches: no shot has a
     clean label (what random weights give with the real model)."""
-    from indexer.labels import SceneLabeler
+    from scenesearch.indexer.labels import SceneLabeler
 
     labeler = SceneLabeler(
         tiny_encoder, LabelConfig(clean_top1=1.01, clean_rest=1.01),
@@ -267,7 +267,7 @@ def test_no_clean_labels_is_said_in_one_line(unlabelled, capsys, tiny_encoder):
         res = eng.search("x", filters=SearchFilters(labels_any=(label,), label_source="top"))
         assert res.hits
         # the page: the same one line, and the picker's counts
-        from ui.app import EngineSlot, SearchApp
+        from scenesearch.ui.app import EngineSlot, SearchApp
 
         app = SearchApp(EngineSlot(eng))
         hits, msg = app.run_search("x", None, [label], "any", "clean")

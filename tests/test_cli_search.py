@@ -9,8 +9,8 @@ import json
 import pytest
 from PIL import Image
 
+from scenesearch.ui.cli import main
 from tests.index_fixtures import build_test_index
-from ui.cli import main
 
 
 @pytest.fixture(scope="module")

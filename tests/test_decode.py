@@ -18,9 +18,9 @@ from videos import (
     write_zero_byte,
 )
 
-from indexer.config import DecodeConfig
-from indexer.decode import VideoReader, iter_frames, probe, working_size
-from indexer.errors import ConfigError, InputError
+from scenesearch.indexer.config import DecodeConfig
+from scenesearch.indexer.decode import VideoReader, iter_frames, probe, working_size
+from scenesearch.indexer.errors import ConfigError, InputError
 
 
 def test_working_size_keeps_aspect_never_upscales_and_caps():

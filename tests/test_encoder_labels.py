@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from indexer.encoder import ClipEncoder
-from indexer.errors import ConfigError, ModelError
-from indexer.labels import SceneLabeler, clean_labels, load_taxonomy, top_labels
-from indexer.records import LabelScore
+from scenesearch.indexer.encoder import ClipEncoder
+from scenesearch.indexer.errors import ConfigError, ModelError
+from scenesearch.indexer.labels import SceneLabeler, clean_labels, load_taxonomy, top_labels
+from scenesearch.indexer.records import LabelScore
 from tests.conftest import TINY_MODEL
 
 
@@ -81,7 +81,7 @@ def test_label_matrix_is_cached(tiny_encoder, tmp_path, monkeypatch):
     second = SceneLabeler(tiny_encoder, cache_dir=str(tmp_path))
     np.testing.assert_array_equal(first.text_matrix, second.text_matrix)
     monkeypatch.undo()
-    from indexer.config import LabelConfig
+    from scenesearch.indexer.config import LabelConfig
 
     other = SceneLabeler(tiny_encoder, LabelConfig(prompt="{label}"), cache_dir=str(tmp_path))
     assert other.cache_key() != first.cache_key()
@@ -118,7 +118,7 @@ def test_tensor_preprocessing_matches_open_clip_pil(tiny_encoder):
             torch.stack([pil_pre(Image.fromarray(f)) for f in full]).to(tiny_encoder.device)
         )
         ref = torch.nn.functional.normalize(ref, dim=-1).cpu().numpy()
-    from indexer.imageio import load_rgb
+    from scenesearch.indexer.imageio import load_rgb
 
     ours = tiny_encoder.encode_frames(np.stack([load_rgb(f) for f in full]))
     cos = (ours * ref).sum(1)
@@ -131,7 +131,7 @@ def test_image_query_inputs(tiny_encoder, tmp_path):
     Image.fromarray(fr).save(p)
     a = tiny_encoder.encode_images([str(p), p.read_bytes(), fr, Image.fromarray(fr)])
     np.testing.assert_allclose(a, np.repeat(a[:1], 4, 0), atol=1e-5)
-    from indexer.errors import InputError
+    from scenesearch.indexer.errors import InputError
 
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(InputError, match="not a readable image"):
@@ -159,7 +159,7 @@ def test_hub_tag_offline_says_how_to_proceed(monkeypatch):
 
 
 def test_precision_auto_follows_the_hardware(monkeypatch):
-    import indexer.encoder as enc
+    import scenesearch.indexer.encoder as enc
 
     monkeypatch.setattr(enc, "cpu_has_native_bf16", lambda: False)
     assert enc.resolve_precision("cpu", "auto") == "fp32"

@@ -15,13 +15,19 @@ import numpy as np
 import polars as pl
 import pytest
 
-from eval.features import feature_sets, load_shots, pool
-from indexer.errors import InputError
-from indexer.records import make_shot_id, point_id
-from indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, StorePoint, VectorSpec
-from indexer.store.edge import EdgeStore
+from scenesearch.eval.features import feature_sets, load_shots, pool
+from scenesearch.indexer.errors import InputError
+from scenesearch.indexer.records import make_shot_id, point_id
+from scenesearch.indexer.store import (
+    VECTOR_CLIP,
+    VECTOR_SCENES,
+    CollectionSpec,
+    StorePoint,
+    VectorSpec,
+)
+from scenesearch.indexer.store.edge import EdgeStore
+from scenesearch.ui.cli_eval import register
 from tests.conftest import corpus_file
-from ui.cli_eval import register
 
 SCENE_LABELS = ("kitchen", "forest", "beach", "church")
 MOVIES = [  # (movie_id, title, genres, film group)
@@ -53,7 +59,7 @@ def index_dir(tmp_path_factory, tiny_encoder, tiny_labeler):
     along the opposite, so genre is linearly separable from pooled clip features.
     Index metadata is the indexer's own (tiny model, MovieCLIP taxonomy).
     """
-    from indexer.pipeline import index_meta
+    from scenesearch.indexer.pipeline import index_meta
 
     rng = np.random.default_rng(0)
     labels = tiny_labeler.labels
@@ -317,7 +323,7 @@ def test_user_errors_are_scenesearch_errors(index_dir, tmp_path):
 def test_eval_shots_cli(tmp_path):
     """The Sintel clip with its annotation, two detector configurations: content finds the 6 cuts
     exactly; the report has scores, per-cut details, the plot and the summary."""
-    if importlib.util.find_spec("indexer.shots") is None:
+    if importlib.util.find_spec("scenesearch.indexer.shots") is None:
         pytest.skip("indexer.shots not available yet")
     video = corpus_file("video/sintel_mangomm_848x480_26s.mp4")
     truth = corpus_file("annotations/sintel_mangomm_shots.csv")

@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import average_precision_score
 
-from eval.metrics import (
+from scenesearch.eval.metrics import (
     ap_at_k,
     average_precision,
     f1_at_threshold,

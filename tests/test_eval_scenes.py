@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.features import ShotTable
-from eval.scenes import (
+from scenesearch.eval.features import ShotTable
+from scenesearch.eval.scenes import (
     MERGED_150,
     GtShot,
     evaluate_scenes,
@@ -24,7 +24,7 @@ from eval.scenes import (
     read_scene_table,
     shot_labels_from_gt,
 )
-from indexer.labels import load_taxonomy
+from scenesearch.indexer.labels import load_taxonomy
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "movieclip"
 
@@ -180,6 +180,6 @@ def test_evaluate_scenes_hand_computed(three_shot_table):
 
 
 def read_ground_truth_from(pairs):
-    from eval.scenes import GroundTruth
+    from scenesearch.eval.scenes import GroundTruth
 
     return GroundTruth([GtShot("", (lab,), shot_id=sid) for sid, lab in pairs], "taxonomy")

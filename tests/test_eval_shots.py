@@ -6,8 +6,14 @@ import importlib.util
 
 import pytest
 
-from eval.shot_eval import CutTruth, cut_details, cut_table, evaluate_detectors, read_cuts
-from indexer.config import ShotConfig
+from scenesearch.eval.shot_eval import (
+    CutTruth,
+    cut_details,
+    cut_table,
+    evaluate_detectors,
+    read_cuts,
+)
+from scenesearch.indexer.config import ShotConfig
 from tests.conftest import corpus_file as corpus_path
 
 
@@ -76,7 +82,7 @@ CORPUS_CASES = [
 @pytest.mark.parametrize(("video", "truth", "detector", "expected"), CORPUS_CASES)
 def test_annotated_corpus_clips(video, truth, detector, expected):
     """The indexer's content detector on each annotated clip: F1 per tolerance as measured."""
-    if importlib.util.find_spec("indexer.shots") is None:
+    if importlib.util.find_spec("scenesearch.indexer.shots") is None:
         pytest.skip("indexer.shots not available yet")
     v = corpus_path(f"video/{video}")
     t = read_cuts(corpus_path(f"annotations/{truth}"))
@@ -88,7 +94,7 @@ def test_annotated_corpus_clips(video, truth, detector, expected):
 def test_sintel_content_detector_is_exact():
     """Sintel excerpt (25 fps, 652 frames), 6 hand-checked hard cuts; the content detector finds
     all six on the right frame: F1 = 1.0 at ±1 (and at ±0)."""
-    if importlib.util.find_spec("indexer.shots") is None:
+    if importlib.util.find_spec("scenesearch.indexer.shots") is None:
         pytest.skip("indexer.shots not available yet")
     video = corpus_path("video/sintel_mangomm_848x480_26s.mp4")
     truth = read_cuts(corpus_path("annotations/sintel_mangomm_shots.csv"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval.transition_clips import Event, apply_trap, build, join
-from eval.transitions import Tally, score_clip, shot_config, summary_rows
-from indexer.errors import ConfigError
-from indexer.transnet import CONTEXT, STEP, WINDOW, dissolve_score
+from scenesearch.eval.transition_clips import Event, apply_trap, build, join
+from scenesearch.eval.transitions import Tally, score_clip, shot_config, summary_rows
+from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.transnet import CONTEXT, STEP, WINDOW, dissolve_score
 from tests.conftest import CORPUS
 
 
@@ -52,7 +52,7 @@ def test_traps_touch_only_their_span(kind):
 
 def test_scoring_rule():
     """cut at 100 (±1), dissolve 200-230 (± 12 frames at 24 fps), flash trap 300-302."""
-    from eval.transition_clips import ClipSpec
+    from scenesearch.eval.transition_clips import ClipSpec
 
     spec = ClipSpec("c", "c.mp4", 400, 24.0, [Event("cut", 100, 100), Event("dissolve", 200, 230),
                                                Event("flash", 300, 302)])  # fmt: skip
@@ -106,8 +106,8 @@ def test_build_is_seeded_and_exact(tmp_path):
     truth; the written file decodes to exactly the frames the truth counts."""
     if not (CORPUS / "video" / "bbb_full_1280x720_24p.mp4").is_file():
         pytest.skip("corpus not available")
-    from eval.transitions import load_frames
-    from indexer.config import DecodeConfig
+    from scenesearch.eval.transitions import load_frames
+    from scenesearch.indexer.config import DecodeConfig
 
     counts = {"cut": 2, "dissolve": 1, "flash": 1}
     a = build(tmp_path / "a", CORPUS, seed=3, n_clips=1, counts=counts)

@@ -14,10 +14,10 @@ from fractions import Fraction
 import polars as pl
 import pytest
 
-from indexer.errors import ConfigError, InputError
-from indexer.records import LabelScore
-from search.engine import Hit
-from search.export import export_hits, read_timeline, timecode_rate
+from scenesearch.indexer.errors import ConfigError, InputError
+from scenesearch.indexer.records import LabelScore
+from scenesearch.search.engine import Hit
+from scenesearch.search.export import export_hits, read_timeline, timecode_rate
 
 otio = pytest.importorskip("opentimelineio")
 
@@ -146,9 +146,9 @@ def test_rate_snapping():
 def ntsc_index(tmp_path_factory, tiny_encoder, tiny_labeler):
     """Two movies indexed by the real pipeline: 29.97 fps (cuts at frames 30, 75) and 23.976 fps
     (cuts at 24, 60), 160×96 H.264 with brightness steps the detector finds exactly."""
-    from indexer.config import IndexConfig, ModelConfig, RunConfig, StoreConfig
-    from indexer.pipeline import Indexer
-    from search import SearchEngine
+    from scenesearch.indexer.config import IndexConfig, ModelConfig, RunConfig, StoreConfig
+    from scenesearch.indexer.pipeline import Indexer
+    from scenesearch.search import SearchEngine
     from tests.conftest import TINY_MODEL
     from tests.videos import write_video
 
@@ -178,7 +178,7 @@ def ntsc_index(tmp_path_factory, tiny_encoder, tiny_labeler):
 )  # fmt: skip
 @pytest.mark.parametrize("ext", [".otio", ".edl", ".xml"])
 def test_indexed_ntsc_movies_round_trip(ntsc_index, tmp_path, stem, rate, bounds, ext):
-    from search import SearchFilters
+    from scenesearch.search import SearchFilters
 
     eng, _ = ntsc_index
     movie = next(m for m in eng.movies() if m["title"] == stem)

@@ -22,7 +22,7 @@ from store_fixtures import (
     spec,
 )
 
-from indexer.store.base import (
+from scenesearch.indexer.store.base import (
     VECTOR_CLIP,
     VECTOR_FRAMES,
     VECTOR_SCENES,
@@ -32,9 +32,9 @@ from indexer.store.base import (
     StorePoint,
     VectorSpec,
 )
-from indexer.store.edge import EdgeStore, EdgeTuning
-from indexer.store.server import ServerStore
-from search import SearchEngine
+from scenesearch.indexer.store.edge import EdgeStore, EdgeTuning
+from scenesearch.indexer.store.server import ServerStore
+from scenesearch.search import SearchEngine
 
 HNSW_TUNING = EdgeTuning(full_scan_threshold_kb=10, indexing_threshold_kb=10)
 

@@ -9,14 +9,14 @@ import json
 import numpy as np
 import pytest
 
-from indexer.config import StoreConfig
-from indexer.pipeline import Indexer
-from indexer.sampling import frames_for_duration
-from indexer.store import VECTOR_CLIP, VECTOR_FRAMES, VECTOR_SCENES, open_store
-from search import SearchEngine
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.pipeline import Indexer
+from scenesearch.indexer.sampling import frames_for_duration
+from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_FRAMES, VECTOR_SCENES, open_store
+from scenesearch.search import SearchEngine
+from scenesearch.ui.cli import main
 from tests.test_pipeline import make_cfg
 from tests.videos import write_video
-from ui.cli import main
 
 # 24 fps: a 1.25 s shot, an 11 s shot, a 2.5 s shot
 SEGS = [(30, 40), (264, 200), (60, 90)]

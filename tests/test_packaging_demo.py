@@ -14,7 +14,7 @@ import zipfile
 import polars as pl
 import pytest
 
-from eval.report import Report, text_table
+from scenesearch.eval.report import Report, text_table
 from tests.conftest import REPO
 
 
@@ -24,7 +24,7 @@ def test_the_wheel_builds_without_setuptools_warnings_and_ships_the_data(tmp_pat
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    for pkg in ("indexer", "search", "ui", "eval"):
+    for pkg in ("scenesearch", "indexer", "search", "ui", "eval"):
         shutil.copytree(
             REPO / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__", "results")
         )
@@ -39,8 +39,13 @@ def test_the_wheel_builds_without_setuptools_warnings_and_ships_the_data(tmp_pat
         assert bad not in log, [ln for ln in log.splitlines() if bad in ln][:5]
     (wheel,) = (tmp_path / "dist").glob("scenesearch-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"indexer/data/movieclip_taxonomy.txt", "indexer/data/movieclip_label_map_150.json",
-            "eval/data/corpus_genres.csv"} <= names  # fmt: skip
+    assert {"scenesearch/indexer/data/movieclip_taxonomy.txt",
+            "scenesearch/indexer/data/movieclip_label_map_150.json",
+            "scenesearch/eval/data/corpus_genres.csv"} <= names  # fmt: skip
+    # one installed name: site-packages gains `scenesearch` (and its dist-info), nothing else
+    tops = {n.split("/", 1)[0] for n in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"scenesearch"}, tops
+    assert "scenesearch/indexer/pipeline.py" in names and "scenesearch/ui/cli.py" in names
     meta = (
         zipfile.ZipFile(wheel)
         .read(next(n for n in names if n.endswith(".dist-info/METADATA")))

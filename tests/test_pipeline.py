@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.config import IndexConfig
-from indexer.errors import IndexBusyError, IndexMismatchError
-from indexer.pipeline import Indexer, index_info, indexing_lock
-from indexer.records import point_id
-from indexer.store import open_store
+from scenesearch.indexer.config import IndexConfig
+from scenesearch.indexer.errors import IndexBusyError, IndexMismatchError
+from scenesearch.indexer.pipeline import Indexer, index_info, indexing_lock
+from scenesearch.indexer.records import point_id
+from scenesearch.indexer.store import open_store
 from tests.conftest import REPO, TINY_MODEL, corpus_file
 from tests.videos import (
     Segment,
@@ -110,8 +110,8 @@ def test_vectors_and_labels_match_a_direct_computation(
 ):
     """The stored shot vector is the normalised mean of its k frames' embeddings and the stored
     score vector their mean softmax — recomputed here from frames decoded independently."""
-    from indexer.decode import iter_frames
-    from indexer.sampling import sample_indices
+    from scenesearch.indexer.decode import iter_frames
+    from scenesearch.indexer.sampling import sample_indices
 
     idx = tmp_path / "idx"
     Indexer(make_cfg(idx), tiny_encoder, tiny_labeler).run([str(movies["a"].path)])
@@ -167,7 +167,7 @@ def test_rerun_skips_force_replaces_changed_file_reindexes(
 
 
 def test_remove_and_info_via_cli(tmp_path, movies, tiny_encoder, tiny_labeler, capsys):
-    from ui.cli import main
+    from scenesearch.ui.cli import main
 
     idx = tmp_path / "idx"
     Indexer(make_cfg(idx), tiny_encoder, tiny_labeler).run(
@@ -254,7 +254,7 @@ def test_second_indexer_on_the_same_index_is_refused(tmp_path):
 def test_server_backend_gives_the_same_points(tmp_path, movies, tiny_encoder, tiny_labeler):
     """The same run into qdrant-client's in-process store (server code path) and the embedded
     shard yields identical point ids and payloads."""
-    from indexer.store.server import ServerStore
+    from scenesearch.indexer.store.server import ServerStore
 
     idx = tmp_path / "idx"
     Indexer(make_cfg(idx), tiny_encoder, tiny_labeler).run([str(movies["a"].path)])
@@ -273,7 +273,7 @@ class _NoClose:
     """Wraps a store so the pipeline's ``with`` does not close it (in-memory stores vanish)."""
 
     def __init__(self, store, ix):
-        from indexer.pipeline import check_meta
+        from scenesearch.indexer.pipeline import check_meta
 
         self._s = store
         if not store.exists():
@@ -360,7 +360,7 @@ def test_kill_9_mid_run_then_rerun_equals_a_clean_run(tmp_path):
 
 
 def test_cli_index_exit_codes_and_summary(tmp_path, movies, capsys):
-    from ui.cli import main
+    from scenesearch.ui.cli import main
 
     bad = write_text_as_video(tmp_path / "bad.mp4")
     idx = tmp_path / "idx"
@@ -416,7 +416,7 @@ def test_real_weights_smoke(tmp_path):
     weights = os.environ.get("SCENESEARCH_TEST_WEIGHTS")
     if not weights or not Path(weights).is_file():
         pytest.skip("set SCENESEARCH_TEST_WEIGHTS to a local ViT-B-32 weights file")
-    from search import SearchEngine
+    from scenesearch.search import SearchEngine
 
     flower = corpus_file("video/flower_mdn_cc0_960x540.mp4")
     city = corpus_file("video/city_kivy_cc0_720x405.mpg")

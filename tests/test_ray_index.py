@@ -17,12 +17,12 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
 
-from indexer.config import IndexConfig  # noqa: E402
-from indexer.pipeline import Indexer  # noqa: E402
-from indexer.ray_index import RayOptions, run_ray  # noqa: E402
+from scenesearch.indexer.config import IndexConfig  # noqa: E402
+from scenesearch.indexer.pipeline import Indexer  # noqa: E402
+from scenesearch.indexer.ray_index import RayOptions, run_ray  # noqa: E402
+from scenesearch.ui.cli import main  # noqa: E402
 from tests.conftest import REPO, TINY_MODEL, corpus_file  # noqa: E402
 from tests.test_shot_tables import snapshot  # noqa: E402
-from ui.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

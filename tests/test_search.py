@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexer.errors import ConfigError, InputError
-from indexer.records import point_id
-from indexer.store import SearchParams
-from indexer.store.edge import EdgeStore
-from indexer.store.server import ServerStore
-from search import SearchEngine, SearchFilters
+from scenesearch.indexer.errors import ConfigError, InputError
+from scenesearch.indexer.records import point_id
+from scenesearch.indexer.store import SearchParams
+from scenesearch.indexer.store.edge import EdgeStore
+from scenesearch.indexer.store.server import ServerStore
+from scenesearch.search import SearchEngine, SearchFilters
 from tests.store_fixtures import GENRES, LABELS, make_shots, spec
 
 N = 1200
@@ -134,7 +134,7 @@ def test_every_filter_combination_equals_brute_force(engine, data):
 
 
 def test_any_of_the_top_k_uses_the_flat_label_list_only_when_it_is_the_same_test(engine, data):
-    from indexer.store.base import MatchAny, TopLabel
+    from scenesearch.indexer.store.base import MatchAny, TopLabel
 
     labs = (LABELS[3], LABELS[9])
     every = SearchFilters(labels_any=labs, label_source="top")  # top 5, any score

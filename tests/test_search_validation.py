@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indexer.config import StoreConfig
-from indexer.errors import ScenesearchError
-from search import SearchEngine, SearchFilters
-from search.validate import MAX_LIMIT, as_int, parse_range
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.errors import ScenesearchError
+from scenesearch.search import SearchEngine, SearchFilters
+from scenesearch.search.validate import MAX_LIMIT, as_int, parse_range
+from scenesearch.ui.cli import main
 from tests.index_fixtures import build_test_index
-from ui.cli import main
 
 
 @pytest.fixture(scope="module")

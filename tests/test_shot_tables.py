@@ -13,12 +13,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from indexer import shot_table as st
-from indexer.config import StoreConfig
-from indexer.errors import ConfigError, InputError
-from indexer.store import StorePoint, open_store
+from scenesearch.indexer import shot_table as st
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.errors import ConfigError, InputError
+from scenesearch.indexer.store import StorePoint, open_store
+from scenesearch.ui.cli import main
 from tests.index_fixtures import build_test_index
-from ui.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,8 @@ def test_tables_go_through_fsspec_urls(built, tmp_path):
 
 def test_load_into_a_server_store(built, tmp_path, monkeypatch):
     """``:memory:`` is qdrant-client's local mode: the server code path, no server needed."""
-    from indexer import pipeline
-    from indexer.transfer import export_index, load_tables
+    from scenesearch.indexer import pipeline
+    from scenesearch.indexer.transfer import export_index, load_tables
 
     out = str(tmp_path / "export")
     with open_store(StoreConfig(index_dir=built.index_dir)) as s:
@@ -227,7 +227,7 @@ def test_export_of_an_empty_index_says_so(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------ cluster options
 def test_cluster_options_reach_collection_creation():
-    from indexer.store import CollectionSpec, VectorSpec
+    from scenesearch.indexer.store import CollectionSpec, VectorSpec
 
     cfg = StoreConfig(qdrant_url=":memory:", shard_number=6, replication_factor=2,
                       write_consistency_factor=2)  # fmt: skip

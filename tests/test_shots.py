@@ -15,14 +15,19 @@ from scenedetect import FrameTimecode
 from scenedetect.detector import SceneDetector
 from videos import Segment, write_corrupt_video, write_fade_video, write_video
 
-import indexer.sampling as sampling
-import indexer.shots as shots_mod
-from indexer.config import DecodeConfig, SampleConfig, ShotConfig
-from indexer.decode import VideoReader, iter_frames
-from indexer.errors import ConfigError, InputError
-from indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
-from indexer.sampling import Reservoir, iter_movie, parse_frames_per_shot, sample_indices
-from indexer.shots import (
+import scenesearch.indexer.sampling as sampling
+import scenesearch.indexer.shots as shots_mod
+from scenesearch.indexer.config import DecodeConfig, SampleConfig, ShotConfig
+from scenesearch.indexer.decode import VideoReader, iter_frames
+from scenesearch.indexer.errors import ConfigError, InputError
+from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
+from scenesearch.indexer.sampling import (
+    Reservoir,
+    iter_movie,
+    parse_frames_per_shot,
+    sample_indices,
+)
+from scenesearch.indexer.shots import (
     DetectorEntry,
     ShotSegmenter,
     available_detectors,

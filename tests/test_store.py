@@ -33,10 +33,10 @@ from store_fixtures import (
     spec,
 )
 
-from indexer.errors import IndexBusyError, IndexMismatchError, StoreError
-from indexer.store import open_store
-from indexer.store._translate import payload_index_fields
-from indexer.store.base import (
+from scenesearch.indexer.errors import IndexBusyError, IndexMismatchError, StoreError
+from scenesearch.indexer.store import open_store
+from scenesearch.indexer.store._translate import payload_index_fields
+from scenesearch.indexer.store.base import (
     VECTOR_CLIP,
     VECTOR_SCENES,
     Filter,
@@ -48,8 +48,8 @@ from indexer.store.base import (
     StorePoint,
     TopLabel,
 )
-from indexer.store.edge import EdgeStore, EdgeTuning
-from indexer.store.server import ServerStore
+from scenesearch.indexer.store.edge import EdgeStore, EdgeTuning
+from scenesearch.indexer.store.server import ServerStore
 
 REPO = Path(__file__).resolve().parents[1]
 BACKENDS = ("edge", "server")
@@ -141,7 +141,7 @@ def test_create_with_other_dimensions_is_a_mismatch(store):
 
 def test_open_store_factory(tmp_path):
     """open_store picks the backend from the config: a URL → server, a folder → edge."""
-    from indexer.config import StoreConfig
+    from scenesearch.indexer.config import StoreConfig
 
     s = open_store(StoreConfig(qdrant_url=":memory:"))
     assert s.backend == "server"
@@ -506,7 +506,7 @@ def test_edge_second_opener_is_refused(tmp_path):
     child = _spawn(
         f"""
         import time
-        from indexer.store.edge import EdgeStore
+        from scenesearch.indexer.store.edge import EdgeStore
         s = EdgeStore({str(root)!r})
         print("holding", flush=True)
         time.sleep(60)
@@ -536,7 +536,7 @@ def test_edge_flushed_points_survive_kill9(tmp_path):
         import sys, time
         sys.path.insert(0, {str(REPO / "tests")!r})
         from store_fixtures import make_shots, spec
-        from indexer.store.edge import EdgeStore
+        from scenesearch.indexer.store.edge import EdgeStore
         data = make_shots(n=1500, clusters=10, movies=5, seed=3)
         s = EdgeStore({str(root)!r})
         s.create(spec())

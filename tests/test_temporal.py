@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexer.errors import ConfigError
-from indexer.records import point_id
-from indexer.store import VECTOR_CLIP
-from indexer.store.base import matches
-from search.temporal import pair_score, sequences_for_vectors
+from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.records import point_id
+from scenesearch.indexer.store import VECTOR_CLIP
+from scenesearch.indexer.store.base import matches
+from scenesearch.search.temporal import pair_score, sequences_for_vectors
 from tests.store_fixtures import make_queries, make_shots, random_filter, spec
 
 N = 1500
@@ -45,11 +45,11 @@ def data():
 @pytest.fixture(scope="module", params=["edge", "server"])
 def store(request, data, tmp_path_factory):
     if request.param == "edge":
-        from indexer.store.edge import EdgeStore
+        from scenesearch.indexer.store.edge import EdgeStore
 
         s = EdgeStore(str(tmp_path_factory.mktemp("temporal") / "index"))
     else:
-        from indexer.store.server import ServerStore
+        from scenesearch.indexer.store.server import ServerStore
 
         s = ServerStore(":memory:", collection="shots")
     s.create(spec())
@@ -155,7 +155,7 @@ def test_shallow_depth_deepens_until_proven(store, data):
 
 def test_no_pairs_and_bad_window(store, data):
     qs = make_queries(data, 2, seed=4)
-    from indexer.store import Filter, MatchAny
+    from scenesearch.indexer.store import Filter, MatchAny
 
     nowhere = Filter(must=(MatchAny("movie_id", ("no-such-movie",)),))
     res = sequences_for_vectors(store, qs[0], nowhere, qs[1], None, 10.0)
@@ -166,7 +166,7 @@ def test_no_pairs_and_bad_window(store, data):
 
 
 def test_fast_point_ids_equal_the_indexers():
-    from search.temporal import _pid
+    from scenesearch.search.temporal import _pid
 
     for movie, i in [("m001", 0), ("3fa9c2d1e0b4", 12), ("night-harbour", 10_000), ("é", 7)]:
         assert _pid(movie, i) == point_id(f"{movie}:{i:04d}")

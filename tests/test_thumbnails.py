@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.config import SampleConfig
-from indexer.records import Movie, ShotEnd
-from indexer.sampling import iter_movie
-from indexer.thumbnails import is_near_black, luma_stats, thumbnail_index
+from scenesearch.indexer.config import SampleConfig
+from scenesearch.indexer.records import Movie, ShotEnd
+from scenesearch.indexer.sampling import iter_movie
+from scenesearch.indexer.thumbnails import is_near_black, luma_stats, thumbnail_index
 from tests.videos import Segment, write_video
 
 
@@ -56,7 +56,7 @@ def test_frame_source_thumbnail_of_a_fade_out_shot_is_not_black(tmp_path):
     a, b = fade.shot.start_frame, fade.shot.end_frame
     assert b - a == 48
     # the middle frame of this shot is near-black ...
-    from indexer.decode import VideoReader
+    from scenesearch.indexer.decode import VideoReader
 
     with VideoReader(str(v.path)) as r:
         middle = next(f.rgb for f in r if f.index == a + (b - a) // 2)

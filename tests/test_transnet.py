@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from indexer import transnet
-from indexer.config import ShotConfig
-from indexer.errors import ConfigError
-from indexer.sampling import iter_movie
-from indexer.shots import ShotSegmenter, apply_spec, available_detectors, detect_shots
+from scenesearch.indexer import transnet
+from scenesearch.indexer.config import ShotConfig
+from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.sampling import iter_movie
+from scenesearch.indexer.shots import ShotSegmenter, apply_spec, available_detectors, detect_shots
 from tests.conftest import REPO, corpus_file
 from tests.videos import Segment, render_frame, write_frames
 
@@ -132,8 +132,8 @@ def test_shots_stream_with_exact_times(dissolve_clip):
     """Through the frame source: shots tile the clip, times are the frames' timestamps, and
     the segmenter's lag covers the model's window delay (every cut was accepted in time)."""
     v, _, cut = dissolve_clip
-    from indexer.inputs import make_movie
-    from indexer.records import ShotEnd
+    from scenesearch.indexer.inputs import make_movie
+    from scenesearch.indexer.records import ShotEnd
 
     msgs = list(iter_movie(make_movie(v.path), shot_cfg=ShotConfig(detector="transnet")))
     shots = [m.shot for m in msgs if isinstance(m, ShotEnd)]
@@ -197,7 +197,7 @@ def test_our_tests_package_is_not_shadowed_by_the_wheels():
 def test_defaults_per_device():
     """The default detector stays ShotConfig's on every device (measured choice); the learned
     detector runs on the indexing device; a user's choice is kept."""
-    from indexer.shots import for_device
+    from scenesearch.indexer.shots import for_device
 
     cpu = for_device(ShotConfig(), "cpu")
     assert cpu.detector == ShotConfig().detector and cpu.transnet_device == "cpu"

@@ -15,12 +15,12 @@ from collections import Counter
 import pytest
 from PIL import Image
 
-from indexer.config import StoreConfig
-from search import SearchEngine, SearchFilters
-from search.facets import facet_counts
-from search.temporal import Step, find_sequences
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.search import SearchEngine, SearchFilters
+from scenesearch.search.facets import facet_counts
+from scenesearch.search.temporal import Step, find_sequences
+from scenesearch.ui.cli import main
 from tests.index_fixtures import build_test_index
-from ui.cli import main
 
 otio = pytest.importorskip("opentimelineio")
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -42,8 +42,8 @@ def engine(built, tiny_encoder):
 @pytest.fixture(scope="module")
 def server_engine(engine, built, tiny_encoder):
     """The same points, meta and movie records in the server backend (in-process)."""
-    from indexer.store import CollectionSpec, StorePoint, VectorSpec
-    from indexer.store.server import ServerStore
+    from scenesearch.indexer.store import CollectionSpec, StorePoint, VectorSpec
+    from scenesearch.indexer.store.server import ServerStore
 
     recs = list(engine.store.iter_points(with_vectors=True))
     s = ServerStore(":memory:", collection="shots")
@@ -187,8 +187,8 @@ def test_cli_errors_are_one_line_and_nothing_is_written(cli_built, capsys, tmp_p
 
 # ------------------------------------------------------------------------------ web handlers
 def test_app_handlers(engine, built):
-    from ui.app import build_app
-    from ui.app_work import WorkPanel
+    from scenesearch.ui.app import build_app
+    from scenesearch.ui.app_work import WorkPanel
 
     demo = build_app(engine)
     try:
@@ -220,7 +220,7 @@ def test_sequences_json_api(engine):
 
     from gradio_client import Client
 
-    from ui.app import build_app, launch_app
+    from scenesearch.ui.app import build_app, launch_app
 
     demo = build_app(engine)
     with socket.socket() as sk:

@@ -63,18 +63,18 @@ from urllib.parse import quote
 import gradio as gr
 from starlette.middleware import Middleware
 
-from indexer.config import StoreConfig
-from indexer.errors import ConfigError, IndexBusyError, ScenesearchError
-from indexer.imageio import MAX_IMAGE_BYTES
-from search import SearchEngine, SearchFilters
-from search.validate import as_int, opt_float, parse_range
-from ui.app_work import CSS as WORK_CSS
-from ui.app_work import WorkPanel, api_sequences, build_filters, gallery_items
-from ui.cli_search import fmt_time
-from ui.media import MediaGuard, movie_url, thumb_url
-from ui.player import PLAYER_JS
-from ui.remote import API_NAME as REMOTE_API
-from ui.remote import handle_request, remove_endpoint, write_endpoint
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.errors import ConfigError, IndexBusyError, ScenesearchError
+from scenesearch.indexer.imageio import MAX_IMAGE_BYTES
+from scenesearch.search import SearchEngine, SearchFilters
+from scenesearch.search.validate import as_int, opt_float, parse_range
+from scenesearch.ui.app_work import CSS as WORK_CSS
+from scenesearch.ui.app_work import WorkPanel, api_sequences, build_filters, gallery_items
+from scenesearch.ui.cli_search import fmt_time
+from scenesearch.ui.media import MediaGuard, movie_url, thumb_url
+from scenesearch.ui.player import PLAYER_JS
+from scenesearch.ui.remote import API_NAME as REMOTE_API
+from scenesearch.ui.remote import handle_request, remove_endpoint, write_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -483,7 +483,7 @@ class SearchApp:
 
     def thumb_file(self, shot_id: str) -> str | None:
         """The JPEG of an indexed shot, from the index's thumbs folder only, or None."""
-        from indexer.records import parse_shot_id
+        from scenesearch.indexer.records import parse_shot_id
 
         eng = self.slot.engine
         movie_id, index = parse_shot_id(shot_id)
@@ -871,7 +871,7 @@ def launch_app(
 def open_slot(store_cfg: StoreConfig, device: str = "cpu") -> EngineSlot:
     """Open the index for the app, or, when another process is indexing it (the embedded store
     admits one process at a time), an empty slot that says so and can retry later."""
-    from indexer.pipeline import is_being_indexed
+    from scenesearch.indexer.pipeline import is_being_indexed
 
     embedded = not store_cfg.qdrant_url
     index_dir = store_cfg.index_dir
@@ -907,7 +907,7 @@ def serve(
     An index being indexed elsewhere does not stop the server: the page says so and offers
     Retry.
     """
-    from indexer.config import env_defaults, resolve_device
+    from scenesearch.indexer.config import env_defaults, resolve_device
 
     slot = open_slot(store_cfg, resolve_device(device or env_defaults()["device"] or "auto"))
     if slot.engine is None:

@@ -21,11 +21,11 @@ from typing import Any
 
 import gradio as gr
 
-from indexer.errors import IndexBusyError, ScenesearchError
-from indexer.records import LabelScore
-from search.engine import Hit
-from ui.cli_search import fmt_time
-from ui.strip import STRIP_CSS, hits_in_movie, movie_strip, strip_html
+from scenesearch.indexer.errors import IndexBusyError, ScenesearchError
+from scenesearch.indexer.records import LabelScore
+from scenesearch.search.engine import Hit
+from scenesearch.ui.cli_search import fmt_time
+from scenesearch.ui.strip import STRIP_CSS, hits_in_movie, movie_strip, strip_html
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,8 @@ def build_filters(labels, label_mode, label_source, genres, movies, year_min, ye
                   dur_max):  # fmt: skip
     """The page's filter inputs as :class:`SearchFilters` (as ``SearchApp.run_search`` reads
     them)."""
-    from search import SearchFilters
-    from search.validate import opt_float, opt_int
+    from scenesearch.search import SearchFilters
+    from scenesearch.search.validate import opt_float, opt_int
 
     return SearchFilters(
         labels_any=tuple(labels or ()) if label_mode != "all" else (),
@@ -143,7 +143,7 @@ def build_filters(labels, label_mode, label_source, genres, movies, year_min, ye
 
 def gallery_items(items: list[dict]) -> list[tuple[str, str]]:
     """Gallery (thumbnail, caption) for hit dicts and sequence pairs alike."""
-    from ui.app import caption
+    from scenesearch.ui.app import caption
 
     return [(d["thumb"], pair_caption(d) if "then" in d else caption(d))
             for d in items if d.get("thumb")]  # fmt: skip
@@ -196,8 +196,8 @@ class WorkPanel:
     def sequences(self, q, img, then, within, labels, label_mode, label_source, genres, movies,
                   *rest) -> tuple[list[dict], str]:  # fmt: skip
         """A "then" search: (gallery item dicts, status HTML)."""
-        from search.temporal import Step, find_sequences
-        from ui.app import banner
+        from scenesearch.search.temporal import Step, find_sequences
+        from scenesearch.ui.app import banner
 
         try:
             eng = self.app.slot.get()
@@ -222,7 +222,7 @@ class WorkPanel:
                              f"each plays from A's start to B's end.{proof}")  # fmt: skip
 
     def facets(self, labels, label_mode, label_source, genres, movies, *rest) -> str:
-        from search.facets import facet_counts
+        from scenesearch.search.facets import facet_counts
 
         try:
             eng = self.app.slot.get()
@@ -252,7 +252,7 @@ class WorkPanel:
             strip = movie_strip(self.app.slot.get(), movie_id)
         except ScenesearchError as e:
             return f'<div class="ss-banner ss-error">{html.escape(str(e))}</div>'
-        from ui.media import thumb_url
+        from scenesearch.ui.media import thumb_url
 
         marked = set()
         for h in hits or []:
@@ -271,7 +271,7 @@ class WorkPanel:
         return (*self.app.show(hit), hit, gr.Button(interactive=True))
 
     def export(self, hits, fmt):
-        from search.export import export_hits
+        from scenesearch.search.export import export_hits
 
         items = [h for d in hits or [] for h in ([d["first"], d["then"]] if "then" in d else [d])]
         if not items:
@@ -315,9 +315,9 @@ def api_sequences(slot, query: str, then: str, within: float, labels, genres, mo
                   k: int) -> list[dict[str, Any]]:  # fmt: skip
     """The JSON API's "sequences" endpoint: pair dicts (``score``, ``gap_s``, ``first``,
     ``then``; each hit with ``movie_path`` instead of ``path``)."""
-    from search import SearchFilters
-    from search.temporal import Step, find_sequences
-    from ui.app import api_hit
+    from scenesearch.search import SearchFilters
+    from scenesearch.search.temporal import Step, find_sequences
+    from scenesearch.ui.app import api_hit
 
     f = SearchFilters(labels_any=tuple(labels or ()), genres=tuple(genres or ()),
                       movies=tuple(movies or ()))  # fmt: skip

@@ -15,8 +15,13 @@ import os
 import sys
 import traceback
 
-from indexer.errors import ScenesearchError, printable
-from ui.common import add_index_args, model_for_index, require_index, store_config_from_args
+from scenesearch.indexer.errors import ScenesearchError, printable
+from scenesearch.ui.common import (
+    add_index_args,
+    model_for_index,
+    require_index,
+    store_config_from_args,
+)
 
 
 # ------------------------------------------------------------------------------ index
@@ -46,10 +51,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _index_config(args):
-    from indexer.config import IndexConfig, env_defaults, resolve_device
-    from indexer.pipeline import validate_frames_per_shot
-    from indexer.sampling import check_sampling
-    from indexer.shots import for_device
+    from scenesearch.indexer.config import IndexConfig, env_defaults, resolve_device
+    from scenesearch.indexer.pipeline import validate_frames_per_shot
+    from scenesearch.indexer.sampling import check_sampling
+    from scenesearch.indexer.shots import for_device
 
     cfg = IndexConfig()
     cfg.store = store_config_from_args(args)
@@ -90,7 +95,7 @@ def parse_frame_interval(text: str) -> float | None:
 
 
 def cmd_index(args) -> int:
-    from indexer.pipeline import Indexer
+    from scenesearch.indexer.pipeline import Indexer
 
     cfg = _index_config(args)
     if not args.paths and not args.manifest:
@@ -102,8 +107,8 @@ def cmd_index(args) -> int:
             file=sys.stderr,
         )
     if args.ray:
-        from indexer.ray_index import run_ray
-        from ui.cli_tables import ray_options
+        from scenesearch.indexer.ray_index import run_ray
+        from scenesearch.ui.cli_tables import ray_options
 
         summary = run_ray(cfg, args.paths, args.manifest, ray_options(args))
     else:
@@ -150,7 +155,7 @@ def _add_index_parser(sub) -> None:
                    help="decode processes (0 = auto from cores, -1 = decode in-process)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    from ui.cli_tables import add_cluster_args, add_ray_args
+    from scenesearch.ui.cli_tables import add_cluster_args, add_ray_args
 
     add_ray_args(p)
     add_cluster_args(p)
@@ -159,8 +164,8 @@ def _add_index_parser(sub) -> None:
 
 # ------------------------------------------------------------------------------ info / remove
 def cmd_info(args) -> int:
-    from indexer.pipeline import index_info
-    from indexer.store import open_store
+    from scenesearch.indexer.pipeline import index_info
+    from scenesearch.indexer.store import open_store
 
     cfg = store_config_from_args(args)
     require_index(cfg)
@@ -200,9 +205,9 @@ def cmd_info(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    from indexer.config import IndexConfig
-    from indexer.pipeline import Indexer, indexing_lock, resolve_movies
-    from indexer.store import open_store
+    from scenesearch.indexer.config import IndexConfig
+    from scenesearch.indexer.pipeline import Indexer, indexing_lock, resolve_movies
+    from scenesearch.indexer.store import open_store
 
     cfg = IndexConfig()
     cfg.store = store_config_from_args(args)
@@ -243,7 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_args(pr)
     pr.set_defaults(func=cmd_remove)
 
-    for name in ("ui.cli_search", "ui.cli_hits", "ui.cli_eval", "ui.cli_bench", "ui.cli_tables"):
+    for name in (
+        "scenesearch.ui.cli_search",
+        "scenesearch.ui.cli_hits",
+        "scenesearch.ui.cli_eval",
+        "scenesearch.ui.cli_bench",
+        "scenesearch.ui.cli_tables",
+    ):
         try:
             mod = __import__(name, fromlist=["register"])
         except ModuleNotFoundError as e:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from indexer.errors import ConfigError
+from scenesearch.indexer.errors import ConfigError
 
 RESULTS = Path(__file__).resolve().parents[1] / "eval" / "results"
 
@@ -21,9 +21,9 @@ def _positive(value: str) -> int:
 
 
 def cmd_bench_index(args) -> int:
-    from eval.bench_index import IndexBenchConfig, run_index_bench
-    from indexer.config import resolve_device
-    from indexer.pipeline import validate_frames_per_shot
+    from scenesearch.eval.bench_index import IndexBenchConfig, run_index_bench
+    from scenesearch.indexer.config import resolve_device
+    from scenesearch.indexer.pipeline import validate_frames_per_shot
 
     validate_frames_per_shot(args.frames_per_shot)
     out = args.out or str(RESULTS / f"bench-index-{Path(args.video).stem}")
@@ -57,12 +57,12 @@ def cmd_bench_index(args) -> int:
 
 
 def cmd_bench_search(args) -> int:
-    from eval.bench_search import SearchBenchConfig, run_search_bench
+    from scenesearch.eval.bench_search import SearchBenchConfig, run_search_bench
 
     if args.points < 100:
         raise ConfigError("--points must be at least 100")
     if args.frame_vectors:  # best-frame ranking at scale: its own generator and report
-        from eval.bench_search_frames import FramesBenchConfig, run_frames_search_bench
+        from scenesearch.eval.bench_search_frames import FramesBenchConfig, run_frames_search_bench
 
         out = args.out or str(RESULTS / f"bench-search-frames-{_points_name(args.points)}")
         fc = FramesBenchConfig(args.points, out, min(args.queries, 100), args.seed,
@@ -96,7 +96,7 @@ def cmd_bench_search(args) -> int:
 
 
 def cmd_bench_stills(args) -> int:
-    from eval.bench_stills import StillsBenchConfig, run_stills_bench
+    from scenesearch.eval.bench_stills import StillsBenchConfig, run_stills_bench
 
     if args.brute_stride < 1 or args.repeats < 1:
         raise ConfigError("--brute-stride and --repeats must be ≥ 1")
@@ -230,7 +230,7 @@ def register(sub) -> None:
 
 
 def cmd_bench_temporal(args) -> int:
-    from eval.bench_temporal import TemporalBenchConfig, run_temporal_bench
+    from scenesearch.eval.bench_temporal import TemporalBenchConfig, run_temporal_bench
 
     if args.points < 100:
         raise ConfigError("--points must be at least 100")

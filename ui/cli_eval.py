@@ -12,8 +12,8 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from indexer.errors import ConfigError, InputError
-from ui.common import add_index_args, store_config_from_args
+from scenesearch.indexer.errors import ConfigError, InputError
+from scenesearch.ui.common import add_index_args, store_config_from_args
 
 
 def register(subparsers) -> None:
@@ -187,7 +187,7 @@ def _common(p: argparse.ArgumentParser, cmd: str, index: bool = True) -> None:
 
 @contextlib.contextmanager
 def _open_index(args):
-    from indexer.store import open_store
+    from scenesearch.indexer.store import open_store
 
     cfg = store_config_from_args(args)
     if not cfg.qdrant_url and not Path(cfg.index_dir).exists():
@@ -204,7 +204,7 @@ def _open_index(args):
 
 
 def _report(args, title: str):
-    from eval.report import Report
+    from scenesearch.eval.report import Report
 
     return Report(Path(args.out), title=title, quiet=args.quiet)
 
@@ -215,8 +215,14 @@ def _args_dict(args) -> dict:
 
 # ------------------------------------------------------------------------------ genre
 def cmd_genre(args) -> int:
-    from eval.features import load_shots
-    from eval.genre import ProbeConfig, genre_probe, per_genre_plot, read_genres, read_split_file
+    from scenesearch.eval.features import load_shots
+    from scenesearch.eval.genre import (
+        ProbeConfig,
+        genre_probe,
+        per_genre_plot,
+        read_genres,
+        read_split_file,
+    )
 
     pooling = tuple(x.strip() for x in args.pooling.split(",") if x.strip())
     if not pooling or set(pooling) - {"mean", "max"}:
@@ -269,8 +275,13 @@ def cmd_genre(args) -> int:
 def cmd_scenes(args) -> int:
     import polars as pl  # lazy: the other commands start faster without it
 
-    from eval.features import load_shots
-    from eval.scenes import evaluate_scenes, load_label_map_150, per_label_plot, read_ground_truth
+    from scenesearch.eval.features import load_shots
+    from scenesearch.eval.scenes import (
+        evaluate_scenes,
+        load_label_map_150,
+        per_label_plot,
+        read_ground_truth,
+    )
 
     l150 = load_label_map_150(args.label_map)
     gt = read_ground_truth(args.labels, l150, args.shot_times)
@@ -349,8 +360,13 @@ def cmd_shots(args) -> int:
 
     import polars as pl  # lazy: the other commands start faster without it
 
-    from eval.shot_eval import evaluate_detectors, f1_plot, read_cuts, shot_config_variants
-    from indexer.config import DecodeConfig, ShotConfig
+    from scenesearch.eval.shot_eval import (
+        evaluate_detectors,
+        f1_plot,
+        read_cuts,
+        shot_config_variants,
+    )
+    from scenesearch.indexer.config import DecodeConfig, ShotConfig
 
     video = Path(args.video)
     if not video.is_file():
@@ -402,7 +418,7 @@ def cmd_transitions(args) -> int:
     import os
     import time
 
-    from eval.transitions import DEFAULT_SPECS, benchmark, shot_config, write
+    from scenesearch.eval.transitions import DEFAULT_SPECS, benchmark, shot_config, write
 
     specs = args.detector or list(DEFAULT_SPECS)
     for s in specs:
@@ -432,11 +448,16 @@ def cmd_transitions(args) -> int:
 
 # ------------------------------------------------------------------------------ retrieval
 def cmd_retrieval(args) -> int:
-    from eval.features import load_shots
-    from eval.retrieval import evaluate_queries, label_queries, read_queries, summary_plot
-    from eval.scenes import load_label_map_150, read_ground_truth, shot_labels_from_gt
-    from indexer.config import env_defaults, resolve_device
-    from search.engine import SearchEngine
+    from scenesearch.eval.features import load_shots
+    from scenesearch.eval.retrieval import (
+        evaluate_queries,
+        label_queries,
+        read_queries,
+        summary_plot,
+    )
+    from scenesearch.eval.scenes import load_label_map_150, read_ground_truth, shot_labels_from_gt
+    from scenesearch.indexer.config import env_defaults, resolve_device
+    from scenesearch.search.engine import SearchEngine
 
     if min(args.ks) < 1:
         raise ConfigError("--k values must be ≥ 1")

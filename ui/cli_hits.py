@@ -11,7 +11,7 @@ import json
 import sys
 from dataclasses import replace
 
-from ui.common import add_index_args
+from scenesearch.ui.common import add_index_args
 
 
 def add_search_args(p) -> None:
@@ -49,7 +49,7 @@ def _durations(eng) -> dict[str, float]:
 
 
 def export(args, eng, hits) -> None:
-    from search.export import export_hits
+    from scenesearch.search.export import export_hits
 
     if not args.export:
         return
@@ -60,10 +60,10 @@ def export(args, eng, hits) -> None:
 def check_args(args) -> None:
     """What can be checked before searching: the ``--export`` path and format, ``--then`` with
     ``--like`` (a bad one fails with one line before any output)."""
-    from indexer.errors import ConfigError
+    from scenesearch.indexer.errors import ConfigError
 
     if args.export:
-        from search.export import check_export_path
+        from scenesearch.search.export import check_export_path
 
         check_export_path(args.export, args.export_format)
     if (args.then or args.then_image) and args.like:
@@ -83,7 +83,7 @@ def after_search(args, eng, res, filters) -> None:
 
 
 def print_facets(eng, filters, as_json: bool) -> None:
-    from search.facets import facet_counts
+    from scenesearch.search.facets import facet_counts
 
     f = facet_counts(eng, filters)
     if as_json:
@@ -100,8 +100,8 @@ def print_facets(eng, filters, as_json: bool) -> None:
 def cmd_then(args, eng, query, image, filters) -> int:
     """``search A --then B``: the best pairs, as a table or JSON lines; --export writes each
     pair as two clips (A, then B)."""
-    from indexer.imageio import load_rgb
-    from search.temporal import MAX_DEPTH, Step, find_sequences
+    from scenesearch.indexer.imageio import load_rgb
+    from scenesearch.search.temporal import MAX_DEPTH, Step, find_sequences
 
     fb = filters
     if args.then_label:
@@ -127,7 +127,7 @@ def cmd_then(args, eng, query, image, filters) -> int:
 
 
 def print_pairs(res, random_weights: bool = False, out=None) -> None:
-    from ui.cli_search import fmt_time
+    from scenesearch.ui.cli_search import fmt_time
 
     out = out or sys.stdout
     if random_weights:
@@ -153,14 +153,14 @@ def print_pairs(res, random_weights: bool = False, out=None) -> None:
 
 # ------------------------------------------------------------------------------ strip
 def cmd_strip(args) -> int:
-    from ui.cli_search import _open_engine
-    from ui.strip import default_out, movie_strip, strip_png
+    from scenesearch.ui.cli_search import _open_engine
+    from scenesearch.ui.strip import default_out, movie_strip, strip_png
 
     with _open_engine(args, load_model=bool(args.query)) as eng:
         strip = movie_strip(eng, args.movie)
         highlight: set[str] = set()
         if args.query:
-            from search import SearchFilters
+            from scenesearch.search import SearchFilters
 
             mid = strip.movie["movie_id"]
             res = eng.search(text=args.query, filters=SearchFilters(movies=(mid,)), limit=args.k)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import sys
 
-from indexer.errors import printable
-from search.validate import parse_range  # noqa: F401 - re-exported: ui.app and tests use it
-from ui.common import add_index_args, require_index, store_config_from_args
+from scenesearch.indexer.errors import printable
+from scenesearch.search.validate import parse_range  # noqa: F401 - re-exported: ui.app and tests use it
+from scenesearch.ui.common import add_index_args, require_index, store_config_from_args
 
 
 def fmt_time(s: float) -> str:
@@ -19,7 +19,7 @@ def fmt_time(s: float) -> str:
 
 
 def filters_from_args(args):
-    from search import SearchFilters
+    from scenesearch.search import SearchFilters
 
     y0, y1 = parse_range(args.year, int, "year range")
     d0, d1 = parse_range(args.duration, float, "duration range")
@@ -40,8 +40,8 @@ def filters_from_args(args):
 
 
 def _open_engine(args, load_model: bool):
-    from indexer.config import env_defaults, resolve_device
-    from search import SearchEngine
+    from scenesearch.indexer.config import env_defaults, resolve_device
+    from scenesearch.search import SearchEngine
 
     device = resolve_device(getattr(args, "device", None) or env_defaults()["device"])
     return SearchEngine.open(store_config_from_args(args), device=device, load_model=load_model)
@@ -52,15 +52,15 @@ def cmd_search(args) -> int:
     through a running ``serve`` of the index when there is one (ui.remote: the model is warm
     there), else here — opening the index without its model, so that names and the shot id are
     checked before the model loads (on the first text or image query)."""
-    from indexer.imageio import load_rgb
-    from ui import remote
+    from scenesearch.indexer.imageio import load_rgb
+    from scenesearch.ui import remote
 
     query = " ".join(args.query).strip() or None
     filters = filters_from_args(args)
     image = load_rgb(args.image) if args.image else None  # a missing/broken file: one line, now
     cfg = store_config_from_args(args)
     require_index(cfg)
-    from ui.cli_hits import check_args, needs_engine
+    from scenesearch.ui.cli_hits import check_args, needs_engine
 
     check_args(args)  # --export path/format, --then combinations: before any search
     url = None if args.no_server or needs_engine(args) else remote.find_server(cfg)
@@ -79,7 +79,7 @@ def cmd_search(args) -> int:
                 return 0
             res, random_weights = remote.result_from_answer(answer)
             _print_result(args, res, random_weights)
-            from ui.cli_hits import export
+            from scenesearch.ui.cli_hits import export
 
             export(args, None, res.hits)  # --export
             return 3 if res.no_good_match else 0
@@ -90,7 +90,7 @@ def cmd_search(args) -> int:
         if eng.ranking_note and (query or args.image):
             print(f"note: {eng.ranking_note}", file=sys.stderr)
         if args.then or args.then_image:  # "A then B" sequences (ui/cli_hits.py)
-            from ui.cli_hits import cmd_then
+            from scenesearch.ui.cli_hits import cmd_then
 
             return cmd_then(args, eng, query, image, filters)
         res = eng.search(
@@ -105,7 +105,7 @@ def cmd_search(args) -> int:
             min_score=args.min_score,
         )
         _print_result(args, res, eng.random_weights)
-        from ui.cli_hits import after_search
+        from scenesearch.ui.cli_hits import after_search
 
         after_search(args, eng, res, filters)  # --facets, --export
     return 3 if res.no_good_match else 0
@@ -155,7 +155,7 @@ def print_table(res, random_weights: bool = False, out=None) -> None:
 
 
 def cmd_serve(args) -> int:
-    from ui.app import serve
+    from scenesearch.ui.app import serve
 
     cfg = store_config_from_args(args)
     require_index(cfg)
@@ -205,7 +205,7 @@ def register(sub) -> None:
     p.add_argument("--no-server", action="store_true",
                    help="search here even when a 'scenesearch serve' of this index is running "
                    "(by default the query goes through it: its model is already loaded)")  # fmt: skip
-    from ui.cli_hits import add_search_args
+    from scenesearch.ui.cli_hits import add_search_args
 
     add_search_args(p)  # --then/--within, --export, --facets
     p.set_defaults(func=cmd_search)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ui.common import add_index_args, store_config_from_args
+from scenesearch.ui.common import add_index_args, store_config_from_args
 
 
 def add_cluster_args(p: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def add_ray_args(p: argparse.ArgumentParser) -> None:
 
 
 def ray_options(args):
-    from indexer.ray_index import RayOptions
+    from scenesearch.indexer.ray_index import RayOptions
 
     return RayOptions(address=args.ray, staging=args.staging or "", actors=args.ray_actors,
                       actor_cpus=args.ray_actor_cpus, task_cpus=args.ray_task_cpus)  # fmt: skip
@@ -55,7 +55,7 @@ def ray_options(args):
 
 # ------------------------------------------------------------------------------ load / export
 def cmd_load(args) -> int:
-    from indexer.transfer import load_tables
+    from scenesearch.indexer.transfer import load_tables
 
     cfg = store_config_from_args(args)
 
@@ -75,9 +75,9 @@ def cmd_load(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from indexer.pipeline import indexing_lock
-    from indexer.store import open_store
-    from indexer.transfer import export_index
+    from scenesearch.indexer.pipeline import indexing_lock
+    from scenesearch.indexer.store import open_store
+    from scenesearch.indexer.transfer import export_index
 
     cfg = store_config_from_args(args)
     with indexing_lock(cfg.index_dir), open_store(cfg) as store:

@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from indexer.config import StoreConfig, env_defaults
-from indexer.errors import ConfigError
+from scenesearch.indexer.config import StoreConfig, env_defaults
+from scenesearch.indexer.errors import ConfigError
 
 
 def add_index_args(p: argparse.ArgumentParser) -> None:
@@ -67,7 +67,7 @@ def model_for_index(cfg: StoreConfig, model: str | None, pretrained: str | None)
     give, the model and weights the existing index records (so adding to a random-weights or a
     local-weights index needs no repeated flags, and never a hub download), else ViT-B-32 with
     OpenAI's weights. A conflicting choice is left for the index's meta check to refuse."""
-    from indexer.config import ModelConfig
+    from scenesearch.indexer.config import ModelConfig
 
     meta = None
     if model is None or pretrained is None:
@@ -95,7 +95,7 @@ def model_for_index(cfg: StoreConfig, model: str | None, pretrained: str | None)
 
 def existing_meta(cfg: StoreConfig) -> dict | None:
     """The metadata of the index ``cfg`` names, or None when there is no index yet."""
-    from indexer.store import open_store
+    from scenesearch.indexer.store import open_store
 
     if not cfg.qdrant_url and not (cfg.index_dir and os.path.isdir(cfg.index_dir)):
         return None

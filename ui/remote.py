@@ -27,10 +27,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from indexer.config import StoreConfig
-from indexer.errors import ConfigError, InputError, ScenesearchError
-from indexer.imageio import MAX_IMAGE_BYTES
-from indexer.records import LabelScore
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.errors import ConfigError, InputError, ScenesearchError
+from scenesearch.indexer.imageio import MAX_IMAGE_BYTES
+from scenesearch.indexer.records import LabelScore
 
 ENDPOINT_FILE = "serve.json"
 API_NAME = "search_cli"
@@ -185,7 +185,7 @@ def remote_search(url: str, request: dict[str, Any]) -> dict[str, Any]:
 
 def hits_from_answer(answer: dict[str, Any]):
     """The answer's hits as :class:`search.Hit` objects (unknown keys ignored)."""
-    from search import Hit
+    from scenesearch.search import Hit
 
     names = {f.name for f in fields(Hit)}
     out = []
@@ -201,7 +201,7 @@ def hits_from_answer(answer: dict[str, Any]):
 
 def result_from_answer(answer: dict[str, Any]):
     """(SearchResult, random_weights) from a server answer."""
-    from search.engine import SearchResult
+    from scenesearch.search.engine import SearchResult
 
     res = SearchResult(
         hits_from_answer(answer),
@@ -217,7 +217,7 @@ def result_from_answer(answer: dict[str, Any]):
 def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
     """Run one CLI request on an open :class:`search.SearchEngine`; errors become
     ``{"error": "one line"}``."""
-    from search import SearchFilters
+    from scenesearch.search import SearchFilters
 
     try:
         if not isinstance(request, dict):

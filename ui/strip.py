@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from search.engine import Hit, SearchEngine, SearchFilters
-from ui.cli_search import fmt_time
+from scenesearch.search.engine import Hit, SearchEngine, SearchFilters
+from scenesearch.ui.cli_search import fmt_time
 
 MAX_COLOURS = 12  # the most frequent top labels get a colour; the rest share "other"
 OTHER = "other"
@@ -79,7 +79,7 @@ def strip_png(strip: Strip, out: str, highlight: Collection[str] = (), per_row: 
     and start times, legend. Returns ``out``."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from indexer.errors import InputError
+    from scenesearch.indexer.errors import InputError
 
     if not strip.shots:
         raise InputError(f"movie {strip.movie.get('movie_id')} has no shots in the index")

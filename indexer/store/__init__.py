@@ -7,9 +7,9 @@ brute-force local mode, used as the reference in tests).
 
 from __future__ import annotations
 
-from indexer.config import StoreConfig
-from indexer.errors import ConfigError
-from indexer.store.base import (  # noqa: F401 - re-exported
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.store.base import (  # noqa: F401 - re-exported
     SCHEMA_VERSION,
     VECTOR_CLIP,
     VECTOR_FRAMES,
@@ -57,7 +57,7 @@ def open_store(cfg: StoreConfig) -> ShotStore:
             "write could ever be acknowledged"
         )
     if cfg.qdrant_url:
-        from indexer.store.server import ServerStore
+        from scenesearch.indexer.store.server import ServerStore
 
         return ServerStore(
             cfg.qdrant_url, api_key=cfg.api_key, collection=cfg.collection, **cluster
@@ -66,8 +66,8 @@ def open_store(cfg: StoreConfig) -> ShotStore:
         raise ConfigError("no index folder given (--index DIR)")
     import os
 
-    from indexer.diskspace import OPEN_RESERVE, require_free
-    from indexer.store.edge import EdgeStore
+    from scenesearch.indexer.diskspace import OPEN_RESERVE, require_free
+    from scenesearch.indexer.store.edge import EdgeStore
 
     if os.path.isdir(cfg.index_dir):  # opening allocates even to read: see indexer/diskspace.py
         require_free(cfg.index_dir, OPEN_RESERVE, "opening the index")

@@ -16,8 +16,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from indexer.errors import StoreError
-from indexer.store.base import (
+from scenesearch.indexer.errors import StoreError
+from scenesearch.indexer.store.base import (
     FLOAT_FIELDS,
     INTEGER_FIELDS,
     KEYWORD_FIELDS,

@@ -23,9 +23,14 @@ from typing import Any
 import numpy as np
 import qdrant_edge as qe
 
-from indexer.errors import IndexBusyError, IndexMismatchError, ScenesearchError, StoreError
-from indexer.store import _translate as tr
-from indexer.store.base import (
+from scenesearch.indexer.errors import (
+    IndexBusyError,
+    IndexMismatchError,
+    ScenesearchError,
+    StoreError,
+)
+from scenesearch.indexer.store import _translate as tr
+from scenesearch.indexer.store.base import (
     VECTOR_CLIP,
     VECTOR_SCENES,
     CollectionSpec,

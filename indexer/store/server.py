@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from indexer.errors import IndexMismatchError, ScenesearchError, StoreError
-from indexer.store import _translate as tr
-from indexer.store.base import (
+from scenesearch.indexer.errors import IndexMismatchError, ScenesearchError, StoreError
+from scenesearch.indexer.store import _translate as tr
+from scenesearch.indexer.store.base import (
     VECTOR_CLIP,
     CollectionSpec,
     Filter,
