@@ -3,7 +3,7 @@
 Each movie is one CPU task that runs the movie's frame source (the same decode → shots → sampling
 stage the local run uses), sends its sampled frames in batches to a pool of embedding actors
 (each holds the model: one GPU each where the cluster has GPUs, CPU actors otherwise), has an
-actor build the shot points (vectors, labels, payloads: :func:`indexer.pipeline.shot_points`),
+actor build the shot points (vectors, labels, payloads: :func:`indexer.points.shot_points`),
 and writes the thumbnails and then the movie's shot table to the staging location. The driver
 loads each table into the store as it arrives, exactly like ``scenesearch load``.
 
@@ -26,22 +26,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from scenesearch.indexer import shot_table as st
-from scenesearch.indexer.config import IndexConfig
-from scenesearch.indexer.errors import ConfigError, IndexMismatchError, InputError, ScenesearchError
-from scenesearch.indexer.pipeline import (
-    Indexer,
-    MovieFailed,
-    MovieResult,
-    RunSummary,
-    _safe_source,
+from scenesearch.indexer.catalog import (
     check_meta,
     index_meta,
     indexing_lock,
-    movie_record,
     open_index_store,
-    shot_points,
     store_movie,
 )
+from scenesearch.indexer.config import IndexConfig
+from scenesearch.indexer.errors import ConfigError, IndexMismatchError, InputError, ScenesearchError
+from scenesearch.indexer.pipeline import Indexer
+from scenesearch.indexer.points import movie_record, shot_points
 from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
 from scenesearch.indexer.store import (
     VECTOR_CLIP,
@@ -50,6 +45,8 @@ from scenesearch.indexer.store import (
     ShotStore,
     VectorSpec,
 )
+from scenesearch.indexer.summary import MovieResult, RunSummary
+from scenesearch.indexer.workers import MovieFailed, _safe_source
 
 log = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ def dims_of(vectors: dict[str, dict]) -> list[VectorSpec]:
 
 def check_fits(url: str, found: dict, wanted: dict, where: str) -> None:
     """A table built with another model, taxonomy or prompt than ``where`` is refused."""
-    from scenesearch.indexer.pipeline import check_meta
+    from scenesearch.indexer.catalog import check_meta
 
     try:
         check_meta(found, wanted)
@@ -80,7 +80,7 @@ def load_tables(store_cfg, refs: list[str], *, progress=None) -> TransferSummary
     first table's metadata when new). Every table is checked before anything is written; each
     movie is written as a unit (old points deleted, new ones upserted, then its state record), so
     loading twice gives the same index. Thumbnails next to a table go to the index folder."""
-    from scenesearch.indexer.pipeline import open_index_store, store_movie
+    from scenesearch.indexer.catalog import open_index_store, store_movie
 
     t0 = time.perf_counter()
     urls = find_tables(refs)

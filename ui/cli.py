@@ -164,7 +164,7 @@ def _add_index_parser(sub) -> None:
 
 # ------------------------------------------------------------------------------ info / remove
 def cmd_info(args) -> int:
-    from scenesearch.indexer.pipeline import index_info
+    from scenesearch.indexer.catalog import index_info
     from scenesearch.indexer.store import open_store
 
     cfg = store_config_from_args(args)
@@ -205,8 +205,9 @@ def cmd_info(args) -> int:
 
 
 def cmd_remove(args) -> int:
+    from scenesearch.indexer.catalog import indexing_lock, resolve_movies
     from scenesearch.indexer.config import IndexConfig
-    from scenesearch.indexer.pipeline import Indexer, indexing_lock, resolve_movies
+    from scenesearch.indexer.pipeline import Indexer
     from scenesearch.indexer.store import open_store
 
     cfg = IndexConfig()
