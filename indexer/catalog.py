@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +33,7 @@ from scenesearch.indexer.store import (
     VectorSpec,
     open_store,
 )
+from scenesearch.indexer.thumbnails import thumbs_dir
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,14 @@ def store_movie(store: ShotStore, record: dict, points: list[StorePoint]) -> Non
         store.upsert(points[i : i + UPSERT_BATCH])
     store.flush()
     store.put_movie(record)
+
+
+def remove_movie(store: ShotStore, index_dir: str, movie_id: str) -> None:
+    """Delete a movie's points, its state record and its thumbnails (under ``index_dir``)."""
+    store.delete(Filter(must=(MatchAny("movie_id", (movie_id,)),)))
+    store.delete_movie_record(movie_id)
+    store.flush()
+    shutil.rmtree(thumbs_dir(index_dir, movie_id), ignore_errors=True)
 
 
 def open_index_store(cfg: StoreConfig, meta: dict, dims: list[VectorSpec]) -> ShotStore:

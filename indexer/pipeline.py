@@ -25,6 +25,7 @@ from scenesearch.indexer.catalog import (
     index_meta,
     indexing_lock,
     open_index_store,
+    remove_movie,
     store_movie,
 )
 from scenesearch.indexer.config import IndexConfig, auto_workers
@@ -42,7 +43,6 @@ from scenesearch.indexer.errors import (
     StoreError,
     printable,
 )
-from scenesearch.indexer.imageio import write_jpeg
 from scenesearch.indexer.inputs import ManifestRow, discover, make_movie, read_manifest
 from scenesearch.indexer.points import movie_record, shot_points
 from scenesearch.indexer.records import (
@@ -62,6 +62,7 @@ from scenesearch.indexer.store import (
     VectorSpec,
 )
 from scenesearch.indexer.summary import MovieResult, RunSummary
+from scenesearch.indexer.thumbnails import thumbs_dir, write_thumbnails
 from scenesearch.indexer.workers import MovieFailed, _messages
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class Indexer:
             old = by_path.get(movie.path)
             if old and old["movie_id"] != movie.movie_id:
                 # the file at this path changed: its old shots would be stale duplicates
-                self.remove_movie(store, old["movie_id"])
+                remove_movie(store, self.cfg.store.index_dir, old["movie_id"])
             state = states.get(movie.movie_id)
             if (
                 state
@@ -188,16 +189,6 @@ class Indexer:
         store.put_movie({**state, **new})
         store.flush()
         return True
-
-    def remove_movie(self, store: ShotStore, movie_id: str) -> None:
-        """Delete a movie's points, its state record and its thumbnails."""
-        store.delete(Filter(must=(MatchAny("movie_id", (movie_id,)),)))
-        store.delete_movie_record(movie_id)
-        store.flush()
-        shutil.rmtree(self.thumb_dir(movie_id), ignore_errors=True)
-
-    def thumb_dir(self, movie_id: str) -> str:
-        return os.path.join(self.cfg.store.index_dir, "thumbs", movie_id)
 
     # -- the run -----------------------------------------------------------------------
     def run(self, paths: list[str], manifest: str | None = None) -> RunSummary:
@@ -322,7 +313,7 @@ class Indexer:
         if isinstance(e, StoreError):
             raise e
         log.debug("writing %s failed", movie.path, exc_info=True)
-        shutil.rmtree(self.thumb_dir(movie.movie_id), ignore_errors=True)
+        shutil.rmtree(thumbs_dir(self.cfg.store.index_dir, movie.movie_id), ignore_errors=True)
         why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         summary.movies.append(
             MovieResult(movie.path, "failed", movie.movie_id, movie.title,
@@ -344,15 +335,9 @@ class Indexer:
         points = shot_points(movie, end, om.shots, om.feats, self.labeler, self.meta["model_id"],
                              frames)  # fmt: skip
         t0 = self._tick("label", t0)
-        thumbs = self.thumb_dir(movie.movie_id)
-        shutil.rmtree(thumbs, ignore_errors=True)
-        for se, p in zip(om.shots, points):
-            write_jpeg(
-                se.thumb,
-                os.path.join(self.cfg.store.index_dir, p.payload["thumb"]),
-                self.cfg.sample.thumb_width,
-                self.cfg.sample.thumb_quality,
-            )
+        sample = self.cfg.sample
+        write_thumbnails(om.shots, self.cfg.store.index_dir, movie.movie_id, sample.thumb_width,
+                         sample.thumb_quality)  # fmt: skip
         t0 = self._tick("thumbnails", t0)
         store_movie(store, movie_record(movie, end, len(points)), points)
         self._tick("store", t0)

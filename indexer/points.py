@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timezone
 
 import numpy as np
@@ -22,6 +21,7 @@ from scenesearch.indexer.store import (
     VECTOR_SCENES,
     StorePoint,
 )
+from scenesearch.indexer.thumbnails import thumb_rel
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,9 @@ def shot_points(movie: Movie, end: MovieEnd, shots: list[ShotEnd], feats: dict[i
         v = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
         lab = labeler.label_shot(f)
         sid = make_shot_id(movie.movie_id, se.shot.index)
-        thumb_rel = os.path.join("thumbs", movie.movie_id, f"{se.shot.index:04d}.jpg")
         vectors = {VECTOR_CLIP: v, VECTOR_SCENES: lab.scores}
-        payload = shot_payload(movie, se, lab, sid, thumb_rel, end.info.fps, model_id)
+        thumb = thumb_rel(movie.movie_id, se.shot.index)
+        payload = shot_payload(movie, se, lab, sid, thumb, end.info.fps, model_id)
         if frames is not None:
             rows = vector_frames(se.shot, se.frame_idx, frames)
             vectors[VECTOR_FRAMES] = np.stack([feats[i] for i in rows.tolist()])

@@ -46,6 +46,7 @@ from scenesearch.indexer.store import (
     VectorSpec,
 )
 from scenesearch.indexer.summary import MovieResult, RunSummary
+from scenesearch.indexer.thumbnails import write_thumbnails
 from scenesearch.indexer.workers import MovieFailed, _safe_source
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,6 @@ def movie_task(movie: Movie, cfg: IndexConfig, actors: list, staging: str, meta:
     """Index one movie into a staged shot table (runs as a Ray task); returns what it did."""
     import ray
 
-    from scenesearch.indexer.imageio import jpeg_bytes
     from scenesearch.indexer.sampling import iter_movie
 
     if crash_once_dir:
@@ -174,12 +174,8 @@ def movie_task(movie: Movie, cfg: IndexConfig, actors: list, staging: str, meta:
     points, seconds["label"] = ray.get(actors[turn % len(actors)].points.remote(
         movie, end, light, feats))  # fmt: skip
     t0 = time.perf_counter()
-    fs, thumbs = st.url_to_fs(st.thumbs_url(staging, movie.movie_id))
-    if fs.exists(thumbs):
-        fs.rm(thumbs, recursive=True)
-    for se, p in zip(shots, points):
-        data = jpeg_bytes(se.thumb, cfg.sample.thumb_width, cfg.sample.thumb_quality)
-        st.write_bytes_atomic(st.join(staging, p.payload["thumb"]), data)
+    write_thumbnails(shots, staging, movie.movie_id, cfg.sample.thumb_width,
+                     cfg.sample.thumb_quality)  # fmt: skip
     t1 = time.perf_counter()
     seconds["thumbnails"] = t1 - t0
     url = st.table_url(staging, movie.movie_id)
