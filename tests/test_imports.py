@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -27,7 +28,7 @@ def import_graph(modules: dict[str, str]) -> dict[str, set[str]]:
     """module → the project modules it imports anywhere in its source (functions included)."""
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        tree = ast.parse(open(path).read(), path)
+        tree = ast.parse(Path(path).read_text(), path)
         deps: set[str] = set()
         is_pkg = path.endswith("__init__.py")
         for node in ast.walk(tree):
