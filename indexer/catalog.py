@@ -13,7 +13,7 @@ import fcntl
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,10 +29,10 @@ from scenesearch.indexer.store import (
     Filter,
     MatchAny,
     ShotStore,
-    StorePoint,
     VectorSpec,
     open_store,
 )
+from scenesearch.indexer.stored import IndexMeta, MovieRecord, ShotRecord
 from scenesearch.indexer.thumbnails import thumbs_dir
 
 log = logging.getLogger(__name__)
@@ -49,48 +49,49 @@ def index_meta(encoder, labeler, sample=None) -> dict:
     sampled = sampling_meta(sample) if sample is not None else {}
     spec = encoder.spec
     tax = labeler.taxonomy
-    return {
+    return IndexMeta(
         **sampled,
-        "schema_version": SCHEMA_VERSION,
-        "model": spec.name,
-        "pretrained": spec.pretrained,
-        "model_id": spec.model_id,
-        "embed_dim": spec.embed_dim,
-        "model_config_path": spec.config_path,
-        "weights_path": spec.weights_path,
-        "taxonomy": {"source": tax.source, "sha": tax.sha, "labels": list(tax.labels)},
-        "prompt": labeler.cfg.prompt,
-        "logit_scale": labeler.cfg.logit_scale,
-        # how many (label, score) pairs each shot keeps: with it, "any of the top k" filters can
-        # use the flat top_labels keyword list (see SearchEngine.build_filter)
-        "top_k": labeler.cfg.top_k,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "scenesearch_version": __version__,
-    }
+        schema_version=SCHEMA_VERSION,
+        model=spec.name,
+        pretrained=spec.pretrained,
+        model_id=spec.model_id,
+        embed_dim=spec.embed_dim,
+        model_config_path=spec.config_path,
+        weights_path=spec.weights_path,
+        taxonomy={"source": tax.source, "sha": tax.sha, "labels": list(tax.labels)},
+        prompt=labeler.cfg.prompt,
+        logit_scale=labeler.cfg.logit_scale,
+        top_k=labeler.cfg.top_k,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        scenesearch_version=__version__,
+        absent=frozenset() if sampled else frozenset({"sampling", "frame_vectors"}),
+    ).to_dict()
 
 
 def check_meta(found: dict, wanted: dict) -> None:
-    """Refuse to add to (or query) an index built with another model, taxonomy or prompt."""
-    if found.get("schema_version") != wanted["schema_version"]:
+    """Refuse to add to (or query) an index built with another model, taxonomy or prompt
+    (``found``: the index's meta; ``wanted``: this run's, both as stored)."""
+    f, w = IndexMeta.from_dict(found), IndexMeta.from_dict(wanted)
+    if f.schema_version != w.schema_version:
         raise IndexMismatchError(
-            f"index schema v{found.get('schema_version')} ≠ this scenesearch's v{SCHEMA_VERSION}; "
+            f"index schema v{f.schema_version} ≠ this scenesearch's v{SCHEMA_VERSION}; "
             "re-index into a new folder"
         )
     for key, what in (("model_id", "model"), ("embed_dim", "embedding size"), ("prompt", "prompt")):
-        if found.get(key) != wanted[key]:
+        if getattr(f, key) != getattr(w, key):
             raise IndexMismatchError(
-                f"index was built with {what} {found.get(key)!r}, not {wanted[key]!r}; use the "
-                "same options or a new --index folder"
+                f"index was built with {what} {getattr(f, key)!r}, not {getattr(w, key)!r}; use "
+                "the same options or a new --index folder"
             )
-    if "top_k" in found and found["top_k"] != wanted["top_k"]:
+    if "top_k" not in f.absent and f.top_k != w.top_k:  # older indexes do not record it
         raise IndexMismatchError(
-            f"index keeps the top {found['top_k']} labels per shot, not {wanted['top_k']}; use the "
+            f"index keeps the top {f.top_k} labels per shot, not {w.top_k}; use the "
             "same label settings or a new --index folder"
         )
-    if found["taxonomy"]["sha"] != wanted["taxonomy"]["sha"]:
+    if f.taxonomy["sha"] != w.taxonomy["sha"]:
         raise IndexMismatchError(
-            f"index was built with taxonomy {found['taxonomy']['source']!r} "
-            f"({len(found['taxonomy']['labels'])} labels), not {wanted['taxonomy']['source']!r}"
+            f"index was built with taxonomy {f.taxonomy['source']!r} "
+            f"({len(f.taxonomy['labels'])} labels), not {w.taxonomy['source']!r}"
         )
 
 
@@ -132,17 +133,18 @@ def is_being_indexed(index_dir: str) -> bool:
     return False
 
 
-def store_movie(store: ShotStore, record: dict, points: list[StorePoint]) -> None:
-    """Write one movie as a unit: its old points deleted, the new ones upserted and flushed, and
-    only then its state record (``status`` done) — a run killed at any moment never leaves
+def store_movie(store: ShotStore, record: MovieRecord, shots: Sequence[ShotRecord]) -> None:
+    """Write one movie as a unit: its old points deleted, its shots' points upserted and flushed,
+    and only then its state record (``status`` done) — a run killed at any moment never leaves
     duplicates, and a movie marked done has all its points."""
-    movie_id = record["movie_id"]
+    movie_id = record.movie_id
+    points = [s.to_point() for s in shots]
     # replace, never duplicate: drop whatever an interrupted or older run left for this movie
     store.delete(Filter(must=(MatchAny("movie_id", (movie_id,)),)))
     for i in range(0, len(points), UPSERT_BATCH):
         store.upsert(points[i : i + UPSERT_BATCH])
     store.flush()
-    store.put_movie(record)
+    store.put_movie(record.to_dict())
 
 
 def remove_movie(store: ShotStore, index_dir: str, movie_id: str) -> None:
@@ -177,17 +179,18 @@ def open_index_store(cfg: StoreConfig, meta: dict, dims: list[VectorSpec]) -> Sh
 
 
 # ------------------------------------------------------------------------------ other commands
-def resolve_movies(store: ShotStore, refs: list[str]) -> tuple[list[dict], list[str]]:
-    """Match user references (movie id, title, file path or file name) to movie records."""
-    states = store.get_movies()
-    found, missing = [], []
+def resolve_movies(store: ShotStore, refs: list[str]) -> tuple[list[MovieRecord], list[str]]:
+    """Match user references (movie id, title, file path or file name) to movie records;
+    returns (the records found, the references that match none)."""
+    states = [MovieRecord.from_dict(s) for s in store.get_movies().values()]
+    found: list[MovieRecord] = []
+    missing: list[str] = []
     for ref in refs:
         rp = str(Path(ref).expanduser().resolve()) if os.path.exists(ref) else None
         hits = [
             s
-            for s in states.values()
-            if ref in (s["movie_id"], s.get("title"), Path(s.get("path", "")).name)
-            or (rp and s.get("path") == rp)
+            for s in states
+            if ref in (s.movie_id, s.title, Path(s.path or "").name) or (rp and s.path == rp)
         ]
         if hits:
             found.extend(h for h in hits if h not in found)
@@ -198,21 +201,22 @@ def resolve_movies(store: ShotStore, refs: list[str]) -> tuple[list[dict], list[
 
 def index_info(store: ShotStore) -> dict:
     """What an index holds: counts, model, taxonomy, label histogram (clean labels)."""
-    meta = store.get_meta() if store.exists() else None
-    if not meta:
+    stored = store.get_meta() if store.exists() else None
+    if not stored:
         return {"movies": 0, "shots": 0, "model": None, "pretrained": None, "labels": {}}
+    meta = IndexMeta.from_dict(stored)
     movies = store.get_movies()
-    labels = store.facet("labels", limit=len(meta["taxonomy"]["labels"]))
+    labels = store.facet("labels", limit=len(meta.taxonomy["labels"]))
     return {
-        "movies": sum(1 for m in movies.values() if m.get("status") == "done"),
+        "movies": sum(1 for m in movies.values() if MovieRecord.from_dict(m).status == "done"),
         "shots": store.count(),
-        "model": meta["model"],
-        "pretrained": meta["pretrained"],
-        "model_id": meta["model_id"],
-        "random_weights": meta["pretrained"] == "random",
-        "taxonomy": meta["taxonomy"]["source"],
-        "n_labels": len(meta["taxonomy"]["labels"]),
-        "prompt": meta["prompt"],
+        "model": meta.model,
+        "pretrained": meta.pretrained,
+        "model_id": meta.model_id,
+        "random_weights": meta.pretrained == "random",
+        "taxonomy": meta.taxonomy["source"],
+        "n_labels": len(meta.taxonomy["labels"]),
+        "prompt": meta.prompt,
         "labels": dict(sorted(labels.items(), key=lambda kv: (-kv[1], kv[0]))),
         "movie_list": [
             {

@@ -44,7 +44,7 @@ from scenesearch.indexer.errors import (
     printable,
 )
 from scenesearch.indexer.inputs import ManifestRow, discover, make_movie, read_manifest
-from scenesearch.indexer.points import movie_record, shot_points
+from scenesearch.indexer.points import shot_points
 from scenesearch.indexer.records import (
     FrameChunk,
     Movie,
@@ -61,6 +61,7 @@ from scenesearch.indexer.store import (
     ShotStore,
     VectorSpec,
 )
+from scenesearch.indexer.stored import MovieRecord
 from scenesearch.indexer.summary import MovieResult, RunSummary
 from scenesearch.indexer.thumbnails import thumbs_dir, write_thumbnails
 from scenesearch.indexer.workers import MovieFailed, _messages
@@ -332,14 +333,14 @@ class Indexer:
             return
         t0 = time.perf_counter()
         frames = self.cfg.sample if self.meta.get("frame_vectors") else None
-        points = shot_points(movie, end, om.shots, om.feats, self.labeler, self.meta["model_id"],
+        shots = shot_points(movie, end, om.shots, om.feats, self.labeler, self.meta["model_id"],
                              frames)  # fmt: skip
         t0 = self._tick("label", t0)
         sample = self.cfg.sample
         write_thumbnails(om.shots, self.cfg.store.index_dir, movie.movie_id, sample.thumb_width,
                          sample.thumb_quality)  # fmt: skip
         t0 = self._tick("thumbnails", t0)
-        store_movie(store, movie_record(movie, end, len(points)), points)
+        store_movie(store, MovieRecord.of_movie(movie, end, len(shots)), shots)
         self._tick("store", t0)
         cut = (
             f"truncated: decoded {end.info.duration_s:.1f} s of the {end.info.declared_s:.1f} s "
@@ -348,7 +349,7 @@ class Indexer:
             else None
         )
         summary.movies.append(
-            MovieResult(movie.path, "indexed", movie.movie_id, movie.title, len(points),
+            MovieResult(movie.path, "indexed", movie.movie_id, movie.title, len(shots),
                         end.info.n_frames, time.perf_counter() - om.started, cut,
                         end.info.truncated)
         )  # fmt: skip

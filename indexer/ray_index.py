@@ -3,7 +3,7 @@
 Each movie is one CPU task that runs the movie's frame source (the same decode → shots → sampling
 stage the local run uses), sends its sampled frames in batches to a pool of embedding actors
 (each holds the model: one GPU each where the cluster has GPUs, CPU actors otherwise), has an
-actor build the shot points (vectors, labels, payloads: :func:`indexer.points.shot_points`),
+actor build the shot records (vectors, labels, payloads: :func:`indexer.points.shot_points`),
 and writes the thumbnails and then the movie's shot table to the staging location. The driver
 loads each table into the store as it arrives, exactly like ``scenesearch load``.
 
@@ -36,7 +36,7 @@ from scenesearch.indexer.catalog import (
 from scenesearch.indexer.config import IndexConfig
 from scenesearch.indexer.errors import ConfigError, IndexMismatchError, InputError, ScenesearchError
 from scenesearch.indexer.pipeline import Indexer
-from scenesearch.indexer.points import movie_record, shot_points
+from scenesearch.indexer.points import shot_points
 from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
 from scenesearch.indexer.store import (
     VECTOR_CLIP,
@@ -45,6 +45,7 @@ from scenesearch.indexer.store import (
     ShotStore,
     VectorSpec,
 )
+from scenesearch.indexer.stored import MovieRecord, ShotRecord
 from scenesearch.indexer.summary import MovieResult, RunSummary
 from scenesearch.indexer.thumbnails import write_thumbnails
 from scenesearch.indexer.workers import MovieFailed, _safe_source
@@ -81,7 +82,7 @@ def import_ray():
 
 # ------------------------------------------------------------------------------ the actor
 class EmbedActor:
-    """Holds the model (encoder + labeler): embeds frame batches and builds shot points."""
+    """Holds the model (encoder + labeler): embeds frame batches and builds shot records."""
 
     def __init__(self, cfg: IndexConfig, device: str):
         from scenesearch.indexer.encoder import ClipEncoder
@@ -180,7 +181,7 @@ def movie_task(movie: Movie, cfg: IndexConfig, actors: list, staging: str, meta:
     seconds["thumbnails"] = t1 - t0
     url = st.table_url(staging, movie.movie_id)
     # the table last: its existence says the movie (thumbnails included) is staged
-    st.write_table(st.points_table(points, meta, movie_record(movie, end, len(points))), url)
+    st.write_table(st.shots_table(points, meta, MovieRecord.of_movie(movie, end, len(points))), url)
     seconds["table"] = time.perf_counter() - t1
     for k, v in end.seconds.items():
         seconds[k] = seconds.get(k, 0.0) + v
@@ -380,15 +381,14 @@ def _store_table(driver: _Driver, store: ShotStore, m: Movie, url: str) -> int:
 
     table = st.read_table(url)
     # the movie as planned now (path, title, manifest metadata) over what was staged with it
-    record = {**table.movie, "path": m.path, "title": m.title, "year": m.year,
-              "genres": list(m.genres)}  # fmt: skip
-    points = table.points
-    if any(p.payload.get("path") != m.path or p.payload.get("title") != m.title for p in points):
-        new = {"path": m.path, "title": m.title, "year": m.year, "genres": list(m.genres)}
-        points = [dataclasses.replace(p, payload={**p.payload, **new}) for p in points]
-    store_movie(store, record, points)
+    new = {"path": m.path, "title": m.title, "year": m.year, "genres": tuple(m.genres)}
+    record = dataclasses.replace(MovieRecord.from_dict(table.movie), **new)
+    shots: list[ShotRecord] = table.shots
+    if any(s.path != m.path or s.title != m.title for s in shots):
+        shots = [dataclasses.replace(s, **new) for s in shots]
+    store_movie(store, record, shots)
     copy_thumbs_in(url, m.movie_id, driver.cfg.store.index_dir)
-    return len(points)
+    return len(shots)
 
 
 def _cause(e: BaseException) -> str:

@@ -213,10 +213,8 @@ def cmd_remove(args) -> int:
     with indexing_lock(cfg.index_dir), open_store(cfg) as store:
         found, missing = resolve_movies(store, args.movies)
         for m in found:  # removal needs no model: the catalog does it
-            remove_movie(store, cfg.index_dir, m["movie_id"])
-            print(
-                f"removed {m['movie_id']} {printable(m.get('title'))} ({m.get('shots', 0)} shots)"
-            )
+            remove_movie(store, cfg.index_dir, m.movie_id)
+            print(f"removed {m.movie_id} {printable(m.title)} ({m.shots or 0} shots)")
     for ref in missing:
         print(f"not in the index: {printable(ref)}", file=sys.stderr)
     return 1 if missing else 0
