@@ -194,17 +194,13 @@ def write_video(
     segments: Sequence[Segment | tuple],
     fps: float = 24.0,
     size: tuple[int, int] = (160, 96),
-    codec: str = "libx264",
-    pix_fmt: str | None = None,
     times: Sequence[float] | None = None,
-    rotation: int = 0,
-    container_format: str | None = None,
-    container_options: dict | None = None,
-    audio: bool = False,
+    **encoding,
 ) -> WrittenVideo:
     """A video of consecutive shots. ``segments`` are ``Segment``s or ``(n_frames, level)``
     tuples (optionally ``(n, level, pattern)``); the cut frames are the segment starts after the
-    first. See ``write_frames`` for the other options. x264 needs even sizes (use
+    first. ``times`` and ``encoding`` (codec, pix_fmt, rotation, container_format,
+    container_options, audio) are ``write_frames``'s options. x264 needs even sizes (use
     ``codec="mpeg4"`` or ``pix_fmt="yuv444p"`` for odd ones)."""
     segs = _as_segments(segments)
     frames, cuts = [], []
@@ -214,10 +210,9 @@ def write_video(
         frames += [render_frame(seg, i, size) for i in range(seg.n_frames)]
     if times is not None and len(times) != len(frames):
         raise ValueError(f"{len(times)} times for {len(frames)} frames")
-    v = write_frames(path, frames, fps, codec, pix_fmt, times, rotation, container_format,
-                     container_options, audio)  # fmt: skip
-    return WrittenVideo(v.path, v.n_frames, fps, v.size, v.times, tuple(cuts), codec=codec,
-                        rotation=rotation, extra={"segments": segs})  # fmt: skip
+    v = write_frames(path, frames, fps, times=times, **encoding)
+    return WrittenVideo(v.path, v.n_frames, fps, v.size, v.times, tuple(cuts), codec=v.codec,
+                        rotation=v.rotation, extra={"segments": segs})  # fmt: skip
 
 
 def write_fade_video(
