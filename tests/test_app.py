@@ -29,7 +29,7 @@ from scenesearch.ui.app import (
     launch_app,
     open_slot,
 )
-from scenesearch.ui.cli_search import fmt_time
+from scenesearch.ui.textfmt import fmt_time
 from tests.conftest import REPO
 from tests.index_fixtures import build_test_index
 

@@ -18,7 +18,7 @@ from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.store import Filter, MatchAny
 from scenesearch.search import SearchEngine
 from scenesearch.ui.app import build_app, launch_app
-from scenesearch.ui.cli_search import fmt_time
+from scenesearch.ui.textfmt import fmt_time
 from tests.conftest import REPO
 from tests.index_fixtures import MOVIES, FixtureMovie, build_test_index
 from tests.videos import Segment

@@ -70,11 +70,11 @@ from scenesearch.search import SearchEngine, SearchFilters
 from scenesearch.search.validate import as_int, opt_float, parse_range
 from scenesearch.ui.app_work import CSS as WORK_CSS
 from scenesearch.ui.app_work import WorkPanel, api_sequences, build_filters, gallery_items
-from scenesearch.ui.cli_search import fmt_time
 from scenesearch.ui.media import MediaGuard, movie_url, thumb_url
 from scenesearch.ui.player import PLAYER_JS
 from scenesearch.ui.remote import API_NAME as REMOTE_API
 from scenesearch.ui.remote import handle_request, remove_endpoint, write_endpoint
+from scenesearch.ui.textfmt import fmt_time
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ import gradio as gr
 from scenesearch.indexer.errors import IndexBusyError, ScenesearchError
 from scenesearch.indexer.records import LabelScore
 from scenesearch.search.engine import Hit
-from scenesearch.ui.cli_search import fmt_time
 from scenesearch.ui.strip import STRIP_CSS, hits_in_movie, movie_strip, strip_html
+from scenesearch.ui.textfmt import fmt_time
 
 log = logging.getLogger(__name__)
 

@@ -7,15 +7,9 @@ import json
 import sys
 
 from scenesearch.indexer.errors import printable
-from scenesearch.search.validate import parse_range  # noqa: F401 - re-exported: ui.app and tests use it
-from scenesearch.ui.common import add_index_args, require_index, store_config_from_args
-
-
-def fmt_time(s: float) -> str:
-    """Seconds → ``m:ss.s`` (``h:mm:ss.s`` past an hour)."""
-    h, rem = divmod(max(0.0, s), 3600)
-    m, sec = divmod(rem, 60)
-    return f"{int(h)}:{int(m):02d}:{sec:04.1f}" if h else f"{int(m)}:{sec:04.1f}"
+from scenesearch.search.validate import parse_range
+from scenesearch.ui.common import add_index_args, open_engine, require_index, store_config_from_args
+from scenesearch.ui.textfmt import fmt_time
 
 
 def filters_from_args(args):
@@ -37,14 +31,6 @@ def filters_from_args(args):
         duration_min=d0,
         duration_max=d1,
     )
-
-
-def _open_engine(args, load_model: bool):
-    from scenesearch.indexer.config import env_defaults, resolve_device
-    from scenesearch.search import SearchEngine
-
-    device = resolve_device(getattr(args, "device", None) or env_defaults()["device"])
-    return SearchEngine.open(store_config_from_args(args), device=device, load_model=load_model)
 
 
 def cmd_search(args) -> int:
@@ -83,7 +69,7 @@ def cmd_search(args) -> int:
 
             export(args, None, res.hits)  # --export
             return 3 if res.no_good_match else 0
-    with _open_engine(args, load_model=False) as eng:
+    with open_engine(args, load_model=False) as eng:
         if eng.is_empty:
             print(EMPTY_INDEX, file=sys.stderr)
             return 0

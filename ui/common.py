@@ -41,6 +41,15 @@ def store_config_from_args(args: argparse.Namespace) -> StoreConfig:
     )
 
 
+def open_engine(args: argparse.Namespace, load_model: bool):
+    """The :class:`search.SearchEngine` over the index the arguments name, on their device."""
+    from scenesearch.indexer.config import resolve_device
+    from scenesearch.search import SearchEngine
+
+    device = resolve_device(getattr(args, "device", None) or env_defaults()["device"])
+    return SearchEngine.open(store_config_from_args(args), device=device, load_model=load_model)
+
+
 def require_index(cfg: StoreConfig) -> None:
     """A command that reads an index (search, info, remove, serve) on an embedded index folder
     that does not exist or holds no index: a ConfigError naming the folder — a typo in the path
