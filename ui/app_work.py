@@ -22,8 +22,7 @@ from typing import Any
 import gradio as gr
 
 from scenesearch.indexer.errors import IndexBusyError, ScenesearchError
-from scenesearch.indexer.records import LabelScore
-from scenesearch.search.engine import Hit
+from scenesearch.search.hits import hit_from_dict
 from scenesearch.ui.strip import STRIP_CSS, hits_in_movie, movie_strip, strip_html
 from scenesearch.ui.textfmt import fmt_time
 
@@ -63,18 +62,6 @@ EXPORT_FORMATS = [
     ("CSV (.csv)", "csv"),
 ]
 EXT = {"otio": ".otio", "edl": ".edl", "fcpxml": ".xml", "csv": ".csv"}
-
-
-def hit_from_dict(d: dict) -> Hit:
-    """A :class:`Hit` back from its ``to_dict()`` (keys it does not know are ignored)."""
-    return Hit(
-        shot_id=d["shot_id"], movie_id=d["movie_id"], title=d["title"], year=d.get("year"),
-        genres=tuple(d.get("genres") or ()), shot_index=int(d["shot_index"]),
-        start_s=float(d["start_s"]), end_s=float(d["end_s"]), labels=tuple(d.get("labels") or ()),
-        top=tuple(LabelScore(t["label"], float(t["score"])) for t in d.get("top") or ()),
-        thumb=d.get("thumb", ""), path=d.get("path", ""), score=d.get("score"),
-        start_frame=d.get("start_frame"), end_frame=d.get("end_frame"), fps=d.get("fps"),
-    )  # fmt: skip
 
 
 def pair_item(p) -> dict:
