@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from scenesearch.indexer.errors import ConfigError
 from scenesearch.indexer.store import Filter, MatchAny, Range, TopLabel
-from scenesearch.search.validate import check_filters
+from scenesearch.search.validate import check_filters, opt_float, opt_int, parse_range
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,96 @@ class SearchFilters:
 
     def is_empty(self) -> bool:
         return self == SearchFilters()
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON-ready values (tuples as lists): what :meth:`from_dict` reads back."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SearchFilters:
+        """From :meth:`to_dict`'s form (lists as tuples; keys it does not know are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
+        )
+
+
+# What each input of filters_from_input is called in messages, unless the shell names it.
+INPUT_NAMES = {
+    "years": "year range",
+    "durations": "duration range",
+    "year_min": "year from",
+    "year_max": "year to",
+    "duration_min": "shot length from",
+    "duration_max": "shot length to",
+    "top_labels": "top_labels",
+    "min_label_score": "min_label_score",
+}
+
+
+def filters_from_input(
+    labels: Iterable[str] | None = None,
+    label_mode: str = "any",
+    all_labels: Iterable[str] | None = None,
+    label_source: str | None = None,
+    top_labels: Any = None,
+    min_label_score: Any = None,
+    genres: Iterable[str] | None = None,
+    movies: Iterable[str] | None = None,
+    years: str | None = None,
+    durations: str | None = None,
+    year_min: Any = None,
+    year_max: Any = None,
+    duration_min: Any = None,
+    duration_max: Any = None,
+    names: Mapping[str, str] | None = None,
+) -> SearchFilters:
+    """The one translation of user input — CLI arguments, the page's fields, the JSON API's
+    arguments — into :class:`SearchFilters`. Every shell calls it; bounds are checked later, by
+    the engine (:func:`search.validate.check_filters`).
+
+    - ``labels``: any of them, or with ``label_mode="all"`` every one; ``all_labels``: every one.
+    - ``label_source``: ``"clean"`` (MovieCLIP's confident labels) or ``"top"`` (the shot's top
+      ``top_labels`` labels scoring ≥ ``min_label_score``). None or ``""``: ``"top"`` when
+      ``top_labels`` or ``min_label_score`` is given, else ``"clean"``.
+    - ``years`` / ``durations``: range texts (``"1990-2000"``, ``"2-"``, ``"-10"``, ``"5"``);
+      ``year_min`` ... ``duration_max``: single values (a number or a number as text; empty is
+      no limit). A bound given both ways is an error.
+    - ``names``: what the shell calls these inputs, for messages (default :data:`INPUT_NAMES`).
+    """
+    said = {**INPUT_NAMES, **(names or {})}
+    y0, y1 = parse_range(years, int, said["years"])
+    d0, d1 = parse_range(durations, float, said["durations"])
+    single = {"year_min": year_min, "year_max": year_max, "duration_min": duration_min,
+              "duration_max": duration_max}  # fmt: skip
+    ranged = {"year_min": y0, "year_max": y1, "duration_min": d0, "duration_max": d1}
+    bounds = {}
+    for key, value in single.items():
+        conv = opt_int if key.startswith("year") else opt_float
+        value = conv(value, said[key])
+        if value is not None and ranged[key] is not None:
+            raise ConfigError(f"{said[key]} is given twice (as a value and in a range)")
+        bounds[key] = ranged[key] if value is None else value
+    top_k = opt_int(top_labels, said["top_labels"])
+    min_score = opt_float(min_label_score, said["min_label_score"])
+    if not label_source:
+        label_source = "clean" if top_k is None and min_score is None else "top"
+    elif label_source == "clean" and (top_k is not None or min_score is not None):
+        raise ConfigError(
+            f"{said['top_labels']} and {said['min_label_score']} match the top labels: "
+            "use label source 'top' (or leave the label source out)"
+        )
+    labels, all_labels = tuple(labels or ()), tuple(all_labels or ())
+    return SearchFilters(
+        labels_any=labels if label_mode != "all" else (),
+        labels_all=(labels if label_mode == "all" else ()) + all_labels,
+        label_source=label_source,
+        label_top_k=5 if top_k is None else top_k,
+        label_min_score=0.0 if min_score is None else min_score,
+        genres=tuple(genres or ()),
+        movies=tuple(movies or ()),
+        **bounds,
+    )
 
 
 # Said when a clean-label filter meets an index where no shot has a clean label (random weights,

@@ -20,7 +20,7 @@ import pytest
 from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import IndexBusyError
 from scenesearch.indexer.pipeline import indexing_lock
-from scenesearch.search import SearchEngine
+from scenesearch.search import SearchEngine, SearchFilters
 from scenesearch.ui.app import (
     EngineSlot,
     allowed_folders,
@@ -287,6 +287,51 @@ def test_json_api_with_gradio_client(server, common_label):
         client.predict("x", ["city halll"], api_name="/search")
     with pytest.raises(AppError, match="bad year range"):
         client.predict("x", years="nineties", api_name="/search")
+
+
+def test_json_api_takes_every_filter_of_the_cli(server, engine, common_label):
+    """For the same filters, the JSON API's hits equal the engine's with the CLI's filters
+    (parsed by the real argument parser) and with SearchFilters written out by hand: the three
+    reach the store through one translation (search.filters.filters_from_input)."""
+    from gradio_client import Client
+
+    from scenesearch.ui.cli import build_parser
+    from scenesearch.ui.cli_search import filters_from_args
+
+    shots = engine.search("x", limit=50).hits
+    second = shots[0].top[1].label  # among the top labels of at least one shot
+    cases = [  # (API keywords, CLI options, the SearchFilters both must mean)
+        ({"all_labels": [common_label], "movies": ["deep-orbit", "Sunny"]},
+         ["--all-labels", common_label, "--movie", "deep-orbit", "--movie", "Sunny"],
+         SearchFilters(labels_all=(common_label,), movies=("deep-orbit", "Sunny"))),
+        ({"labels": [second], "top_labels": 2},
+         ["--label", second, "--top-labels", "2"],
+         SearchFilters(labels_any=(second,), label_source="top", label_top_k=2)),
+        ({"all_labels": [second], "min_label_score": 0.01, "years": "2000-2010"},
+         ["--all-labels", second, "--min-label-score", "0.01", "--year", "2000-2010"],
+         SearchFilters(labels_all=(second,), label_source="top", label_min_score=0.01,
+                       year_min=2000, year_max=2010)),
+        ({"labels": [second], "label_source": "top", "genres": ["comedy", "sci-fi"],
+          "duration": "1-"},
+         ["--label", second, "--top-labels", "5", "--genre", "comedy", "--genre", "sci-fi",
+          "--duration", "1-"],
+         SearchFilters(labels_any=(second,), label_source="top", genres=("comedy", "sci-fi"),
+                       duration_min=1.0)),
+    ]  # fmt: skip
+    client = Client(server, verbose=False)
+    seen = set()
+    for api_kw, argv, by_hand in cases:
+        args = build_parser().parse_args(["search", "x", *argv])
+        assert filters_from_args(args) == by_hand, argv
+        want = [h.shot_id for h in engine.search("x", filters=by_hand, limit=50).hits]
+        got = client.predict("x", k=50, api_name="/search", **api_kw)
+        assert [h["shot_id"] for h in got] == want, api_kw
+        pairs = client.predict("x", "y", 1000, k=50, api_name="/sequences", **api_kw)
+        assert {p["first"]["shot_id"] for p in pairs} <= set(want)
+        seen.add(len(want))
+    assert len(seen) == len(cases) and min(seen) > 0  # each narrowed the results its own way
+    with pytest.raises(Exception, match="top labels"):  # a top-label option with clean labels
+        client.predict("x", label_source="clean", top_labels=2, api_name="/search")
 
 
 def test_file_route_serves_thumbs_and_movies_only(server, built, app):

@@ -30,9 +30,17 @@ JSON API (also listed under "Use via API" in the page footer)::
         10,                         # k: number of results
         None,                       # min_score: drop hits below it (None: no threshold)
         "",                         # like: a shot id, for "more like this" (instead of a query)
-        "clean",                    # label_source: "clean" labels or "top" (any of the top 5)
+        "",                         # label_source: "clean" labels or "top" (the shot's top
+                                    #   labels); "": "top" if top_labels or min_label_score
+                                    #   is given, else "clean"
+        [],                         # all_labels: scene labels that must all be present
+        None,                       # top_labels: K, match among the top K (≤ 5) labels
+        None,                       # min_label_score: with top labels, the least label score
         api_name="/search",
     )
+    # the filters are the command line's (--label, --all-labels, --top-labels,
+    # --min-label-score, --genre, --movie, --year, --duration), read by the same function
+    # (search.filters.filters_from_input)
     # → a list of dicts as Hit.to_dict(): shot_id, movie_id, title, year, genres, shot_index,
     #   start_s, end_s, duration_s, labels, top [{label, score}], thumb, score, match_s (time
     #   of the best-matching frame; None for "more like this" and older indexes) — except that
@@ -66,8 +74,9 @@ from starlette.middleware import Middleware
 from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import ConfigError, IndexBusyError, ScenesearchError
 from scenesearch.indexer.imageio import MAX_IMAGE_BYTES
-from scenesearch.search import SearchEngine, SearchFilters
-from scenesearch.search.validate import as_int, opt_float, parse_range
+from scenesearch.search import SearchEngine
+from scenesearch.search.filters import filters_from_input
+from scenesearch.search.validate import as_int, opt_float
 from scenesearch.ui.app_work import CSS as WORK_CSS
 from scenesearch.ui.app_work import WorkPanel, api_sequences, build_filters, gallery_items
 from scenesearch.ui.media import MediaGuard, movie_url, thumb_url
@@ -759,32 +768,29 @@ def build_app(
             k: int = 10,
             min_score: float | None = None,
             like: str = "",
-            label_source: str = "clean",
+            label_source: str = "",
+            all_labels: list[str] | None = None,
+            top_labels: int | None = None,
+            min_label_score: float | None = None,
         ) -> list[dict]:
             """Search shots; returns hit dicts (see the module docstring of ui.app)."""
             try:  # bounds: search/validate.py (the same checks as the CLI and the page)
-                y0, y1 = parse_range(years or None, int, "year range")
-                d0, d1 = parse_range(duration or None, float, "duration range")
-                k = as_int(k, "k (number of results)", 1, MAX_K)
                 for name, v in (("query", query), ("like", like), ("label_source", label_source)):
                     if v is not None and not isinstance(v, str):
                         raise ConfigError(f"{name} must be text, not {type(v).__name__}")
+                filters = filters_from_input(
+                    labels=labels, all_labels=all_labels, label_source=label_source,
+                    top_labels=top_labels, min_label_score=min_label_score, genres=genres,
+                    movies=movies, years=years or None, durations=duration or None,
+                )  # fmt: skip
+                k = as_int(k, "k (number of results)", 1, MAX_K)
                 eng = slot.get()
                 if eng.is_empty:
                     return []
                 res = eng.search(
                     text=(query or "").strip() or None,
                     like=(like or "").strip() or None,
-                    filters=SearchFilters(
-                        labels_any=tuple(labels or ()),
-                        label_source=label_source,
-                        genres=tuple(genres or ()),
-                        movies=tuple(movies or ()),
-                        year_min=y0,
-                        year_max=y1,
-                        duration_min=d0,
-                        duration_max=d1,
-                    ),
+                    filters=filters,
                     limit=k,
                     min_score=min_score,
                 )
@@ -806,10 +812,21 @@ def build_app(
             genres: list[str] | None = None,
             movies: list[str] | None = None,
             k: int = 10,
+            years: str = "",
+            duration: str = "",
+            label_source: str = "",
+            all_labels: list[str] | None = None,
+            top_labels: int | None = None,
+            min_label_score: float | None = None,
         ) -> list[dict]:
-            """Pairs: a shot matching query, then one matching then within N s (search/temporal.py)."""
+            """Pairs: a shot matching query, then one matching then within N s (search/temporal.py);
+            the filters as for /search, applied to both shots."""
             try:
-                return api_sequences(slot, query, then, within, labels, genres, movies, k)
+                return api_sequences(
+                    slot, query, then, within, labels, genres, movies, k, years=years or None,
+                    durations=duration or None, label_source=label_source, all_labels=all_labels,
+                    top_labels=top_labels, min_label_score=min_label_score,
+                )  # fmt: skip
             except (ScenesearchError, ValueError) as e:
                 raise gr.Error(_one_line(e), print_exception=False) from None
 

@@ -22,6 +22,7 @@ from typing import Any
 import gradio as gr
 
 from scenesearch.indexer.errors import IndexBusyError, ScenesearchError
+from scenesearch.search.filters import filters_from_input
 from scenesearch.search.hits import hit_from_dict
 from scenesearch.ui.strip import STRIP_CSS, hits_in_movie, movie_strip, strip_html
 from scenesearch.ui.textfmt import fmt_time
@@ -108,24 +109,20 @@ def facets_html(f, active: dict[str, list[str]] | None = None) -> str:
     )
 
 
+# the page's names for its filter fields, in messages
+PAGE_NAMES = {"year_min": "Year from", "year_max": "Year to", "duration_min": "Shot length from",
+              "duration_max": "Shot length to"}  # fmt: skip
+
+
 def build_filters(labels, label_mode, label_source, genres, movies, year_min, year_max, dur_min,
                   dur_max):  # fmt: skip
-    """The page's filter inputs as :class:`SearchFilters` (as ``SearchApp.run_search`` reads
-    them)."""
-    from scenesearch.search import SearchFilters
-    from scenesearch.search.validate import opt_float, opt_int
-
-    return SearchFilters(
-        labels_any=tuple(labels or ()) if label_mode != "all" else (),
-        labels_all=tuple(labels or ()) if label_mode == "all" else (),
-        label_source="top" if label_source == "top" else "clean",
-        genres=tuple(genres or ()),
-        movies=tuple(movies or ()),
-        year_min=opt_int(year_min, "Year from"),
-        year_max=opt_int(year_max, "Year to"),
-        duration_min=opt_float(dur_min, "Shot length from"),
-        duration_max=opt_float(dur_max, "Shot length to"),
-    )
+    """The page's filter inputs (as ``SearchApp.run_search`` reads them) as
+    :class:`SearchFilters`, through :func:`search.filters.filters_from_input`."""
+    return filters_from_input(
+        labels=labels, label_mode=label_mode, label_source=label_source, genres=genres,
+        movies=movies, year_min=year_min, year_max=year_max, duration_min=dur_min,
+        duration_max=dur_max, names=PAGE_NAMES,
+    )  # fmt: skip
 
 
 def gallery_items(items: list[dict]) -> list[tuple[str, str]]:
@@ -298,16 +295,15 @@ class WorkPanel:
                               [self.export_file, self.export_msg], **private)  # fmt: skip
 
 
-def api_sequences(slot, query: str, then: str, within: float, labels, genres, movies,
-                  k: int) -> list[dict[str, Any]]:  # fmt: skip
+def api_sequences(slot, query: str, then: str, within: float, labels, genres, movies, k: int,
+                  **filters: Any) -> list[dict[str, Any]]:  # fmt: skip
     """The JSON API's "sequences" endpoint: pair dicts (``score``, ``gap_s``, ``first``,
-    ``then``; each hit with ``movie_path`` instead of ``path``)."""
-    from scenesearch.search import SearchFilters
+    ``then``; each hit with ``movie_path`` instead of ``path``). ``filters``: the other inputs
+    of :func:`search.filters.filters_from_input` (years, durations, all_labels, ...)."""
     from scenesearch.search.temporal import Step, find_sequences
     from scenesearch.ui.app import api_hit
 
-    f = SearchFilters(labels_any=tuple(labels or ()), genres=tuple(genres or ()),
-                      movies=tuple(movies or ()))  # fmt: skip
+    f = filters_from_input(labels=labels, genres=genres, movies=movies, **filters)
     res = find_sequences(slot.get(), Step((query or "").strip() or None, None, f),
                          Step((then or "").strip() or None, None, f), within_s=float(within),
                          limit=max(1, min(int(k), 200)))  # fmt: skip

@@ -7,29 +7,29 @@ import json
 import sys
 
 from scenesearch.indexer.errors import printable
-from scenesearch.search.validate import parse_range
-from scenesearch.ui.common import add_index_args, open_engine, require_index, store_config_from_args
+from scenesearch.search.filters import filters_from_input
+from scenesearch.ui.common import (
+    CLI_NAMES,
+    add_index_args,
+    open_engine,
+    require_index,
+    store_config_from_args,
+)
 from scenesearch.ui.textfmt import fmt_time
 
 
 def filters_from_args(args):
-    from scenesearch.search import SearchFilters
-
-    y0, y1 = parse_range(args.year, int, "year range")
-    d0, d1 = parse_range(args.duration, float, "duration range")
-    return SearchFilters(
-        labels_any=tuple(args.label or ()),
-        labels_all=tuple(args.all_labels or ()),
-        # "is not None": --top-labels 0 is an error (search/validate.py), not "the default"
-        label_source="clean" if args.top_labels is None and args.min_label_score is None else "top",
-        label_min_score=args.min_label_score if args.min_label_score is not None else 0.0,
-        label_top_k=args.top_labels if args.top_labels is not None else 5,
-        genres=tuple(args.genre or ()),
-        movies=tuple(args.movie or ()),
-        year_min=y0,
-        year_max=y1,
-        duration_min=d0,
-        duration_max=d1,
+    """The search options as :class:`search.SearchFilters` (search/filters.py reads them)."""
+    return filters_from_input(
+        labels=args.label,
+        all_labels=args.all_labels,
+        top_labels=args.top_labels,
+        min_label_score=args.min_label_score,
+        genres=args.genre,
+        movies=args.movie,
+        years=args.year,
+        durations=args.duration,
+        names=CLI_NAMES,
     )
 
 

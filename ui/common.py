@@ -9,6 +9,14 @@ import sys
 from scenesearch.indexer.config import StoreConfig, env_defaults
 from scenesearch.indexer.errors import ConfigError
 
+# What the command line calls the search inputs, in messages: the library names them neutrally
+# (search/filters.py, search/validate.py) and the CLI, its server route (ui/remote.py) included,
+# says them as options.
+CLI_NAMES = {
+    "top_labels": "--top-labels",
+    "min_label_score": "--min-label-score",
+}
+
 
 def add_index_args(p: argparse.ArgumentParser) -> None:
     """--index DIR / --qdrant-url URL / --collection NAME, defaults from the environment."""

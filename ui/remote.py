@@ -135,11 +135,7 @@ def build_request(
         "text": text,
         "image_b64": image,
         "like": like,
-        "filters": {
-            f.name: list(v) if isinstance(v, tuple) else v
-            for f in fields(filters)
-            for v in [getattr(filters, f.name)]
-        },  # fmt: skip
+        "filters": filters.to_dict(),
         "limit": limit,
         "offset": offset,
         "per_movie": per_movie,
@@ -222,11 +218,7 @@ def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
     try:
         if not isinstance(request, dict):
             raise ConfigError("the request must be a JSON object")
-        known = {f.name for f in fields(SearchFilters)}
-        raw = request.get("filters") or {}
-        flt = SearchFilters(**{
-            k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known
-        })  # fmt: skip
+        flt = SearchFilters.from_dict(request.get("filters") or {})
         image = None
         if request.get("image_b64"):
             image = base64.b64decode(request["image_b64"], validate=True)
