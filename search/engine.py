@@ -27,7 +27,7 @@ from scenesearch.indexer.store import (
 from scenesearch.search.filters import SearchFilters, build_filter, resolve_movie
 from scenesearch.search.hits import Hit, SearchResult
 from scenesearch.search.ranking import match_times, nearest
-from scenesearch.search.validate import check_request
+from scenesearch.search.validate import NAME, InputValueError, check_request
 
 # Best-frame ranking: shots nearest by their mean vector (HNSW, filter inside) rescored by their
 # best frame (MAX_SIM over the "frames" multivector). Measured in docs/benchmarks.md (bench
@@ -243,7 +243,9 @@ class SearchEngine:
             return self.browse(flt, limit, offset)
         if like:
             if text or image is not None:
-                raise ConfigError("--like cannot be combined with a text or image query")
+                raise InputValueError(
+                    "like", f"{NAME} cannot be combined with a text or image query"
+                )
             vec, mode = self.shot_vector(like), "like"
         else:
             vec = self.query_vector(text, image, text_weight)

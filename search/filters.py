@@ -12,7 +12,14 @@ from typing import Any
 
 from scenesearch.indexer.errors import ConfigError
 from scenesearch.indexer.store import Filter, MatchAny, Range, TopLabel
-from scenesearch.search.validate import check_filters, opt_float, opt_int, parse_range
+from scenesearch.search.validate import (
+    NAME,
+    InputValueError,
+    check_filters,
+    opt_float,
+    opt_int,
+    parse_range,
+)
 
 
 @dataclass(frozen=True)
@@ -52,19 +59,6 @@ class SearchFilters:
         )
 
 
-# What each input of filters_from_input is called in messages, unless the shell names it.
-INPUT_NAMES = {
-    "years": "year range",
-    "durations": "duration range",
-    "year_min": "year from",
-    "year_max": "year to",
-    "duration_min": "shot length from",
-    "duration_max": "shot length to",
-    "top_labels": "top_labels",
-    "min_label_score": "min_label_score",
-}
-
-
 def filters_from_input(
     labels: Iterable[str] | None = None,
     label_mode: str = "any",
@@ -80,7 +74,6 @@ def filters_from_input(
     year_max: Any = None,
     duration_min: Any = None,
     duration_max: Any = None,
-    names: Mapping[str, str] | None = None,
 ) -> SearchFilters:
     """The one translation of user input — CLI arguments, the page's fields, the JSON API's
     arguments — into :class:`SearchFilters`. Every shell calls it; bounds are checked later, by
@@ -93,30 +86,31 @@ def filters_from_input(
     - ``years`` / ``durations``: range texts (``"1990-2000"``, ``"2-"``, ``"-10"``, ``"5"``);
       ``year_min`` ... ``duration_max``: single values (a number or a number as text; empty is
       no limit). A bound given both ways is an error.
-    - ``names``: what the shell calls these inputs, for messages (default :data:`INPUT_NAMES`).
+
+    A bad value is an :class:`InputValueError` naming the input by its parameter name here
+    (``years``, ``top_labels``...): each shell renames it (:meth:`InputValueError.named`).
     """
-    said = {**INPUT_NAMES, **(names or {})}
-    y0, y1 = parse_range(years, int, said["years"])
-    d0, d1 = parse_range(durations, float, said["durations"])
+    y0, y1 = parse_range(years, int, "years")
+    d0, d1 = parse_range(durations, float, "durations")
     single = {"year_min": year_min, "year_max": year_max, "duration_min": duration_min,
               "duration_max": duration_max}  # fmt: skip
     ranged = {"year_min": y0, "year_max": y1, "duration_min": d0, "duration_max": d1}
     bounds = {}
     for key, value in single.items():
         conv = opt_int if key.startswith("year") else opt_float
-        value = conv(value, said[key])
+        value = conv(value, key)
         if value is not None and ranged[key] is not None:
-            raise ConfigError(f"{said[key]} is given twice (as a value and in a range)")
+            raise InputValueError(key, f"{NAME} is given twice (as a value and in a range)")
         bounds[key] = ranged[key] if value is None else value
-    top_k = opt_int(top_labels, said["top_labels"])
-    min_score = opt_float(min_label_score, said["min_label_score"])
+    top_k = opt_int(top_labels, "top_labels")
+    min_score = opt_float(min_label_score, "min_label_score")
     if not label_source:
         label_source = "clean" if top_k is None and min_score is None else "top"
     elif label_source == "clean" and (top_k is not None or min_score is not None):
-        raise ConfigError(
-            f"{said['top_labels']} and {said['min_label_score']} match the top labels: "
-            "use label source 'top' (or leave the label source out)"
-        )
+        raise InputValueError(
+            "label_source", f"{NAME} 'clean' cannot take top_labels or min_label_score, which "
+            "match the top labels: use 'top' (or leave the label source out)"
+        )  # fmt: skip
     labels, all_labels = tuple(labels or ()), tuple(all_labels or ())
     return SearchFilters(
         labels_any=labels if label_mode != "all" else (),
@@ -132,11 +126,12 @@ def filters_from_input(
 
 # Said when a clean-label filter meets an index where no shot has a clean label (random weights,
 # or a weak model: no top-1 score reaches MovieCLIP's 0.4): otherwise such a search is just empty.
+# The remedy is named as an input (NAME; the shells say it their way: CLI_NAMES, PAGE_NAMES).
 NO_CLEAN_LABELS = (
     "no shot in this index has a confident (clean) label{why}, so a clean-label filter matches "
-    "nothing; match each shot's top 5 labels instead (CLI: --top-labels 5; web app: "
-    "'any of its top 5')"
+    "nothing; match each shot's top 5 labels instead (" + NAME + ")"
 )
+TOP_LABELS_REMEDY = "label_source=top"  # the input that field names; said "label_source 'top'"
 
 
 def format_suggestion(kind: str, name: str, known: list[str]) -> str:
@@ -171,7 +166,9 @@ def build_filter(engine, f: SearchFilters | None) -> Filter | None:
             raise ConfigError(format_suggestion("label", name, sorted(known)))
     if f.label_source == "clean" and (f.labels_any or f.labels_all) and not engine.label_counts():
         why = " (it was built with random weights)" if engine.random_weights else ""
-        raise ConfigError(NO_CLEAN_LABELS.format(why=why))
+        raise InputValueError(
+            TOP_LABELS_REMEDY, NO_CLEAN_LABELS.format(why=why), "label_source 'top'"
+        )
 
     def label_cond(names: tuple[str, ...]):
         if f.label_source == "clean":

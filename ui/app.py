@@ -76,9 +76,15 @@ from scenesearch.indexer.errors import ConfigError, IndexBusyError, ScenesearchE
 from scenesearch.indexer.imageio import MAX_IMAGE_BYTES
 from scenesearch.search import SearchEngine
 from scenesearch.search.filters import filters_from_input
-from scenesearch.search.validate import as_int, opt_float
+from scenesearch.search.validate import as_int, named, opt_float
 from scenesearch.ui.app_work import CSS as WORK_CSS
-from scenesearch.ui.app_work import WorkPanel, api_sequences, build_filters, gallery_items
+from scenesearch.ui.app_work import (
+    PAGE_NAMES,
+    WorkPanel,
+    api_sequences,
+    build_filters,
+    gallery_items,
+)
 from scenesearch.ui.media import MediaGuard, movie_url, thumb_url
 from scenesearch.ui.player import PLAYER_JS
 from scenesearch.ui.remote import API_NAME as REMOTE_API
@@ -86,6 +92,16 @@ from scenesearch.ui.remote import handle_request, remove_endpoint, write_endpoin
 from scenesearch.ui.textfmt import fmt_time
 
 log = logging.getLogger(__name__)
+
+# What the JSON API calls the search inputs in messages (InputValueError.field → its arguments).
+API_NAMES = {
+    "years": "year range",
+    "durations": "duration range",
+    "label_top_k": "top_labels",
+    "label_min_score": "min_label_score",
+    "limit": "k",
+    "label_source=top": "label_source 'top'",
+}
 
 DEFAULT_K = 24
 MAX_K = 200
@@ -476,8 +492,9 @@ class SearchApp:
         return hits, banner(f"{len(hits)} shots {what}{more}.{note}")
 
     def _error(self, e: BaseException) -> str:
-        """A user error as a toast and a banner (HTML-escaped: the text may echo input)."""
-        msg = _one_line(e)
+        """A user error, in the page's words, as a toast and a banner (HTML-escaped: the text
+        may echo input)."""
+        msg = _one_line(named(e, PAGE_NAMES))
         gr.Warning(html.escape(msg))
         return banner(html.escape(msg), "error")
 
@@ -795,7 +812,7 @@ def build_app(
                     min_score=min_score,
                 )
             except (ScenesearchError, ValueError, TypeError) as e:
-                raise gr.Error(_one_line(e), print_exception=False) from None
+                raise gr.Error(_one_line(named(e, API_NAMES)), print_exception=False) from None
             except Exception:  # a bug: the API still answers, with one line; the log has it
                 log.exception("API search failed")
                 raise gr.Error("internal error (details are in the server log)",
@@ -828,7 +845,7 @@ def build_app(
                     top_labels=top_labels, min_label_score=min_label_score,
                 )  # fmt: skip
             except (ScenesearchError, ValueError) as e:
-                raise gr.Error(_one_line(e), print_exception=False) from None
+                raise gr.Error(_one_line(named(e, API_NAMES)), print_exception=False) from None
 
         gr.api(sequences, api_name="sequences")
 

@@ -24,6 +24,7 @@ import gradio as gr
 from scenesearch.indexer.errors import IndexBusyError, ScenesearchError
 from scenesearch.search.filters import filters_from_input
 from scenesearch.search.hits import hit_from_dict
+from scenesearch.search.validate import named
 from scenesearch.ui.strip import STRIP_CSS, hits_in_movie, movie_strip, strip_html
 from scenesearch.ui.textfmt import fmt_time
 
@@ -109,9 +110,19 @@ def facets_html(f, active: dict[str, list[str]] | None = None) -> str:
     )
 
 
-# the page's names for its filter fields, in messages
-PAGE_NAMES = {"year_min": "Year from", "year_max": "Year to", "duration_min": "Shot length from",
-              "duration_max": "Shot length to"}  # fmt: skip
+# What the page calls the search inputs in messages (the library's InputValueError.field → the
+# page's field labels).
+PAGE_NAMES = {
+    "year_min": "Year from",
+    "year_max": "Year to",
+    "duration_min": "Shot length from",
+    "duration_max": "Shot length to",
+    "limit": "Number of results",
+    "min_score": "Minimum score",
+    "like": "More like this",
+    "label_source=top": "CLI: --top-labels 5; web app: 'any of its top 5'",
+    "within": "within (s)",
+}
 
 
 def build_filters(labels, label_mode, label_source, genres, movies, year_min, year_max, dur_min,
@@ -121,7 +132,7 @@ def build_filters(labels, label_mode, label_source, genres, movies, year_min, ye
     return filters_from_input(
         labels=labels, label_mode=label_mode, label_source=label_source, genres=genres,
         movies=movies, year_min=year_min, year_max=year_max, duration_min=dur_min,
-        duration_max=dur_max, names=PAGE_NAMES,
+        duration_max=dur_max,
     )  # fmt: skip
 
 
@@ -194,6 +205,7 @@ class WorkPanel:
             res = find_sequences(eng, Step(q, img, filters), Step(then.strip(), None, filters),
                                  within_s=_within(within), limit=k)  # fmt: skip
         except (ScenesearchError, ValueError) as e:
+            e = named(e, PAGE_NAMES)
             msg = html.escape(str(e).splitlines()[0] if str(e) else type(e).__name__)
             gr.Warning(msg)
             return [], banner(msg, "error")

@@ -8,6 +8,7 @@ import sys
 
 from scenesearch.indexer.errors import printable
 from scenesearch.search.filters import filters_from_input
+from scenesearch.search.validate import InputValueError
 from scenesearch.ui.common import (
     CLI_NAMES,
     add_index_args,
@@ -29,11 +30,19 @@ def filters_from_args(args):
         movies=args.movie,
         years=args.year,
         durations=args.duration,
-        names=CLI_NAMES,
     )
 
 
 def cmd_search(args) -> int:
+    """``scenesearch search``: :func:`search_here_or_there`, its errors in the CLI's words (the
+    library names its inputs ``offset``, ``like``...: here they are options)."""
+    try:
+        return search_here_or_there(args)
+    except InputValueError as e:
+        raise e.named(CLI_NAMES) from e
+
+
+def search_here_or_there(args) -> int:
     """Validate everything that needs no model (ranges, the image, the index path), then search
     through a running ``serve`` of the index when there is one (ui.remote: the model is warm
     there), else here — opening the index without its model, so that names and the shot id are

@@ -9,12 +9,27 @@ import sys
 from scenesearch.indexer.config import StoreConfig, env_defaults
 from scenesearch.indexer.errors import ConfigError
 
-# What the command line calls the search inputs, in messages: the library names them neutrally
-# (search/filters.py, search/validate.py) and the CLI, its server route (ui/remote.py) included,
-# says them as options.
+# What the command line calls the search inputs in messages: the library names them by its own
+# words (search/filters.py, search/validate.py, search/temporal.py: InputValueError.field) and
+# the CLI, its route through a running server (ui/remote.py) included, says them as options.
 CLI_NAMES = {
+    "years": "year range",
+    "durations": "duration range",
     "top_labels": "--top-labels",
+    "label_top_k": "--top-labels",
     "min_label_score": "--min-label-score",
+    "label_min_score": "--min-label-score",
+    "limit": "the number of results (-k)",
+    "offset": "--offset",
+    "per_movie": "--per-movie",
+    "dedup": "--dedup",
+    "min_score": "--min-score",
+    "like": "--like",
+    "label_source=top": "CLI: --top-labels 5; web app: 'any of its top 5'",
+    "then": "--then",
+    "within": "--within",
+    "sequences": "the number of sequences (-k)",
+    "depth": "--depth",
 }
 
 

@@ -31,6 +31,8 @@ from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import ConfigError, InputError, ScenesearchError
 from scenesearch.indexer.imageio import MAX_IMAGE_BYTES
 from scenesearch.indexer.records import LabelScore
+from scenesearch.search.validate import named
+from scenesearch.ui.common import CLI_NAMES
 
 ENDPOINT_FILE = "serve.json"
 API_NAME = "search_cli"
@@ -236,6 +238,7 @@ def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
             min_score=request.get("min_score"),
         )
     except (ScenesearchError, ValueError, TypeError) as e:
+        e = named(e, CLI_NAMES)  # the CLI's route: its words
         return {"error": (str(e).strip().splitlines() or [type(e).__name__])[0]}
     hits = []
     for h in res.hits:
