@@ -17,14 +17,14 @@ import html
 import logging
 import os
 import tempfile
-from typing import Any
 
 import gradio as gr
 
 from scenesearch.indexer.errors import IndexBusyError, ScenesearchError
-from scenesearch.search.filters import filters_from_input
 from scenesearch.search.hits import hit_from_dict
 from scenesearch.search.validate import named
+from scenesearch.ui.app_handlers import PAGE_NAMES, build_filters
+from scenesearch.ui.app_view import banner, caption
 from scenesearch.ui.strip import STRIP_CSS, hits_in_movie, movie_strip, strip_html
 from scenesearch.ui.textfmt import fmt_time
 
@@ -110,36 +110,8 @@ def facets_html(f, active: dict[str, list[str]] | None = None) -> str:
     )
 
 
-# What the page calls the search inputs in messages (the library's InputValueError.field → the
-# page's field labels).
-PAGE_NAMES = {
-    "year_min": "Year from",
-    "year_max": "Year to",
-    "duration_min": "Shot length from",
-    "duration_max": "Shot length to",
-    "limit": "Number of results",
-    "min_score": "Minimum score",
-    "like": "More like this",
-    "label_source=top": "CLI: --top-labels 5; web app: 'any of its top 5'",
-    "within": "within (s)",
-}
-
-
-def build_filters(labels, label_mode, label_source, genres, movies, year_min, year_max, dur_min,
-                  dur_max):  # fmt: skip
-    """The page's filter inputs (as ``SearchApp.run_search`` reads them) as
-    :class:`SearchFilters`, through :func:`search.filters.filters_from_input`."""
-    return filters_from_input(
-        labels=labels, label_mode=label_mode, label_source=label_source, genres=genres,
-        movies=movies, year_min=year_min, year_max=year_max, duration_min=dur_min,
-        duration_max=dur_max,
-    )  # fmt: skip
-
-
 def gallery_items(items: list[dict]) -> list[tuple[str, str]]:
     """Gallery (thumbnail, caption) for hit dicts and sequence pairs alike."""
-    from scenesearch.ui.app import caption
-
     return [(d["thumb"], pair_caption(d) if "then" in d else caption(d))
             for d in items if d.get("thumb")]  # fmt: skip
 
@@ -192,7 +164,6 @@ class WorkPanel:
                   *rest) -> tuple[list[dict], str]:  # fmt: skip
         """A "then" search: (gallery item dicts, status HTML)."""
         from scenesearch.search.temporal import Step, find_sequences
-        from scenesearch.ui.app import banner
 
         try:
             eng = self.app.slot.get()
@@ -305,23 +276,3 @@ class WorkPanel:
                               **private)  # fmt: skip
         self.export_btn.click(self.export, [hits_state, self.fmt],
                               [self.export_file, self.export_msg], **private)  # fmt: skip
-
-
-def api_sequences(slot, query: str, then: str, within: float, labels, genres, movies, k: int,
-                  **filters: Any) -> list[dict[str, Any]]:  # fmt: skip
-    """The JSON API's "sequences" endpoint: pair dicts (``score``, ``gap_s``, ``first``,
-    ``then``; each hit with ``movie_path`` instead of ``path``). ``filters``: the other inputs
-    of :func:`search.filters.filters_from_input` (years, durations, all_labels, ...)."""
-    from scenesearch.search.temporal import Step, find_sequences
-    from scenesearch.ui.app import api_hit
-
-    f = filters_from_input(labels=labels, genres=genres, movies=movies, **filters)
-    res = find_sequences(slot.get(), Step((query or "").strip() or None, None, f),
-                         Step((then or "").strip() or None, None, f), within_s=float(within),
-                         limit=max(1, min(int(k), 200)))  # fmt: skip
-    out = []
-    for p in res.pairs:
-        d = p.to_dict()
-        d["first"], d["then"] = api_hit(d["first"]), api_hit(d["then"])
-        out.append(d)
-    return out

@@ -243,7 +243,7 @@ def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
     hits = []
     for h in res.hits:
         d = h.to_dict()
-        d["movie_path"] = d.pop("path", "")  # see ui.app.api_hit
+        d["movie_path"] = d.pop("path", "")  # see ui.app_api.api_hit
         hits.append(d)
     return {
         "hits": hits,
