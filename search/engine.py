@@ -3,7 +3,9 @@ inside the vector search and result shaping (pages, group by movie, near-duplica
 score threshold). Also browsing without a query (a movie's shots in time order, label-only).
 
 It opens an index through the store interface (never a Qdrant client), loads the model the index
-was built with — refusing another one — and keeps it warm for every query.
+was built with — refusing another one — and keeps it warm for every query. Its parts: filters
+(search/filters.py), ranking (search/ranking.py), results (search/hits.py), input bounds
+(search/validate.py).
 """
 
 from __future__ import annotations

@@ -152,7 +152,9 @@ def format_suggestion(kind: str, name: str, known: list[str]) -> str:
 
 
 def build_filter(engine, f: SearchFilters | None) -> Filter | None:
-    """Validate names (with suggestions) and translate to the store's filter conditions."""
+    """Validate ``f`` against ``engine``'s index (a :class:`search.SearchEngine`: its labels,
+    genres, movies, kept top-k) with suggestions for unknown names, and translate it to the
+    store's filter conditions (None: no constraint)."""
     if f is None:
         return None
     stored_k = (engine.meta or {}).get("top_k")  # absent in indexes made before it was kept
@@ -203,7 +205,7 @@ def build_filter(engine, f: SearchFilters | None) -> Filter | None:
 
 
 def resolve_movie(engine, ref: str) -> str:
-    """A movie id, title or file name → movie id. Case-insensitive; an exact title or file
+    """A movie id, title or file name → movie id, among ``engine``'s movies. Case-insensitive; an exact title or file
     name wins, then a title that starts with ``ref``, then one that contains it — each only
     when it names one movie (``Sintel`` finds "Sintel (excerpt)"); otherwise a ConfigError
     with suggestions or the candidates."""

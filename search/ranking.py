@@ -30,8 +30,10 @@ def nearest(
     params: SearchParams | None = None,
     frames: bool = True,
 ) -> list[StoredRecord]:
-    """The best shots for a query vector under ``flt`` (from :meth:`build_filter`), grouped
-    and deduplicated as in :meth:`search`, best first: more than ``need`` when that many
+    """The best shots of ``engine``'s index (a :class:`search.SearchEngine`: its store, frame
+    vector and ``frame_candidates``) for a query vector under ``flt`` (from
+    :func:`search.filters.build_filter`), grouped and deduplicated as in
+    :meth:`search.SearchEngine.search`, best first: more than ``need`` when that many
     exist within ``MAX_CANDIDATES`` candidates, so a caller can tell whether a next page
     exists. With ``frames`` and an index that has frame vectors, a shot's score is its
     best frame's cosine (the nearest ``frame_candidates`` shots by mean vector, rescored)."""

@@ -7,8 +7,6 @@ but refusing every other file.
 
 from __future__ import annotations
 
-import gc
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -30,8 +28,8 @@ from scenesearch.ui.app import (
     open_slot,
 )
 from scenesearch.ui.textfmt import fmt_time
+from tests.app_fixtures import engine_fixture, free_port, garbage_fixture, index_fixture
 from tests.conftest import REPO
-from tests.index_fixtures import build_test_index
 
 FRAME = 1 / 24
 
@@ -41,23 +39,9 @@ FRAME = 1 / 24
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
-@pytest.fixture(autouse=True)
-def _collect_garbage():
-    yield
-    gc.collect()
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, tiny_encoder, tiny_labeler):
-    return build_test_index(tmp_path_factory.mktemp("app"), encoder=tiny_encoder,
-                            labeler=tiny_labeler)[1]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def engine(built, tiny_encoder):
-    eng = SearchEngine.open(StoreConfig(index_dir=built.index_dir), encoder=tiny_encoder)
-    yield eng
-    eng.close()
+_collect_garbage = garbage_fixture()
+built = index_fixture("app")
+engine = engine_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -244,15 +228,9 @@ def test_importing_the_app_loads_no_model():
 
 
 # ------------------------------------------------------------------------------ launched
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(demo):
-    _, url, _ = launch_app(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = launch_app(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
     yield url
     demo.close()
 

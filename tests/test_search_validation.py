@@ -20,13 +20,9 @@ from scenesearch.indexer.errors import ScenesearchError
 from scenesearch.search import SearchEngine, SearchFilters
 from scenesearch.search.validate import MAX_LIMIT, as_int, parse_range
 from scenesearch.ui.cli import main
-from tests.index_fixtures import build_test_index
+from tests.app_fixtures import index_fixture
 
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, tiny_encoder, tiny_labeler):
-    return build_test_index(tmp_path_factory.mktemp("val"), encoder=tiny_encoder,
-                            labeler=tiny_labeler)[1]  # fmt: skip
+built = index_fixture("val")
 
 
 def png_header_only(path, w: int, h: int) -> None:
