@@ -28,7 +28,7 @@ from scenesearch.indexer.store import (
 )
 from scenesearch.search.filters import SearchFilters, build_filter, resolve_movie
 from scenesearch.search.hits import Hit, SearchResult
-from scenesearch.search.ranking import match_times, nearest
+from scenesearch.search.ranking import ShotRanking
 from scenesearch.search.validate import NAME, InputValueError, check_request
 
 # Best-frame ranking: shots nearest by their mean vector (HNSW, filter inside) rescored by their
@@ -42,7 +42,7 @@ MEAN_RANKING_NOTE = (
 )
 
 
-class SearchEngine:
+class SearchEngine(ShotRanking):
     """Queries one index. Thread-safe for concurrent queries (the web app serves several)."""
 
     def __init__(self, store: ShotStore, index_dir: str, encoder=None, device: str = "cpu"):
@@ -267,23 +267,6 @@ class SearchEngine:
             best_score=best,
             exhausted=len(shaped) <= need,
         )
-
-    def nearest(
-        self,
-        vec: np.ndarray,
-        flt: Filter | None,
-        need: int,
-        per_movie: int | None = None,
-        dedup: float | None = None,
-        params: SearchParams | None = None,
-        frames: bool = True,
-    ) -> list[StoredRecord]:
-        """The best shots for a query vector, best first (see :func:`search.ranking.nearest`)."""
-        return nearest(self, vec, flt, need, per_movie, dedup, params, frames)
-
-    def match_times(self, vec: np.ndarray, recs: list[StoredRecord]) -> dict[str, float]:
-        """Point id → time (s) of its best-matching frame (see :func:`search.ranking.match_times`)."""
-        return match_times(self, vec, recs)
 
     def browse(self, flt: Filter | None, limit: int = 12, offset: int = 0) -> SearchResult:
         """Shots matching ``flt`` in (title, movie, start time) order, without a query."""

@@ -20,62 +20,69 @@ MAX_CANDIDATES = 5000  # most candidates fetched to fill a page after grouping/d
 FACET_MOVIES = 1000  # movies counted to tell when grouping has seen every matching movie
 
 
-def nearest(
-    engine,
-    vec: np.ndarray,
-    flt: Filter | None,
-    need: int,
-    per_movie: int | None = None,
-    dedup: float | None = None,
-    params: SearchParams | None = None,
-    frames: bool = True,
-) -> list[StoredRecord]:
-    """The best shots of ``engine``'s index (a :class:`search.SearchEngine`: its store, frame
-    vector and ``frame_candidates``) for a query vector under ``flt`` (from
-    :func:`search.filters.build_filter`), grouped and deduplicated as in
-    :meth:`search.SearchEngine.search`, best first: more than ``need`` when that many
-    exist within ``MAX_CANDIDATES`` candidates, so a caller can tell whether a next page
-    exists. With ``frames`` and an index that has frame vectors, a shot's score is its
-    best frame's cosine (the nearest ``frame_candidates`` shots by mean vector, rescored)."""
-    shaping = per_movie is not None or dedup is not None
-    fetch = need + 1 if not shaping else max(4 * need, 50)
-    most: int | None = None  # shots grouping can keep at all (per_movie without dedup)
-    while True:
-        rescore = None
-        if frames and engine.frame_vector:
-            cand = max(engine.frame_candidates, 2 * fetch) if engine.frame_candidates else 0
-            rescore = Rescore(engine.frame_vector, cand)
-        recs = engine.store.search(
-            vec, VECTOR_CLIP, flt, limit=fetch,
-            with_vectors=[VECTOR_CLIP] if dedup else False, params=params, rescore=rescore,
-        )  # fmt: skip
-        shaped = shape(recs, per_movie, dedup)
-        if len(shaped) > need or len(recs) < fetch or fetch >= MAX_CANDIDATES:
-            return shaped
-        if per_movie is not None and dedup is None:
-            # Fewer movies match than the page asks for (a small index, a narrow filter):
-            # once every movie has its quota, fetching more candidates finds nothing new.
-            if most is None:
-                most = group_capacity(engine.store, flt, per_movie)
-            if len(shaped) >= most:
+class ShotRanking:
+    """The ranking half of :class:`search.SearchEngine`, which inherits it: it reads the
+    engine's ``store``, ``frame_vector`` (the per-frame multivector, or None) and
+    ``frame_candidates`` (shots rescored by their best frame; 0: every matching shot)."""
+
+    store: ShotStore
+    frame_vector: str | None
+    frame_candidates: int
+
+    def nearest(
+        self,
+        vec: np.ndarray,
+        flt: Filter | None,
+        need: int,
+        per_movie: int | None = None,
+        dedup: float | None = None,
+        params: SearchParams | None = None,
+        frames: bool = True,
+    ) -> list[StoredRecord]:
+        """The best shots for a query vector under ``flt`` (from
+        :func:`search.filters.build_filter`), grouped and deduplicated as in
+        :meth:`search.SearchEngine.search`, best first: more than ``need`` when that many
+        exist within ``MAX_CANDIDATES`` candidates, so a caller can tell whether a next page
+        exists. With ``frames`` and an index that has frame vectors, a shot's score is its
+        best frame's cosine (the nearest ``frame_candidates`` shots by mean vector, rescored)."""
+        shaping = per_movie is not None or dedup is not None
+        fetch = need + 1 if not shaping else max(4 * need, 50)
+        most: int | None = None  # shots grouping can keep at all (per_movie without dedup)
+        while True:
+            rescore = None
+            if frames and self.frame_vector:
+                cand = max(self.frame_candidates, 2 * fetch) if self.frame_candidates else 0
+                rescore = Rescore(self.frame_vector, cand)
+            recs = self.store.search(
+                vec, VECTOR_CLIP, flt, limit=fetch,
+                with_vectors=[VECTOR_CLIP] if dedup else False, params=params, rescore=rescore,
+            )  # fmt: skip
+            shaped = shape(recs, per_movie, dedup)
+            if len(shaped) > need or len(recs) < fetch or fetch >= MAX_CANDIDATES:
                 return shaped
-        fetch = min(fetch * 4, MAX_CANDIDATES)
+            if per_movie is not None and dedup is None:
+                # Fewer movies match than the page asks for (a small index, a narrow filter):
+                # once every movie has its quota, fetching more candidates finds nothing new.
+                if most is None:
+                    most = group_capacity(self.store, flt, per_movie)
+                if len(shaped) >= most:
+                    return shaped
+            fetch = min(fetch * 4, MAX_CANDIDATES)
 
-
-def match_times(engine, vec: np.ndarray, recs: list[StoredRecord]) -> dict[str, float]:
-    """Point id → time (s) of its best-matching frame, for shots with frame vectors: one
-    retrieve of the page's frame rows and a dot product per row (rows align with the
-    payload's ``frame_s``)."""
-    if not engine.frame_vector or not recs:
-        return {}
-    got = engine.store.retrieve([r.id for r in recs], with_vectors=[engine.frame_vector])
-    out: dict[str, float] = {}
-    for r in got:
-        times = r.payload.get("frame_s") or []
-        rows = np.asarray((r.vectors or {}).get(engine.frame_vector, []), dtype=np.float32)
-        if rows.ndim == 2 and len(rows) == len(times) and len(times):
-            out[r.id] = float(times[int(np.argmax(rows @ vec))])
-    return out
+    def match_times(self, vec: np.ndarray, recs: list[StoredRecord]) -> dict[str, float]:
+        """Point id → time (s) of its best-matching frame, for shots with frame vectors: one
+        retrieve of the page's frame rows and a dot product per row (rows align with the
+        payload's ``frame_s``)."""
+        if not self.frame_vector or not recs:
+            return {}
+        got = self.store.retrieve([r.id for r in recs], with_vectors=[self.frame_vector])
+        out: dict[str, float] = {}
+        for r in got:
+            times = r.payload.get("frame_s") or []
+            rows = np.asarray((r.vectors or {}).get(self.frame_vector, []), dtype=np.float32)
+            if rows.ndim == 2 and len(rows) == len(times) and len(times):
+                out[r.id] = float(times[int(np.argmax(rows @ vec))])
+        return out
 
 
 def group_capacity(store: ShotStore, flt: Filter | None, per_movie: int) -> int:
