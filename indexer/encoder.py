@@ -353,4 +353,3 @@ class ClipEncoder:
                 f = self.model.encode_text(tok).float()
                 out.append(torch.nn.functional.normalize(f, dim=-1).cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.spec.embed_dim), np.float32)
-
