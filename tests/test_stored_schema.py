@@ -19,7 +19,8 @@ from scenesearch.indexer.pipeline import Indexer
 from scenesearch.indexer.records import LabelScore
 from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_FRAMES, VECTOR_SCENES, open_store
 from scenesearch.indexer.stored import IndexMeta, MovieRecord, ShotRecord
-from scenesearch.search.engine import Hit, SearchEngine
+from scenesearch.search.engine import SearchEngine
+from scenesearch.search.hits import Hit
 from tests.test_pipeline import make_cfg
 from tests.videos import write_video
 
