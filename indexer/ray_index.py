@@ -36,6 +36,7 @@ from scenesearch.indexer.catalog import (
 from scenesearch.indexer.config import IndexConfig
 from scenesearch.indexer.errors import ConfigError, IndexMismatchError, InputError, ScenesearchError
 from scenesearch.indexer.pipeline import Indexer
+from scenesearch.indexer.planning import plan_movies
 from scenesearch.indexer.points import shot_points
 from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
 from scenesearch.indexer.store import (
@@ -238,7 +239,7 @@ def run_ray(cfg: IndexConfig, paths: list[str], manifest: str | None,
             model_id=meta["model_id"], random_weights=meta["pretrained"] == "random"
         )
         with indexing_lock(cfg.store.index_dir), driver.open_store() as store:
-            todo = driver.plan(paths, manifest, store, summary)
+            todo = plan_movies(cfg, paths, manifest, store, summary)
             cfg.write(os.path.join(cfg.store.index_dir, "config.json"))
             _run_movies(ray, driver, store, todo, actors, staging, opts, summary)
             if summary.count("indexed"):
