@@ -10,14 +10,11 @@ flushed — and only then marked done, so a run killed at any moment resumes wit
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 
@@ -58,7 +55,13 @@ from scenesearch.indexer.store import (
     VectorSpec,
 )
 from scenesearch.indexer.stored import MovieRecord
-from scenesearch.indexer.summary import MovieResult, RunSummary
+from scenesearch.indexer.summary import (
+    MovieResult,
+    RunSummary,
+    add_seconds,
+    tick,
+    write_run_log,
+)
 from scenesearch.indexer.thumbnails import thumbs_dir, write_thumbnails
 from scenesearch.indexer.workers import MovieFailed, _messages
 
@@ -94,11 +97,6 @@ class Indexer:
         self.stage_s: dict[str, float] = {}
 
     # -- helpers -------------------------------------------------------------------------
-    def _tick(self, stage: str, t0: float) -> float:
-        t = time.perf_counter()
-        self.stage_s[stage] = self.stage_s.get(stage, 0.0) + t - t0
-        return t
-
     def collection_spec(self) -> CollectionSpec:
         """The named vectors of a new index: the shot mean, the label scores and, unless
         disabled, every sampled frame's vector (a multivector)."""
@@ -134,7 +132,7 @@ class Indexer:
                 if summary.count("indexed"):
                     t0 = time.perf_counter()
                     store.optimize()
-                    self._tick("optimize", t0)
+                    tick(self.stage_s, "optimize", t0)
         except ScenesearchError as e:  # the run stopped: the run log says why, then re-raise
             summary.stopped = str(e)
             raise
@@ -142,7 +140,7 @@ class Indexer:
             summary.wall_s = time.perf_counter() - t_start
             summary.stage_s = dict(self.stage_s)
             with contextlib.suppress(OSError):  # e.g. the disk is full: the error says so
-                self._write_run_log(summary)
+                write_run_log(cfg.store.index_dir, summary)
         return summary
 
     def _consume(self, messages, todo: list[Movie], store: ShotStore, summary: RunSummary):
@@ -169,7 +167,7 @@ class Indexer:
                     open_[mid].feats[i] = f
             summary.images_embedded += len(pending)
             pending = []
-            self._tick("embed", t0)
+            tick(self.stage_s, "embed", t0)
 
         def finish_ready() -> None:
             for mid in [m for m, om in open_.items() if om.end is not None and not om.frames]:
@@ -211,8 +209,7 @@ class Indexer:
                 om.end = msg
                 summary.frames_decoded += msg.info.n_frames
                 summary.video_s += msg.info.duration_s
-                for k, v in msg.seconds.items():
-                    self.stage_s[k] = self.stage_s.get(k, 0.0) + v
+                add_seconds(self.stage_s, msg.seconds)
                 # finish at once if nothing of it waits; else when its frames are embedded,
                 # letting the next movie's frames fill the same batch
                 if len(pending) >= bs or len(open_) == 1:
@@ -257,13 +254,13 @@ class Indexer:
         frames = self.cfg.sample if self.meta.get("frame_vectors") else None
         shots = shot_points(movie, end, om.shots, om.feats, self.labeler, self.meta["model_id"],
                              frames)  # fmt: skip
-        t0 = self._tick("label", t0)
+        t0 = tick(self.stage_s, "label", t0)
         sample = self.cfg.sample
         write_thumbnails(om.shots, self.cfg.store.index_dir, movie.movie_id, sample.thumb_width,
                          sample.thumb_quality)  # fmt: skip
-        t0 = self._tick("thumbnails", t0)
+        t0 = tick(self.stage_s, "thumbnails", t0)
         store_movie(store, MovieRecord.of_movie(movie, end, len(shots)), shots)
-        self._tick("store", t0)
+        tick(self.stage_s, "store", t0)
         cut = (
             f"truncated: decoded {end.info.duration_s:.1f} s of the {end.info.declared_s:.1f} s "
             "its container declares (the end of the file is missing); indexed what was readable"
@@ -275,12 +272,6 @@ class Indexer:
                         end.info.n_frames, time.perf_counter() - om.started, cut,
                         end.info.truncated)
         )  # fmt: skip
-
-    def _write_run_log(self, summary: RunSummary) -> None:
-        runs = Path(self.cfg.store.index_dir) / "runs"
-        runs.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        (runs / f"{stamp}.json").write_text(json.dumps(summary.to_dict(), indent=2))
 
 
 def validate_frames_per_shot(value: str | int) -> int | str:

@@ -21,7 +21,7 @@ import logging
 import os
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,7 +35,6 @@ from scenesearch.indexer.catalog import (
 )
 from scenesearch.indexer.config import IndexConfig
 from scenesearch.indexer.errors import ConfigError, IndexMismatchError, InputError, ScenesearchError
-from scenesearch.indexer.pipeline import Indexer
 from scenesearch.indexer.planning import plan_movies
 from scenesearch.indexer.points import shot_points
 from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
@@ -47,7 +46,7 @@ from scenesearch.indexer.store import (
     VectorSpec,
 )
 from scenesearch.indexer.stored import MovieRecord, ShotRecord
-from scenesearch.indexer.summary import MovieResult, RunSummary
+from scenesearch.indexer.summary import MovieResult, RunSummary, add_seconds, tick, write_run_log
 from scenesearch.indexer.thumbnails import write_thumbnails
 from scenesearch.indexer.workers import MovieFailed, _safe_source
 
@@ -184,8 +183,7 @@ def movie_task(movie: Movie, cfg: IndexConfig, actors: list, staging: str, meta:
     # the table last: its existence says the movie (thumbnails included) is staged
     st.write_table(st.shots_table(points, meta, MovieRecord.of_movie(movie, end, len(points))), url)
     seconds["table"] = time.perf_counter() - t1
-    for k, v in end.seconds.items():
-        seconds[k] = seconds.get(k, 0.0) + v
+    add_seconds(seconds, end.seconds)
     return {
         "status": "indexed",
         "table": url,
@@ -209,15 +207,15 @@ def _crash_once(folder: str, movie_id: str) -> None:
 
 
 # ------------------------------------------------------------------------------ the driver
-class _Driver(Indexer):
-    """The planning and store side of :class:`Indexer`, without a model (the actors hold it)."""
+@dataclass
+class _Driver:
+    """The store side of a Ray run, without a model (the actors hold it): the run's config, the
+    index meta and vectors the actors reported, and the seconds spent per stage."""
 
-    def __init__(self, cfg: IndexConfig, meta: dict, dims: list[VectorSpec]):  # noqa: D107
-        self.cfg = cfg
-        self.meta = meta
-        self.dims = dims
-        self.stage_s = {}
-        self.encoder = self.labeler = None
+    cfg: IndexConfig
+    meta: dict
+    dims: list[VectorSpec]
+    stage_s: dict[str, float] = field(default_factory=dict)
 
     def open_store(self) -> ShotStore:
         return open_index_store(self.cfg.store, self.meta, self.dims)
@@ -245,10 +243,10 @@ def run_ray(cfg: IndexConfig, paths: list[str], manifest: str | None,
             if summary.count("indexed"):
                 t0 = time.perf_counter()
                 store.optimize()
-                driver._tick("optimize", t0)
+                tick(driver.stage_s, "optimize", t0)
         summary.wall_s = time.perf_counter() - t_start
         summary.stage_s = dict(driver.stage_s)
-        driver._write_run_log(summary)
+        write_run_log(cfg.store.index_dir, summary)
         return summary
     finally:
         for a in actors:
@@ -348,7 +346,7 @@ def _staged(url: str, movie: Movie, meta: dict) -> bool:
 def _load_staged(driver: _Driver, store: ShotStore, m: Movie, url: str, summary: RunSummary):
     t0 = time.perf_counter()
     n = _store_table(driver, store, m, url)
-    driver._tick("store", t0)
+    tick(driver.stage_s, "store", t0)
     summary.movies.append(
         MovieResult(m.path, "indexed", m.movie_id, m.title, n,
                     seconds=time.perf_counter() - t0, reason="loaded from staging")
@@ -359,9 +357,8 @@ def _load_result(driver: _Driver, store: ShotStore, m: Movie, url: str, res: dic
                  summary: RunSummary) -> None:  # fmt: skip
     t0 = time.perf_counter()
     n = _store_table(driver, store, m, url)
-    driver._tick("store", t0)
-    for k, v in res["seconds"].items():
-        driver.stage_s[k] = driver.stage_s.get(k, 0.0) + v
+    tick(driver.stage_s, "store", t0)
+    add_seconds(driver.stage_s, res["seconds"])
     summary.frames_decoded += res["frames"]
     summary.images_embedded += res["images"]
     summary.video_s += res["video_s"]

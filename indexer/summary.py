@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 
 from scenesearch.indexer.errors import (
     printable,
@@ -92,3 +96,24 @@ class RunSummary:
         if self.stopped:
             out.append(f"STOPPED: {printable(self.stopped)}")
         return out
+
+
+def tick(stage_s: dict[str, float], stage: str, t0: float) -> float:
+    """Add the seconds since ``t0`` to ``stage_s[stage]``; returns now (the next stage's t0)."""
+    t = time.perf_counter()
+    stage_s[stage] = stage_s.get(stage, 0.0) + t - t0
+    return t
+
+
+def add_seconds(stage_s: dict[str, float], seconds: dict[str, float]) -> None:
+    """Add per-stage ``seconds`` (e.g. a frame source's decode/detect/sample) to ``stage_s``."""
+    for k, v in seconds.items():
+        stage_s[k] = stage_s.get(k, 0.0) + v
+
+
+def write_run_log(index_dir: str, summary: RunSummary) -> None:
+    """Write the run's summary to ``index_dir/runs/<local time>.json``."""
+    runs = Path(index_dir) / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    (runs / f"{stamp}.json").write_text(json.dumps(summary.to_dict(), indent=2))
