@@ -97,7 +97,7 @@ class ShotRecord(_Stored):
     thumb: str = ""  # thumbnail path relative to the index folder
     model: str = ""  # model id that embedded the shot
     n_frames_used: int | None = None  # frames averaged into the shot vector
-    frame_s: tuple[float, ...] | None = None  # times of the frames vectors (frame vectors only)
+    frame_s: tuple[float, ...] | None = None  # times of the "frames" rows (frame vectors only)
     vectors: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)  # payload fields this version ignores
     absent: frozenset[str] = field(default=frozenset(), repr=False)  # fields a payload lacked
@@ -130,7 +130,6 @@ class ShotRecord(_Stored):
             n_frames_used=len(se.frame_idx),
             frame_s=None if frame_s is None else tuple(frame_s),
             vectors=dict(vectors or {}),
-            absent=frozenset() if frame_s is not None else frozenset({"frame_s"}),
         )
 
     @classmethod
@@ -144,8 +143,12 @@ class ShotRecord(_Stored):
         return cls.from_payload(point.payload or {}, point.vectors)
 
     def to_payload(self) -> dict[str, Any]:
-        """The store payload (schema version 1), exactly as the indexer writes it."""
-        return self._to()
+        """The store payload (schema version 1), exactly as the indexer writes it: ``frame_s``
+        only in indexes that keep frame vectors (a record without frame times leaves it out)."""
+        out = self._to()
+        if out.get("frame_s", 0) is None:
+            del out["frame_s"]
+        return out
 
     def to_point(self) -> StorePoint:
         """The store point: deterministic id from the shot id, named vectors, payload."""

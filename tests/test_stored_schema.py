@@ -129,6 +129,9 @@ def test_records_of_older_indexes_read_and_write_back_unchanged():
     assert s.start_frame is None and s.frame_s is None and s.extra == {"someday": {"a": 1}}
     assert s.top == (LabelScore("x", 0.5),) and s.labels == ("x",)
     assert s.to_payload() == old
+    # a record built in code (benchmarks' synthetic shots) writes every field but frame_s
+    made = ShotRecord(shot_id="m:0000", movie_id="m").to_payload()
+    assert list(made) == [f for f in ShotRecord.stored_fields() if f != "frame_s"]
     state = {"movie_id": "m", "path": "/m.mp4", "status": "done", "shots": 3}
     assert MovieRecord.from_dict(state).to_dict() == state
     meta = {"schema_version": 1, "model_id": "x", "taxonomy": {"sha": "s", "labels": []}}
