@@ -8,6 +8,7 @@ or unreadable inputs fail alone in the run summary. Needs no model (the Ray driv
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from scenesearch.indexer.catalog import remove_movie
@@ -16,6 +17,7 @@ from scenesearch.indexer.errors import InputError
 from scenesearch.indexer.inputs import ManifestRow, discover, make_movie, read_manifest
 from scenesearch.indexer.records import Movie
 from scenesearch.indexer.store import Filter, MatchAny, ShotStore
+from scenesearch.indexer.stored import MovieRecord, ShotRecord
 from scenesearch.indexer.summary import MovieResult, RunSummary
 
 
@@ -36,8 +38,8 @@ def plan_movies(
     files, problems = discover(paths)
     for p, why in problems:
         summary.movies.append(MovieResult(p, "failed", reason=why))
-    states = store.get_movies()
-    by_path = {s.get("path"): s for s in states.values()}
+    states = {k: MovieRecord.from_dict(v) for k, v in store.get_movies().items()}
+    by_path = {s.path: s for s in states.values()}
     todo: list[Movie] = []
     seen: dict[str, str] = {}  # movie id → the input that has it in this run
     for f in files:
@@ -58,14 +60,14 @@ def plan_movies(
             continue
         seen[movie.movie_id] = str(f)
         old = by_path.get(movie.path)
-        if old and old["movie_id"] != movie.movie_id:
+        if old and old.movie_id != movie.movie_id:
             # the file at this path changed: its old shots would be stale duplicates
-            remove_movie(store, cfg.store.index_dir, old["movie_id"])
+            remove_movie(store, cfg.store.index_dir, old.movie_id)
         state = states.get(movie.movie_id)
         if (
             state
-            and state.get("status") == "done"
-            and state.get("fingerprint") == movie.fingerprint
+            and state.status == "done"
+            and state.fingerprint == movie.fingerprint
             and not cfg.run.force
         ):
             changed = refresh_metadata(store, state, movie)
@@ -78,17 +80,17 @@ def plan_movies(
     return todo
 
 
-def refresh_metadata(store: ShotStore, state: dict, movie: Movie) -> bool:
-    """A done movie that was renamed/moved or got new manifest metadata: update payloads."""
-    new = {
-        "path": movie.path,
-        "title": movie.title,
-        "year": movie.year,
-        "genres": list(movie.genres),
-    }
-    if all(state.get(k) == v for k, v in new.items()):
+def refresh_metadata(store: ShotStore, state: MovieRecord, movie: Movie) -> bool:
+    """A done movie that was renamed/moved or got new manifest metadata: update its shots'
+    payloads and its record; False when nothing changed."""
+    new = {"path": movie.path, "title": movie.title, "year": movie.year,
+           "genres": tuple(movie.genres)}  # fmt: skip
+    if all(getattr(state, k) == v for k, v in new.items()):
         return False
-    store.set_payload(new, Filter(must=(MatchAny("movie_id", (movie.movie_id,)),)))
-    store.put_movie({**state, **new})
+    shots = ShotRecord(**new).to_payload()  # the same fields, as the payload stores them
+    store.set_payload(
+        {k: shots[k] for k in new}, Filter(must=(MatchAny("movie_id", (movie.movie_id,)),))
+    )
+    store.put_movie(replace(state, **new, absent=state.absent - new.keys()).to_dict())
     store.flush()
     return True
