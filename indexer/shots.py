@@ -38,6 +38,7 @@ from scenedetect.detectors import (
 )
 
 from scenesearch.indexer.config import DecodeConfig, SampleConfig, ShotConfig
+from scenesearch.indexer.content_torch import TorchContentDetector
 from scenesearch.indexer.decode import VideoReader
 from scenesearch.indexer.errors import ConfigError
 from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd, VideoInfo
@@ -99,10 +100,20 @@ def available_detectors() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _build_content(c: ShotConfig, n: int) -> SceneDetector:
+    # One detector, two ways to compute its frame scores: PySceneDetect's OpenCV code, or the
+    # same scores as batched torch ops (indexer/content_torch.py), e.g. on the GPU.
+    if c.content_backend == "opencv":
+        return ContentDetector(threshold=c.content_threshold, min_scene_len=n)
+    if c.content_backend == "torch":
+        return TorchContentDetector(c.content_threshold, n, c.content_device, c.content_batch)
+    raise ConfigError(f"unknown content backend {c.content_backend!r}; available: opencv, torch")
+
+
 register_detector(
     DetectorEntry(
         "content",
-        lambda c, n: ContentDetector(threshold=c.content_threshold, min_scene_len=n),
+        _build_content,
         about="HSV change between adjacent frames (hard cuts); the paper's detector",
         param="content_threshold",
     )
