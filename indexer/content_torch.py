@@ -22,6 +22,7 @@ import numpy as np
 from scenedetect import FrameTimecode
 from scenedetect.detectors import ContentDetector
 
+from scenesearch.indexer.decode_torchcodec import require_cuda
 from scenesearch.indexer.errors import ConfigError
 
 _SHIFT = 12  # OpenCV's hsv_shift
@@ -114,6 +115,7 @@ class TorchContentDetector(ContentDetector):
         super().__init__(threshold=threshold, min_scene_len=min_scene_len)
         if batch < 1:
             raise ConfigError(f"content batch must be ≥ 1, got {batch}")
+        require_cuda(device, "content scores")
         self.device = device
         self.batch = int(batch)
         self._waiting: list[tuple[FrameTimecode, object]] = []

@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -32,7 +32,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from scenesearch.indexer.config import DecodeConfig
-from scenesearch.indexer.decode_torchcodec import TorchcodecFrames
+from scenesearch.indexer.decode_torchcodec import TorchcodecFrames, torchcodec_available
 from scenesearch.indexer.errors import ConfigError, InputError
 from scenesearch.indexer.records import VideoInfo
 
@@ -402,6 +402,29 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+DECODERS = ("auto", *BACKENDS)
+
+
+def decoder_for_device(cfg: DecodeConfig, device: str, decoder: str = "auto") -> DecodeConfig:
+    """``cfg`` for indexing with CLIP on ``device`` (resolved). ``decoder``: ``pyav``,
+    ``torchcodec`` (on ``device``: NVDEC when it is a GPU) or ``auto`` — torchcodec on a CUDA
+    device when it is installed, else PyAV, which on a GPU machine is said in one log line (the
+    frames are then decoded by the CPU, as the user should know)."""
+    choice = decoder.lower()
+    if choice not in DECODERS:
+        raise ConfigError(f"unknown decoder {decoder!r}; available: {', '.join(DECODERS)}")
+    if choice == "auto":
+        if not device.startswith("cuda"):
+            return replace(cfg, backend="pyav")
+        try:
+            torchcodec_available()
+        except ConfigError as e:
+            log.warning("decoding on the CPU with PyAV: %s", e)
+            return replace(cfg, backend="pyav")
+        choice = "torchcodec"
+    return replace(cfg, backend=choice, device=device if choice == "torchcodec" else "cpu")
 
 
 def iter_frames(

@@ -45,6 +45,20 @@ def _import_decoder():
     return VideoDecoder
 
 
+def torchcodec_available() -> None:
+    """Nothing when torchcodec and its FFmpeg libraries load; else a one-line ConfigError."""
+    _import_decoder()
+
+
+def require_cuda(device: str, what: str) -> None:
+    """A one-line ConfigError when ``device`` is a CUDA device torch cannot use: asked for the
+    GPU, nothing may quietly run on the CPU instead."""
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"{what} on {device} asked for, but torch sees no CUDA device")
+
+
 def exact_seconds(pts_seconds: float, time_base: Fraction | None) -> float:
     """The PyAV path's ``float(pts × time_base)`` from torchcodec's ``pts_seconds`` (a double
     computed as ``pts · num / den``, which may differ in the last bit): the integer pts is
@@ -69,6 +83,7 @@ class TorchcodecFrames:
     them (display rotation applied), ``rotation`` that rotation."""
 
     def __init__(self, path: str | os.PathLike, stream_index: int, device: str = "cpu") -> None:
+        require_cuda(device, "decoding")
         VideoDecoder = _import_decoder()
         self.path = os.fspath(path)
         self.device = device
