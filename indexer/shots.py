@@ -215,13 +215,14 @@ def apply_spec(cfg: ShotConfig) -> ShotConfig:
     return replace(cfg, **over) if over else cfg
 
 
-def for_device(cfg: ShotConfig, device: str) -> ShotConfig:
+def for_device(cfg: ShotConfig, device: str, frames_on_device: bool = True) -> ShotConfig:
     """``cfg`` for indexing on ``device`` (resolved): the learned detector runs there, and on a
     GPU the content detector's scores too (backend "torch": the same scores and cuts as
-    PySceneDetect's, tests/test_content_torch.py; its speed there is not measured yet). The
+    PySceneDetect's, tests/test_content_torch.py; its speed there is not measured yet) unless
+    ``frames_on_device`` is False (Ray: frames are decoded on CPU-only nodes). The
     default detector is the same on every device: on the transitions benchmark no learned
     configuration met the targets (docs/shot_detection.md), and none was measured on a GPU."""
-    if device.startswith("cuda"):
+    if device.startswith("cuda") and frames_on_device:
         return replace(cfg, transnet_device=device, content_backend="torch", content_device=device)
     return replace(cfg, transnet_device=device)
 

@@ -84,3 +84,5 @@ def test_decoder_and_detectors_follow_the_device(monkeypatch, caplog):
     assert (on_gpu.content_backend, on_gpu.content_device, on_gpu.transnet_device) == (
         "torch", "cuda", "cuda")  # fmt: skip
     assert for_device(ShotConfig(), "cpu").content_backend == "opencv"
+    ray = for_device(ShotConfig(), "cuda", frames_on_device=False)  # Ray: CPU decode nodes
+    assert (ray.content_backend, ray.transnet_device) == ("opencv", "cuda")

@@ -70,8 +70,11 @@ def _index_config(args):
     check_sampling(cfg.sample.frame_interval_s, cfg.sample.max_frames_per_shot)
     if args.detector:
         cfg.shots.detector = args.detector
-    cfg.shots = for_device(cfg.shots, cfg.model.device)  # learned detector where CLIP runs
-    cfg.decode = decoder_for_device(cfg.decode, cfg.model.device, args.decoder)
+    # learned detector where CLIP runs; frames decoded and scored on the GPU too, except with Ray
+    # (its decode tasks run on CPU nodes)
+    local = not getattr(args, "ray", False)
+    cfg.shots = for_device(cfg.shots, cfg.model.device, frames_on_device=local)
+    cfg.decode = decoder_for_device(cfg.decode, cfg.model.device, args.decoder if local else "pyav")
     if args.min_shot_s is not None:
         cfg.shots.min_shot_s = args.min_shot_s
     if args.max_shot_s is not None:
