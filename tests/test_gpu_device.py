@@ -45,7 +45,9 @@ def test_index_with_device_cuda_is_one_line_error(tmp_path, capsys, monkeypatch)
 def test_bench_index_with_device_cuda_is_one_line_error(tmp_path, capsys):
     v = write_video(tmp_path / "v.mp4", [(6, 30)])
     out = tmp_path / "report"
-    err = _one_line_error(capsys, "bench", "index", str(v.path), "--device", "cuda", "--out", str(out))
+    err = _one_line_error(
+        capsys, "bench", "index", str(v.path), "--device", "cuda", "--out", str(out)
+    )
     assert NO_CUDA in err
     assert not out.exists()
 
