@@ -70,9 +70,6 @@ class IndexBenchConfig:
     model: str = "ViT-B-32"
     pretrained: str = "random"
     device: str = "cpu"
-    decoder: str = (
-        "auto"  # indexer.decode.decoder_for_device: torchcodec/NVDEC on CUDA if installed
-    )
     precision: str = "auto"  # ours: the product default (bf16 on CUDA / native-bf16 CPUs)
     frames_per_shot: str = "3"  # our default run (the product default)
     batch_size: int = 64
@@ -133,7 +130,6 @@ def video_facts(path: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ our pipeline
 def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, detector=None):
     from scenesearch.indexer.config import IndexConfig
-    from scenesearch.indexer.decode import decoder_for_device
     from scenesearch.indexer.pipeline import validate_frames_per_shot
     from scenesearch.indexer.shots import for_device
 
@@ -148,7 +144,6 @@ def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, de
 
         cfg.shots = shot_config(detector, cfg.shots)
     cfg.shots = for_device(cfg.shots, bc.device)
-    cfg.decode = decoder_for_device(cfg.decode, bc.device, bc.decoder)
     cfg.store.index_dir = index_dir
     cfg.run.workers = bc.workers
     cfg.run.progress = False
