@@ -5,7 +5,9 @@ indexes, WAL), ``index.json`` (the index metadata, replaced atomically), ``movie
 row of indexing state per movie) and ``.lock``. An exclusive ``flock`` on ``.lock`` is held for
 the lifetime of an :class:`EdgeStore`, so a second opener — another process, or a second
 instance in this one — fails at once with :class:`IndexBusyError` instead of with the engine's
-own obscure WAL error.
+own obscure WAL error. Those folder files are kept by :mod:`indexer.store.edge_folder`; the
+engine's own types are built in :mod:`indexer.store.edge_types`; what this store shares with the
+server store (search and its exact retry, scroll, retrieve...) is :mod:`indexer.store._qdrant`.
 """
 
 from __future__ import annotations
