@@ -161,8 +161,9 @@ class EdgeStore(QdrantStore):
         return self.folder.read_meta()
 
     def set_meta(self, meta: dict[str, Any]) -> None:
-        self._check_open()
-        self.folder.write_meta(meta)
+        with self._mutex:  # the same lock as close(): never written into a closing store
+            self._check_open()
+            self.folder.write_meta(meta)
 
     def flush(self) -> None:
         if self._shard is not None and not self._closed:
@@ -251,14 +252,17 @@ class EdgeStore(QdrantStore):
 
     # -- per-movie state -------------------------------------------------------------
     def get_movies(self) -> dict[str, dict[str, Any]]:
-        self._check_open()
-        return self.folder.get_movies()
+        with self._mutex:
+            self._check_open()
+            return self.folder.get_movies()
 
     def put_movie(self, record: dict[str, Any]) -> None:
         movie_id = movie_id_of(record)
-        self._check_open()
-        self.folder.put_movie(movie_id, record)
+        with self._mutex:
+            self._check_open()
+            self.folder.put_movie(movie_id, record)
 
     def delete_movie_record(self, movie_id: str) -> None:
-        self._check_open()
-        self.folder.delete_movie(movie_id)
+        with self._mutex:
+            self._check_open()
+            self.folder.delete_movie(movie_id)
