@@ -50,6 +50,7 @@ from scenesearch.eval.bench_common import (
     target_rows,
     write_report,
 )
+from scenesearch.indexer.config import ModelConfig, RunConfig, SampleConfig
 from scenesearch.indexer.errors import ConfigError, InputError
 
 TARGET_DEFAULT_SPEEDUP = 10.0
@@ -67,13 +68,13 @@ class IndexBenchConfig:
 
     video: str
     out_dir: str
-    model: str = "ViT-B-32"
+    model: str = ModelConfig.name
     pretrained: str = "random"
     device: str = "cpu"
-    precision: str = "auto"  # ours: the product default (bf16 on CUDA / native-bf16 CPUs)
-    frames_per_shot: str = "3"  # our default run (the product default)
-    batch_size: int = 64
-    workers: int = 0  # 0: automatic (cores - 1), as the product does
+    precision: str = ModelConfig.precision  # ours: the product default
+    frames_per_shot: str = str(SampleConfig.frames_per_shot)  # our default run: the product's
+    batch_size: int = ModelConfig.batch_size
+    workers: int = RunConfig.workers  # 0: automatic (cores - 1), as the product does
     run_all: bool = True  # also run ours with every frame (and the paper's detector)
     baseline: bool = True
     baseline_max_shots: int | None = None  # quick runs: CLIP on the first N split shots only
@@ -514,6 +515,7 @@ def run_scaling(bc, clip: str, encoder, labeler, work: Path, sampler, log) -> di
 # ------------------------------------------------------------------------------ the run
 def run_index_bench(bc: IndexBenchConfig) -> dict[str, Any]:
     """Run every phase and write the report; returns the report dict."""
+    from scenesearch.indexer.config import ModelConfig
     from scenesearch.indexer.encoder import ClipEncoder
     from scenesearch.indexer.labels import SceneLabeler
 
@@ -544,7 +546,7 @@ def run_index_bench(bc: IndexBenchConfig) -> dict[str, Any]:
             "frames")  # fmt: skip
 
         with measure("setup", sampler, log) as ph:
-            encoder = ClipEncoder(bc.model, bc.pretrained, bc.device, bc.precision)
+            encoder = ClipEncoder(ModelConfig(bc.model, bc.pretrained, bc.device, bc.precision))
             labeler = SceneLabeler(encoder, cache_dir=str(work / "label-cache"))
         report["setup"] = {
             "what": "load the model + encode the 179 label prompts (shared by both pipelines)",
@@ -574,7 +576,7 @@ def run_index_bench(bc: IndexBenchConfig) -> dict[str, Any]:
         # only now, so the runs above are measured with one model in memory, as in the product).
         reference = encoder
         if encoder.precision_used != "fp32" and (bc.baseline or bc.fidelity_frames):
-            reference = ClipEncoder(bc.model, bc.pretrained, bc.device, "fp32")
+            reference = ClipEncoder(ModelConfig(bc.model, bc.pretrained, bc.device, "fp32"))
         report["setup"]["precision_baseline"] = reference.precision_used
         base_shots = None
         if bc.baseline:

@@ -57,7 +57,9 @@ def cmd_search(args) -> int:
 
     query = " ".join(args.query).strip() or None
     filters = filters_from_args(args)
-    image = load_rgb(args.image) if args.image else None  # a missing/broken file: one line, now
+    if args.image:
+        load_rgb(args.image)  # a missing/broken file: one line, now
+    image = args.image  # the engine loads it at its index's frame scale
     cfg = store_config_from_args(args)
     require_index(cfg)
     from scenesearch.ui.cli_hits import check_args, needs_engine
