@@ -54,6 +54,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _index_config(args):
     from scenesearch.indexer.config import IndexConfig, env_defaults, resolve_device
+    from scenesearch.indexer.decode import decoder_for_device
     from scenesearch.indexer.pipeline import validate_frames_per_shot
     from scenesearch.indexer.sampling import check_sampling
     from scenesearch.indexer.shots import for_device
@@ -71,7 +72,11 @@ def _index_config(args):
     check_sampling(cfg.sample.frame_interval_s, cfg.sample.max_frames_per_shot)
     if args.detector:
         cfg.shots.detector = args.detector
-    cfg.shots = for_device(cfg.shots, cfg.model.device)  # learned detector where CLIP runs
+    # learned detector where CLIP runs; frames decoded and scored on the GPU too, except with Ray
+    # (its decode tasks run on CPU nodes)
+    local = not getattr(args, "ray", False)
+    cfg.shots = for_device(cfg.shots, cfg.model.device, frames_on_device=local)
+    cfg.decode = decoder_for_device(cfg.decode, cfg.model.device, args.decoder if local else "pyav")
     if args.min_shot_s is not None:
         cfg.shots.min_shot_s = args.min_shot_s
     if args.max_shot_s is not None:
@@ -148,6 +153,9 @@ def _add_index_parser(sub) -> None:
     p.add_argument("--no-frame-vectors", action="store_true",
                    help="store only each shot's mean vector (smaller index; no best-frame "
                    "ranking, no match times)")  # fmt: skip
+    p.add_argument("--decoder", default="auto", choices=["auto", "pyav", "torchcodec"],
+                   help="video decoder (auto: torchcodec/NVDEC with --device cuda when installed, "
+                   "else PyAV on the CPU)")  # fmt: skip
     p.add_argument("--detector", help="shot detector(s), e.g. content+threshold, transnet, "
                    "transnet:0.3 (threshold); see docs/shot_detection.md")  # fmt: skip
     p.add_argument("--min-shot-s", type=float, help="minimum shot length in seconds "
