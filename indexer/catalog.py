@@ -52,12 +52,7 @@ def index_meta(encoder, labeler, sample=None) -> dict:
     return IndexMeta(
         **sampled,
         schema_version=SCHEMA_VERSION,
-        model=spec.name,
-        pretrained=spec.pretrained,
-        model_id=spec.model_id,
-        embed_dim=spec.embed_dim,
-        model_config_path=spec.config_path,
-        weights_path=spec.weights_path,
+        **spec.to_meta(),  # model, weights, precision, preprocessing, frame scale
         taxonomy={"source": tax.source, "sha": tax.sha, "labels": list(tax.labels)},
         prompt=labeler.cfg.prompt,
         logit_scale=labeler.cfg.logit_scale,

@@ -89,8 +89,7 @@ class Indexer:
         if encoder is None:
             from scenesearch.indexer.encoder import ClipEncoder
 
-            m = cfg.model
-            encoder = ClipEncoder(m.name, m.pretrained, m.device, m.precision, m.cache_dir)
+            encoder = ClipEncoder(cfg.model, frame_short_side=cfg.decode.short_side)
         self.encoder = encoder
         self.labeler = labeler or SceneLabeler(encoder, cfg.labels)
         self.meta = index_meta(self.encoder, self.labeler, cfg.sample)

@@ -244,6 +244,15 @@ class IndexMeta(_Stored):
     embed_dim: int | None = None
     model_config_path: str | None = None  # a model config file (tests' tiny model), if any
     weights_path: str | None = None  # a local weights file, if any
+    # the rest of the model spec (indexer/model_spec.ModelSpec.to_meta): search restores the
+    # encoder from it; older metas lack these fields
+    precision: str | None = None  # asked for
+    precision_used: str | None = None
+    image_size: int | None = None
+    image_mean: list[float] | None = None
+    image_std: list[float] | None = None
+    image_preprocess: str | None = None
+    frame_short_side: int | None = None  # the frames' scale (image queries are scaled to it)
     taxonomy: dict[str, Any] | None = None  # source, sha, labels
     prompt: str | None = None  # label prompt template
     logit_scale: float | None = None
