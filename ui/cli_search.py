@@ -60,7 +60,9 @@ def search_here_or_there(args) -> int:
 
     query = " ".join(args.query).strip() or None
     filters = filters_from_args(args)
-    image = load_rgb(args.image) if args.image else None  # a missing/broken file: one line, now
+    if args.image:
+        load_rgb(args.image)  # a missing/broken file: one line, now
+    image = args.image  # the engine loads it at its index's frame scale
     cfg = store_config_from_args(args)
     require_index(cfg)
     check_args(args)  # --export path/format, --then combinations: before any search
