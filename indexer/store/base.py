@@ -17,20 +17,12 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 
-# Point payload (schema version 1), one point per shot:
-#   shot_id "movieid:0007", movie_id, path (absolute movie path), title, year (int|None),
-#   genres [str], shot_index (int), start_s, end_s, duration_s (float seconds from frame pts),
-#   start_frame, end_frame (decoded-frame indices, end exclusive), fps,
-#   labels [str] (MovieCLIP clean labels), top_labels [str] (top-k names, best first),
-#   top [{"label", "score", "rank" (1-based)}] (top-k with scores), thumb (path relative to the
-#   index folder), model (model id), n_frames_used (frames averaged),
-#   frame_s [float] (indexes with frame vectors: time of each row of "frames", in order).
+# What a point, a movie state record and the index metadata hold (schema version 1) is defined
+# once, as typed records with their conversions: indexer/stored.py (ShotRecord, MovieRecord,
+# IndexMeta); tests/test_stored_schema.py checks them against what an indexing run writes.
 # Named vectors: "clip" (D-dim shot embedding), "scenes" (L-dim label score vector) and, in
 #   indexes whose meta has frame_vectors = "frames", "frames" (one D-dim row per sampled frame:
 #   a multivector compared with MAX_SIM, so a shot scores as its best-matching frame).
-# Index metadata (get_meta): schema_version, model, pretrained, model_id, embed_dim,
-#   model_config_path, weights_path, taxonomy {source, sha, labels}, prompt, logit_scale,
-#   created, scenesearch_version.
 
 VECTOR_CLIP = "clip"  # L2-normalised mean of the shot's frame embeddings (cosine)
 VECTOR_SCENES = "scenes"  # the shot's full label score vector (mean per-frame softmax)
