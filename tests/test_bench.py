@@ -145,7 +145,7 @@ def test_bench_stills_small(tmp_path):
     """`bench stills` on two synthetic films (a long take and 3 short shots): every method is
     scored (pooled, per film, per length class), both schemes are indexed and timed, the sweep
     covers every setting, and the brute force upper bound finds every still's shot."""
-    from scenesearch.eval.bench_stills import SWEEP
+    from scenesearch.eval.bench.stills import SWEEP
 
     d = tmp_path / "films"
     d.mkdir()

@@ -1,4 +1,4 @@
-"""``scenesearch bench index|search|stills``: the speed benchmarks (a thin shell over eval/bench_*.py).
+"""``scenesearch bench index|search|stills``: the speed benchmarks (a thin shell over eval/bench/).
 
 Each writes ``report.json`` + ``report.md`` (with the machine description) into ``--out``; long
 runs also append progress lines to ``<out>/progress.log``.
@@ -21,7 +21,7 @@ def _positive(value: str) -> int:
 
 
 def cmd_bench_index(args) -> int:
-    from scenesearch.eval.bench_index import IndexBenchConfig, run_index_bench
+    from scenesearch.eval.bench.index import IndexBenchConfig, run_index_bench
     from scenesearch.indexer.config import resolve_device
     from scenesearch.indexer.pipeline import validate_frames_per_shot
 
@@ -57,12 +57,12 @@ def cmd_bench_index(args) -> int:
 
 
 def cmd_bench_search(args) -> int:
-    from scenesearch.eval.bench_search import SearchBenchConfig, run_search_bench
+    from scenesearch.eval.bench.search import SearchBenchConfig, run_search_bench
 
     if args.points < 100:
         raise ConfigError("--points must be at least 100")
     if args.frame_vectors:  # best-frame ranking at scale: its own generator and report
-        from scenesearch.eval.bench_search_frames import FramesBenchConfig, run_frames_search_bench
+        from scenesearch.eval.bench.search_frames import FramesBenchConfig, run_frames_search_bench
 
         out = args.out or str(RESULTS / f"bench-search-frames-{_points_name(args.points)}")
         fc = FramesBenchConfig(args.points, out, min(args.queries, 100), args.seed,
@@ -96,7 +96,7 @@ def cmd_bench_search(args) -> int:
 
 
 def cmd_bench_stills(args) -> int:
-    from scenesearch.eval.bench_stills import StillsBenchConfig, run_stills_bench
+    from scenesearch.eval.bench.stills import StillsBenchConfig, run_stills_bench
 
     if args.brute_stride < 1 or args.repeats < 1:
         raise ConfigError("--brute-stride and --repeats must be ≥ 1")
@@ -230,7 +230,7 @@ def register(sub) -> None:
 
 
 def cmd_bench_temporal(args) -> int:
-    from scenesearch.eval.bench_temporal import TemporalBenchConfig, run_temporal_bench
+    from scenesearch.eval.bench.temporal import TemporalBenchConfig, run_temporal_bench
 
     if args.points < 100:
         raise ConfigError("--points must be at least 100")

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from scenesearch.eval.bench_common import (
+from scenesearch.eval.bench.common import (
     RANDOM_WEIGHTS_NOTE,
     Log,
     ResourceSampler,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scenesearch.eval.bench_common import (
+from scenesearch.eval.bench.common import (
     Log,
     dir_size,
     machine_info,
@@ -38,7 +38,7 @@ from scenesearch.eval.bench_common import (
     write_report,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "video"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "video"
 LONG_FILM = "bbb_full_1280x720_24p.mp4"
 LENGTHS = (("<4 s", 0.0, 4.0), ("4-12 s", 4.0, 12.0), (">12 s", 12.0, float("inf")))
 SWEEP = ((None, 16), (1.0, 16), (2.0, 8), (2.0, 16), (2.0, 32), (3.0, 16), (4.0, 16), (6.0, 16))
@@ -271,7 +271,7 @@ print(json.dumps({"open_mib": (opened - before) / 2**20, "after_queries_mib": (a
 
 def index_memory(index_dir: str) -> dict:
     """Resident memory the opened index adds to a fresh process (after 50 queries)."""
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     r = subprocess.run([sys.executable, "-c", _RAM_PROBE, index_dir], capture_output=True,
                        text=True, env=env, timeout=600, check=True)  # fmt: skip
     return {k: round(v, 1) for k, v in json.loads(r.stdout.strip().splitlines()[-1]).items()}
@@ -399,7 +399,7 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
     log(f"sweep: {report['sweep']}")
     report["targets"] = targets(report)
     report["finished"] = now_iso()
-    from scenesearch.eval.bench_stills_report import markdown
+    from scenesearch.eval.bench.stills_report import markdown
 
     write_report(bc.out_dir, report, markdown(report))
     if not bc.work_dir:

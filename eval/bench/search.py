@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from scenesearch.eval.bench_common import (
+from scenesearch.eval.bench.common import (
     RANDOM_WEIGHTS_NOTE,
     Log,
     ResourceSampler,
@@ -394,7 +394,7 @@ def concurrency_test(index_dir: str, seconds: float, clients: int, label: str, g
     proc = subprocess.Popen(
         [sys.executable, "-m", "scenesearch.ui.cli", "serve", "--index", index_dir, "--host", "127.0.0.1",
          "--port", str(port)],
-        cwd=str(Path(__file__).resolve().parents[1]), env=env, stdout=server_log,
+        cwd=str(Path(__file__).resolve().parents[2]), env=env, stdout=server_log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
@@ -471,7 +471,7 @@ def concurrency_test(index_dir: str, seconds: float, clients: int, label: str, g
 
 # ------------------------------------------------------------------------------ the run
 def run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
-    """Run every phase (holding the benchmark lock: see bench_common.exclusive_bench) and write
+    """Run every phase (holding the benchmark lock: see bench/common.exclusive_bench) and write
     the report; returns the report dict."""
     with exclusive_bench():
         return _run_search_bench(bc)
@@ -542,8 +542,8 @@ def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
         np.save(qpath, queries)
         with measure("reopen", None, log):
             out = subprocess.run(
-                [sys.executable, "-m", "scenesearch.eval.bench_search", "--probe", str(index_dir), str(qpath)],
-                cwd=str(Path(__file__).resolve().parents[1]), capture_output=True, text=True,
+                [sys.executable, "-m", "scenesearch.eval.bench.search", "--probe", str(index_dir), str(qpath)],
+                cwd=str(Path(__file__).resolve().parents[2]), capture_output=True, text=True,
             )  # fmt: skip
         if out.returncode != 0:
             raise RuntimeError(f"probe process failed: {out.stderr.strip()[-500:]}")
@@ -883,4 +883,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--probe":
         probe_main(sys.argv[2], sys.argv[3])
     else:
-        sys.exit("usage: python -m scenesearch.eval.bench_search --probe INDEX_DIR QUERIES.npy")
+        sys.exit("usage: python -m scenesearch.eval.bench.search --probe INDEX_DIR QUERIES.npy")

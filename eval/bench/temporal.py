@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from scenesearch.eval.bench_common import (
+from scenesearch.eval.bench.common import (
     Log,
     ResourceSampler,
     exclusive_bench,

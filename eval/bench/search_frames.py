@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scenesearch.eval.bench_common import (
+from scenesearch.eval.bench.common import (
     Log,
     dir_size,
     machine_info,
@@ -120,7 +120,7 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
 
 
 def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
-    from scenesearch.eval.bench_stills import index_memory
+    from scenesearch.eval.bench.stills import index_memory
     from scenesearch.indexer.store import (
         VECTOR_CLIP,
         VECTOR_FRAMES,

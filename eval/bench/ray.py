@@ -1,4 +1,4 @@
-"""``python -m scenesearch.eval.bench_ray``: the overhead of indexing through Ray, and shot-table throughput.
+"""``python -m scenesearch.eval.bench.ray``: the overhead of indexing through Ray, and shot-table throughput.
 
 1. The same corpus clips indexed by the local run (``Indexer``: decode worker processes + one
    embedder) and by ``index --ray`` on a one-node Ray cluster with the same cores, alternating
@@ -6,7 +6,7 @@
    loading the model (the local run builds it in-process, the Ray run in its actor) but not
    starting the Ray cluster (users run one; its start-up is reported apart).
 2. ``export`` (Parquet shot tables, npy) and ``load`` (tables → a fresh embedded store) of a
-   synthetic index with realistic payloads (eval/bench_search.generate), in points/s.
+   synthetic index with realistic payloads (eval/bench/search.generate), in points/s.
 
 Writes ``report.json`` + ``report.md`` into ``--out`` (default eval/results/bench-ray/).
 """
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scenesearch.eval.bench_common import (
+from scenesearch.eval.bench.common import (
     RANDOM_WEIGHTS_NOTE,
     machine_info,
     machine_md,
@@ -31,7 +31,7 @@ from scenesearch.eval.bench_common import (
     write_report,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "video"
 CLIPS = (
     "bbb_full_1280x720_24p.mp4",
@@ -117,7 +117,7 @@ def index_rounds(clips: list[str], work: Path, rounds: int, model: str, pretrain
 
 
 def table_throughput(n: int, work: Path, log) -> dict:
-    from scenesearch.eval.bench_search import SHOTS_PER_MOVIE, generate
+    from scenesearch.eval.bench.search import SHOTS_PER_MOVIE, generate
     from scenesearch.indexer.config import StoreConfig
     from scenesearch.indexer.labels import load_taxonomy
     from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
@@ -168,7 +168,7 @@ def render(r: dict) -> str:
     rows = [[x["round"], x["side"], x["wall_s"], x["in_run_s"], x["shots"], x["images"],
              x["load_avg"]] for x in ix["runs"]]  # fmt: skip
     return "\n\n".join([
-        "# Ray overhead and shot-table throughput (`python -m scenesearch.eval.bench_ray`)",
+        "# Ray overhead and shot-table throughput (`python -m scenesearch.eval.bench.ray`)",
         f"Run {r['date']}" + (f" (the local-vs-Ray part: {r['index_date']})"
                               if r.get("index_date") else "") + ". **The machine was shared with five other engineers' builds and tests "
         "while this ran** (load averages below): absolute times are noisy; the ratio is measured "
@@ -209,7 +209,7 @@ def render(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m scenesearch.eval.bench_ray", description=__doc__.split("\n")[0]
+        prog="python -m scenesearch.eval.bench.ray", description=__doc__.split("\n")[0]
     )
     p.add_argument("--out", default=str(REPO / "eval" / "results" / "bench-ray"))
     p.add_argument("--rounds", type=int, default=2)
