@@ -5,6 +5,7 @@ ENV PYTHONUNBUFFERED=1 GRADIO_ANALYTICS_ENABLED=False
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY constraints ./constraints
+COPY scenesearch ./scenesearch
 COPY indexer ./indexer
 COPY search ./search
 COPY ui ./ui

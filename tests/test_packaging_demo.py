@@ -101,3 +101,18 @@ def test_eval_tables_print_as_plain_text(tmp_path, capsys):
     assert text_table(pl.DataFrame({"a": list(range(50))}), max_rows=3).endswith(
         "... 47 more rows (all of them are in the CSV)"
     )
+
+
+def test_the_dockerfile_copies_every_folder_the_package_is_built_from():
+    """The image builds from COPYed folders: a folder pyproject maps but the Dockerfile forgets
+    would install a package without that part (the image's import would fail at run time)."""
+    import tomllib
+
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {"scenesearch", *cfg["package-dir"].values()}
+    copied = {
+        ln.split()[1]
+        for ln in (REPO / "Dockerfile").read_text().splitlines()
+        if ln.startswith("COPY ")
+    }
+    assert folders <= copied, folders - copied
