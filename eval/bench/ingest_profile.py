@@ -4,7 +4,7 @@ Prints per-point costs on this machine (docs/benchmarks.md, "Ingest is bound by 
 binding"): the qdrant-edge binding's ``Point`` conversion per payload value type, our vector
 conversion, a whole shot payload, the engine's ``update`` alone, and whether applying one chunk
 while converting the next in another thread helps (it does not when the engine holds the GIL).
-The synthetic shots are the search benchmark's (:func:`eval.bench.search.generate`).
+The synthetic shots are the search benchmark's (:func:`eval.bench.search_data.generate`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def value_costs(n: int = 5000) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from scenesearch.eval.bench.search import generate
+    from scenesearch.eval.bench.search_data import generate
     from scenesearch.indexer.labels import load_taxonomy
     from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
     from scenesearch.indexer.store import _translate as tr

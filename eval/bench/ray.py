@@ -6,7 +6,7 @@
    loading the model (the local run builds it in-process, the Ray run in its actor) but not
    starting the Ray cluster (users run one; its start-up is reported apart).
 2. ``export`` (Parquet shot tables, npy) and ``load`` (tables → a fresh embedded store) of a
-   synthetic index with realistic payloads (eval/bench/search.generate), in points/s.
+   synthetic index with realistic payloads (eval/bench/search_data.generate), in points/s.
 
 Writes ``report.json`` + ``report.md`` into ``--out`` (default eval/results/bench-ray/).
 """
@@ -117,7 +117,7 @@ def index_rounds(clips: list[str], work: Path, rounds: int, model: str, pretrain
 
 
 def table_throughput(n: int, work: Path, log) -> dict:
-    from scenesearch.eval.bench.search import SHOTS_PER_MOVIE, generate
+    from scenesearch.eval.bench.search_data import SHOTS_PER_MOVIE, generate
     from scenesearch.indexer.config import StoreConfig
     from scenesearch.indexer.labels import load_taxonomy
     from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
