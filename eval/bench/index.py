@@ -28,7 +28,7 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from scenesearch.eval.bench.common import (
     now_iso,
     write_report,
 )
+from scenesearch.eval.bench.config import IndexBenchConfig
 from scenesearch.eval.bench.index_baseline import (
     feature_fidelity,
     label_agreement,
@@ -52,34 +53,6 @@ from scenesearch.eval.bench.index_baseline import (
 from scenesearch.eval.bench.index_gpu import gpu_section, gpu_throughput
 from scenesearch.eval.bench.index_report import compare, evaluate_targets, render_markdown
 from scenesearch.indexer.errors import InputError
-
-
-@dataclass
-class IndexBenchConfig:
-    """Options of one ``bench index`` run (the CLI fills it; defaults are the headline run)."""
-
-    video: str
-    out_dir: str
-    model: str = "ViT-B-32"
-    pretrained: str = "random"
-    device: str = "cpu"
-    precision: str = "auto"  # ours: the product default (bf16 on CUDA / native-bf16 CPUs)
-    frames_per_shot: str = "3"  # our default run (the product default)
-    batch_size: int = 64
-    workers: int = 0  # 0: automatic (cores - 1), as the product does
-    run_all: bool = True  # also run ours with every frame (and the paper's detector)
-    baseline: bool = True
-    baseline_max_shots: int | None = None  # quick runs: CLIP on the first N split shots only
-    limit_seconds: float | None = None  # quick runs: bench the first N seconds of VIDEO only
-    copies: int = 10  # scaling test: N copies of a short clip (0: skip)
-    scale_seconds: float = 20.0  # length of the clip used for the scaling test
-    fidelity_frames: int = 32  # frames compared for preprocessing fidelity (0: skip)
-    # extra runs like ours_default with other shot detectors, e.g. "transnet" or
-    # "content+threshold+transnet transnet_gate=12" (eval.transitions.shot_config labels)
-    detectors: tuple[str, ...] = ()
-    work_dir: str | None = None  # scratch space (default: a temp dir, removed afterwards)
-    keep_work: bool = False
-    quiet: bool = False
 
 
 # ------------------------------------------------------------------------------ inputs

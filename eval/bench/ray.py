@@ -8,7 +8,7 @@
 2. ``export`` (Parquet shot tables, npy) and ``load`` (tables → a fresh embedded store) of a
    synthetic index with realistic payloads (eval/bench/search_data.generate), in points/s.
 
-Writes ``report.json`` + ``report.md`` into ``--out`` (default eval/results/bench-ray/).
+Writes ``report.json`` + ``report.md`` into ``--out`` (default ``<user data dir>/bench/bench-ray``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from scenesearch.eval.bench.common import (
     now_iso,
     write_report,
 )
+from scenesearch.eval.bench.config import default_out_dir
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "video"
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m scenesearch.eval.bench.ray", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--out", default=str(REPO / "eval" / "results" / "bench-ray"))
+    p.add_argument("--out", default=default_out_dir("bench-ray"))
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--points", type=int, default=20_000)
     p.add_argument("--model", default="ViT-B-32")

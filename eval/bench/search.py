@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from scenesearch.eval.bench.common import (
     percentiles,
     write_report,
 )
+from scenesearch.eval.bench.config import SearchBenchConfig
 from scenesearch.eval.bench.search_api import concurrency_test
 from scenesearch.eval.bench.search_data import (
     GENRES,
@@ -58,25 +59,6 @@ from scenesearch.eval.bench.search_data import (
     shot_ids,
 )
 from scenesearch.eval.bench.search_report import evaluate_targets, render_markdown
-
-
-@dataclass
-class SearchBenchConfig:
-    """Options of one ``bench search`` run."""
-
-    points: int
-    out_dir: str
-    queries: int = 200  # queries per measured case
-    text_model: str = "ViT-B-32"  # the index's model (text queries, the web app)
-    pretrained: str = "random"
-    text_queries: int = 50  # end-to-end text queries (0: skip)
-    concurrency_s: float = 0.0  # web app JSON API load test duration (0: skip)
-    clients: int = 8
-    work_dir: str | None = None
-    keep_index: bool = False
-    seed: int = 0
-    tuning: str = "default"  # default | bench-small (tiny smoke runs: HNSW from a few points)
-    quiet: bool = False
 
 
 # ------------------------------------------------------------------------------ probe process

@@ -20,7 +20,6 @@ import dataclasses
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ from scenesearch.eval.bench.common import (
     target_rows,
     write_report,
 )
+from scenesearch.eval.bench.config import FramesBenchConfig
 
 DIM = 512
 CHUNK = 10_000
@@ -45,16 +45,6 @@ N_LABELS = 150
 CANDIDATES = (64, 256, 1024)
 TARGET_P95_MS = 30.0
 TARGET_RECALL = 0.95
-
-
-@dataclass
-class FramesBenchConfig:
-    points: int
-    out_dir: str
-    queries: int = 100
-    seed: int = 0
-    work_dir: str | None = None
-    quiet: bool = False
 
 
 def _zipf(n: int, s: float) -> np.ndarray:

@@ -37,33 +37,12 @@ from scenesearch.eval.bench.common import (
     percentiles,
     write_report,
 )
+from scenesearch.eval.bench.config import StillsBenchConfig
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "video"
 LONG_FILM = "bbb_full_1280x720_24p.mp4"
 LENGTHS = (("<4 s", 0.0, 4.0), ("4-12 s", 4.0, 12.0), (">12 s", 12.0, float("inf")))
 SWEEP = ((None, 16), (1.0, 16), (2.0, 8), (2.0, 16), (2.0, 32), (3.0, 16), (4.0, 16), (6.0, 16))
-
-
-@dataclass
-class StillsBenchConfig:
-    out_dir: str
-    videos: list[str] = dataclasses.field(default_factory=list)  # default: every corpus film
-    model: str = "ViT-B-32"
-    pretrained: str = "random"
-    still_every_s: float = 2.0
-    long_still_every_s: float | None = None  # the long film's still spacing (None: the same)
-    still_width: int = 640
-    still_quality: int = 75
-    # Brute force embeds every brute_stride-th decoded frame (1 = every frame, the exact upper
-    # bound; on a shared 2-core machine every frame of the corpus is ~18 k CLIP images)
-    brute_stride: int = 1
-    repeats: int = 2  # timed indexing runs of the long film per scheme (interleaved)
-    cache_dir: str | None = None  # every-frame embeddings (default: <tmp>/scenesearch-stills)
-    work_dir: str | None = None
-    # reuse the indexes (and the indexing figures in indexing.json) a run left in work_dir
-    reuse: bool = False
-    exact_rescore: bool = True  # also score every shot by MAX_SIM (checks the prefetch)
-    quiet: bool = False
 
 
 # ------------------------------------------------------------------------------ every frame
