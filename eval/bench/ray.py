@@ -24,10 +24,12 @@ from pathlib import Path
 
 from scenesearch.eval.bench.common import (
     RANDOM_WEIGHTS_NOTE,
+    bench_store,
     machine_info,
     machine_md,
     md_table,
     now_iso,
+    reopen_store,
     write_report,
 )
 from scenesearch.eval.bench.config import default_out_dir
@@ -121,8 +123,7 @@ def table_throughput(n: int, work: Path, log) -> dict:
     from scenesearch.eval.bench.search_data import SHOTS_PER_MOVIE, generate
     from scenesearch.indexer.config import StoreConfig
     from scenesearch.indexer.labels import load_taxonomy
-    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
-    from scenesearch.indexer.store.edge import EdgeStore
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, VectorSpec
     from scenesearch.indexer.transfer import export_index, load_tables
 
     tax = load_taxonomy(None)
@@ -133,10 +134,8 @@ def table_throughput(n: int, work: Path, log) -> dict:
             "model_id": "synthetic", "embed_dim": 512, "prompt": "a photo of a {label}",
             "top_k": 5, "taxonomy": {"source": tax.source, "sha": tax.sha,
                                      "labels": list(tax.labels)}}  # fmt: skip
-    with EdgeStore(str(src)) as store:
-        store.create(CollectionSpec([VectorSpec(VECTOR_CLIP, 512),
-                                     VectorSpec(VECTOR_SCENES, len(tax.labels))]))  # fmt: skip
-        store.set_meta(meta)
+    with bench_store(src, [VectorSpec(VECTOR_CLIP, 512),
+                           VectorSpec(VECTOR_SCENES, len(tax.labels))], meta=meta) as store:  # fmt: skip
         _, upsert_s = generate(n, work, tax.labels, 7, store, log)
         for mi in range(max(1, n // SHOTS_PER_MOVIE)):
             store.put_movie({"movie_id": f"m{mi:05d}", "title": f"Movie {mi:05d}",
@@ -159,7 +158,7 @@ def table_throughput(n: int, work: Path, log) -> dict:
     res["load_without_optimize_points_per_s"] = round(n / (t.seconds - t.optimize_s), 1)
     res["load_wall_s"] = round(time.perf_counter() - t0, 2)
     log(f"[tables] load: {t.points_per_s:,.0f} points/s (optimize included)")
-    with EdgeStore(str(work / "loaded")) as a, EdgeStore(str(src)) as b:
+    with reopen_store(work / "loaded") as a, reopen_store(src) as b:
         res["loaded_count_matches"] = a.count() == b.count() == n
     return res
 

@@ -35,12 +35,15 @@ from scenesearch.eval.bench.common import (
     RANDOM_WEIGHTS_NOTE,
     Log,
     ResourceSampler,
+    bench_store,
     dir_size,
+    edge_tuning,
     exclusive_bench,
     machine_info,
     measure,
     now_iso,
     percentiles,
+    reopen_store,
     write_report,
 )
 from scenesearch.eval.bench.config import SearchBenchConfig
@@ -66,11 +69,9 @@ def probe_main(index_dir: str, queries_path: str) -> None:
     """Run in a fresh process: reopen time, RSS after serving queries (printed as JSON)."""
     import psutil
 
-    from scenesearch.indexer.store.edge import EdgeStore
-
     rss0 = psutil.Process().memory_info().rss
     t0 = time.perf_counter()
-    store = EdgeStore(index_dir)
+    store = reopen_store(index_dir)
     reopen = time.perf_counter() - t0
     qs = np.load(queries_path)
     t1 = time.perf_counter()
@@ -117,8 +118,7 @@ def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
     from scenesearch.indexer.encoder import ClipEncoder
     from scenesearch.indexer.labels import SceneLabeler
     from scenesearch.indexer.pipeline import index_meta
-    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
-    from scenesearch.indexer.store.edge import EdgeStore, EdgeTuning
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, VectorSpec
     from scenesearch.search import SearchEngine, SearchFilters
 
     log = Log(bc.out_dir, bc.quiet)
@@ -143,15 +143,11 @@ def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
             encoder = ClipEncoder(bc.text_model, bc.pretrained, "cpu")
             labeler = SceneLabeler(encoder, cache_dir=str(work / "label-cache"))
         dim = encoder.spec.embed_dim  # 512 for ViT-B-32 (the tiny test model: 32)
-        tuning = EdgeTuning()
-        if bc.tuning == "bench-small":
-            # HNSW (and the planner's HNSW + ACORN path for filters) from a few thousand points
-            tuning = EdgeTuning(indexing_threshold_kb=64, full_scan_threshold_kb=16)
+        tuning = edge_tuning(bc.tuning)
         report["tuning"] = asdict(tuning)
-        store = EdgeStore(str(index_dir), tuning=tuning)
-        store.create(CollectionSpec([VectorSpec(VECTOR_CLIP, dim),
-                                     VectorSpec(VECTOR_SCENES, len(labeler.labels))]))  # fmt: skip
-        store.set_meta(index_meta(encoder, labeler))
+        store = bench_store(index_dir, [VectorSpec(VECTOR_CLIP, dim),
+                                        VectorSpec(VECTOR_SCENES, len(labeler.labels))],
+                            tuning, index_meta(encoder, labeler))  # fmt: skip
         with measure("ingest", sampler, log) as ph:
             corpus, store_s = generate(n, work, labeler.labels, bc.seed, store, log, dim)
         report["ingest"] = {

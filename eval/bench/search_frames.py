@@ -26,6 +26,7 @@ import numpy as np
 
 from scenesearch.eval.bench.common import (
     Log,
+    bench_store,
     dir_size,
     machine_info,
     machine_md,
@@ -114,12 +115,10 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
     from scenesearch.indexer.store import (
         VECTOR_CLIP,
         VECTOR_FRAMES,
-        CollectionSpec,
         Filter,
         MatchAny,
         VectorSpec,
     )
-    from scenesearch.indexer.store.edge import EdgeStore
     from scenesearch.search import SearchEngine
 
     log = Log(bc.out_dir, bc.quiet)
@@ -130,11 +129,11 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
     rng = np.random.default_rng(bc.seed)
     report: dict = {"started": now_iso(), "machine": machine_info(),
                     "config": dataclasses.asdict(bc)}  # fmt: skip
-    store = EdgeStore(str(idx))
-    store.create(CollectionSpec([VectorSpec(VECTOR_CLIP, DIM),
-                                 VectorSpec(VECTOR_FRAMES, DIM, multivector=True)]))  # fmt: skip
-    store.set_meta({"model_id": "synthetic", "embed_dim": DIM, "frame_vectors": VECTOR_FRAMES,
-                    "taxonomy": {"labels": [], "sha": "-", "source": "synthetic"}})  # fmt: skip
+    store = bench_store(idx, [VectorSpec(VECTOR_CLIP, DIM),
+                              VectorSpec(VECTOR_FRAMES, DIM, multivector=True)],
+                        meta={"model_id": "synthetic", "embed_dim": DIM,
+                              "frame_vectors": VECTOR_FRAMES,
+                              "taxonomy": {"labels": [], "sha": "-", "source": "synthetic"}})  # fmt: skip
     t0 = time.perf_counter()
     g = generate(bc.points, work, store, rng, log)
     ingest_s = time.perf_counter() - t0

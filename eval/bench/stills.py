@@ -231,11 +231,11 @@ def _index(scheme: str, index_dir: str, videos: list[str], encoder, labeler) -> 
 
 _RAM_PROBE = """
 import json, sys, time, numpy as np, psutil
-from scenesearch.indexer.store.edge import EdgeStore
-from scenesearch.indexer.store.base import Rescore
+from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.store import Rescore, open_store
 p = psutil.Process()
 before = p.memory_info().rss
-s = EdgeStore(sys.argv[1])
+s = open_store(StoreConfig(index_dir=sys.argv[1]))
 opened = p.memory_info().rss
 rng = np.random.default_rng(0)
 meta = s.get_meta()

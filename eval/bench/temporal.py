@@ -30,6 +30,8 @@ import numpy as np
 from scenesearch.eval.bench.common import (
     Log,
     ResourceSampler,
+    bench_store,
+    edge_tuning,
     exclusive_bench,
     machine_info,
     machine_md,
@@ -166,12 +168,10 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
     from scenesearch.indexer.store import (
         VECTOR_CLIP,
         VECTOR_SCENES,
-        CollectionSpec,
         Filter,
         MatchAny,
         VectorSpec,
     )
-    from scenesearch.indexer.store.edge import EdgeStore, EdgeTuning
     from scenesearch.search.temporal import DEFAULT_DEPTH, MAX_DEPTH, sequences_for_vectors
 
     # the engine's own depths unless the caller chose others (the report records the values)
@@ -187,11 +187,8 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
         "machine": machine_info(), "config": asdict(bc),
     }  # fmt: skip
     try:
-        tuning = EdgeTuning()
-        if bc.tuning == "bench-small":
-            tuning = EdgeTuning(indexing_threshold_kb=64, full_scan_threshold_kb=16)
-        store = EdgeStore(str(work / "index"), tuning=tuning)
-        store.create(CollectionSpec([VectorSpec(VECTOR_CLIP, DIM), VectorSpec(VECTOR_SCENES, 4)]))
+        store = bench_store(work / "index", [VectorSpec(VECTOR_CLIP, DIM),
+                                             VectorSpec(VECTOR_SCENES, 4)], edge_tuning(bc.tuning))  # fmt: skip
         with measure("ingest", sampler, log) as ph:
             d = generate(bc.points, work, bc.seed, store, log)
         report["ingest"] = ph.to_dict()
