@@ -303,40 +303,6 @@ def exclusive_bench(log=None) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-# ------------------------------------------------------------------------------ stores
-def edge_tuning(name: str):
-    """The embedded store's index thresholds for a bench's ``--tuning``: ``default`` (the
-    product's) or ``bench-small`` (HNSW, and the planner's HNSW + ACORN path for filters, from a
-    few thousand points: tiny smoke runs exercise the paths a large index takes)."""
-    from scenesearch.indexer.store.edge import EdgeTuning
-
-    if name == "bench-small":
-        return EdgeTuning(indexing_threshold_kb=64, full_scan_threshold_kb=16)
-    return EdgeTuning()
-
-
-def bench_store(index_dir: str | os.PathLike, vectors: list, tuning=None, meta=None):
-    """A synthetic benchmark's store, through the store interface (:func:`indexer.store.
-    open_store`): the embedded shard at ``index_dir`` with ``tuning`` (:func:`edge_tuning`), its
-    collection created with ``vectors`` (VectorSpecs) and ``meta`` set when given."""
-    from scenesearch.indexer.config import StoreConfig
-    from scenesearch.indexer.store import CollectionSpec, open_store
-
-    store = open_store(StoreConfig(index_dir=str(index_dir)), tuning=tuning)
-    store.create(CollectionSpec(list(vectors)))
-    if meta is not None:
-        store.set_meta(meta)
-    return store
-
-
-def reopen_store(index_dir: str | os.PathLike):
-    """An existing benchmark index, opened through the store interface."""
-    from scenesearch.indexer.config import StoreConfig
-    from scenesearch.indexer.store import open_store
-
-    return open_store(StoreConfig(index_dir=str(index_dir)))
-
-
 # ------------------------------------------------------------------------------ reports
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -24,15 +24,14 @@ from pathlib import Path
 
 from scenesearch.eval.bench.common import (
     RANDOM_WEIGHTS_NOTE,
-    bench_store,
     machine_info,
     machine_md,
     md_table,
     now_iso,
-    reopen_store,
     write_report,
 )
 from scenesearch.eval.bench.config import default_out_dir
+from scenesearch.eval.bench.stores import bench_store, reopen_store
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "video"

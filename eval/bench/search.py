@@ -35,15 +35,12 @@ from scenesearch.eval.bench.common import (
     RANDOM_WEIGHTS_NOTE,
     Log,
     ResourceSampler,
-    bench_store,
     dir_size,
-    edge_tuning,
     exclusive_bench,
     machine_info,
     measure,
     now_iso,
     percentiles,
-    reopen_store,
     write_report,
 )
 from scenesearch.eval.bench.config import SearchBenchConfig
@@ -62,6 +59,7 @@ from scenesearch.eval.bench.search_data import (
     shot_ids,
 )
 from scenesearch.eval.bench.search_report import evaluate_targets, render_markdown
+from scenesearch.eval.bench.stores import bench_store, edge_tuning, reopen_store
 
 
 # ------------------------------------------------------------------------------ probe process

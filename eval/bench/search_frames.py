@@ -26,7 +26,6 @@ import numpy as np
 
 from scenesearch.eval.bench.common import (
     Log,
-    bench_store,
     dir_size,
     machine_info,
     machine_md,
@@ -37,6 +36,7 @@ from scenesearch.eval.bench.common import (
     write_report,
 )
 from scenesearch.eval.bench.config import FramesBenchConfig
+from scenesearch.eval.bench.stores import bench_store, index_memory
 
 DIM = 512
 CHUNK = 10_000
@@ -111,7 +111,6 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
 
 
 def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
-    from scenesearch.eval.bench.stills import index_memory
     from scenesearch.indexer.store import (
         VECTOR_CLIP,
         VECTOR_FRAMES,

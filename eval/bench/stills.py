@@ -20,8 +20,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ from scenesearch.eval.bench.common import (
     write_report,
 )
 from scenesearch.eval.bench.config import StillsBenchConfig
+from scenesearch.eval.bench.stores import index_memory
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "video"
 LONG_FILM = "bbb_full_1280x720_24p.mp4"
@@ -227,33 +226,6 @@ def _index(scheme: str, index_dir: str, videos: list[str], encoder, labeler) -> 
     return {"wall_s": round(s.wall_s, 2), "images": s.images_embedded, "shots": s.shots,
             "video_s": round(s.video_s, 2), "stage_s": {k: round(v, 2) for k, v in
                                                           s.stage_s.items()}}  # fmt: skip
-
-
-_RAM_PROBE = """
-import json, sys, time, numpy as np, psutil
-from scenesearch.indexer.config import StoreConfig
-from scenesearch.indexer.store import Rescore, open_store
-p = psutil.Process()
-before = p.memory_info().rss
-s = open_store(StoreConfig(index_dir=sys.argv[1]))
-opened = p.memory_info().rss
-rng = np.random.default_rng(0)
-meta = s.get_meta()
-rescore = Rescore(meta["frame_vectors"], 256) if meta.get("frame_vectors") else None
-for _ in range(50):
-    s.search(rng.normal(size=meta["embed_dim"]).astype(np.float32), limit=10, rescore=rescore)
-after = p.memory_info().rss
-s.close()
-print(json.dumps({"open_mib": (opened - before) / 2**20, "after_queries_mib": (after - before) / 2**20}))
-"""
-
-
-def index_memory(index_dir: str) -> dict:
-    """Resident memory the opened index adds to a fresh process (after 50 queries)."""
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    r = subprocess.run([sys.executable, "-c", _RAM_PROBE, index_dir], capture_output=True,
-                       text=True, env=env, timeout=600, check=True)  # fmt: skip
-    return {k: round(v, 1) for k, v in json.loads(r.stdout.strip().splitlines()[-1]).items()}
 
 
 # ------------------------------------------------------------------------------ the run

@@ -30,8 +30,6 @@ import numpy as np
 from scenesearch.eval.bench.common import (
     Log,
     ResourceSampler,
-    bench_store,
-    edge_tuning,
     exclusive_bench,
     machine_info,
     machine_md,
@@ -43,6 +41,7 @@ from scenesearch.eval.bench.common import (
     write_report,
 )
 from scenesearch.eval.bench.config import TemporalBenchConfig
+from scenesearch.eval.bench.stores import bench_store, edge_tuning
 
 DIM = 512
 CHUNK = 20_000
