@@ -20,7 +20,6 @@ import dataclasses
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,8 @@ from scenesearch.eval.bench.common import (
     target_rows,
     write_report,
 )
+from scenesearch.eval.bench.config import FramesBenchConfig
+from scenesearch.eval.bench.stores import bench_store, index_memory
 
 DIM = 512
 CHUNK = 10_000
@@ -45,16 +46,6 @@ N_LABELS = 150
 CANDIDATES = (64, 256, 1024)
 TARGET_P95_MS = 30.0
 TARGET_RECALL = 0.95
-
-
-@dataclass
-class FramesBenchConfig:
-    points: int
-    out_dir: str
-    queries: int = 100
-    seed: int = 0
-    work_dir: str | None = None
-    quiet: bool = False
 
 
 def _zipf(n: int, s: float) -> np.ndarray:
@@ -120,16 +111,13 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
 
 
 def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
-    from scenesearch.eval.bench.stills import index_memory
     from scenesearch.indexer.store import (
         VECTOR_CLIP,
         VECTOR_FRAMES,
-        CollectionSpec,
         Filter,
         MatchAny,
         VectorSpec,
     )
-    from scenesearch.indexer.store.edge import EdgeStore
     from scenesearch.search import SearchEngine
 
     log = Log(bc.out_dir, bc.quiet)
@@ -140,11 +128,11 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
     rng = np.random.default_rng(bc.seed)
     report: dict = {"started": now_iso(), "machine": machine_info(),
                     "config": dataclasses.asdict(bc)}  # fmt: skip
-    store = EdgeStore(str(idx))
-    store.create(CollectionSpec([VectorSpec(VECTOR_CLIP, DIM),
-                                 VectorSpec(VECTOR_FRAMES, DIM, multivector=True)]))  # fmt: skip
-    store.set_meta({"model_id": "synthetic", "embed_dim": DIM, "frame_vectors": VECTOR_FRAMES,
-                    "taxonomy": {"labels": [], "sha": "-", "source": "synthetic"}})  # fmt: skip
+    store = bench_store(idx, [VectorSpec(VECTOR_CLIP, DIM),
+                              VectorSpec(VECTOR_FRAMES, DIM, multivector=True)],
+                        meta={"model_id": "synthetic", "embed_dim": DIM,
+                              "frame_vectors": VECTOR_FRAMES,
+                              "taxonomy": {"labels": [], "sha": "-", "source": "synthetic"}})  # fmt: skip
     t0 = time.perf_counter()
     g = generate(bc.points, work, store, rng, log)
     ingest_s = time.perf_counter() - t0

@@ -16,6 +16,7 @@ exact and at which depth; the brute force's own latency.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -39,6 +40,8 @@ from scenesearch.eval.bench.common import (
     target_rows,
     write_report,
 )
+from scenesearch.eval.bench.config import TemporalBenchConfig
+from scenesearch.eval.bench.stores import bench_store, edge_tuning
 
 DIM = 512
 CHUNK = 20_000
@@ -47,22 +50,6 @@ GENRES = ("drama", "comedy", "thriller", "action", "romance", "crime", "horror",
           "sci-fi", "fantasy")  # fmt: skip
 TARGET_P95_MS = 200.0
 TARGET_RECALL = 0.9
-
-
-@dataclass
-class TemporalBenchConfig:
-    """Options of one ``bench temporal`` run."""
-
-    points: int
-    out_dir: str
-    queries: int = 100  # query pairs per case
-    within_s: float = 10.0
-    depth: int = 400  # search/temporal.py DEFAULT_DEPTH
-    max_depth: int = 1600  # search/temporal.py MAX_DEPTH
-    seed: int = 0
-    work_dir: str | None = None
-    tuning: str = "default"  # default | bench-small
-    quiet: bool = False
 
 
 @dataclass
@@ -180,14 +167,15 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
     from scenesearch.indexer.store import (
         VECTOR_CLIP,
         VECTOR_SCENES,
-        CollectionSpec,
         Filter,
         MatchAny,
         VectorSpec,
     )
-    from scenesearch.indexer.store.edge import EdgeStore, EdgeTuning
-    from scenesearch.search.temporal import sequences_for_vectors
+    from scenesearch.search.temporal import DEFAULT_DEPTH, MAX_DEPTH, sequences_for_vectors
 
+    # the engine's own depths unless the caller chose others (the report records the values)
+    bc = dataclasses.replace(bc, depth=bc.depth or DEFAULT_DEPTH,
+                             max_depth=bc.max_depth or MAX_DEPTH)  # fmt: skip
     log = Log(bc.out_dir, bc.quiet)
     work = Path(bc.work_dir or tempfile.mkdtemp(prefix="scenesearch-bench-temporal-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -198,11 +186,8 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
         "machine": machine_info(), "config": asdict(bc),
     }  # fmt: skip
     try:
-        tuning = EdgeTuning()
-        if bc.tuning == "bench-small":
-            tuning = EdgeTuning(indexing_threshold_kb=64, full_scan_threshold_kb=16)
-        store = EdgeStore(str(work / "index"), tuning=tuning)
-        store.create(CollectionSpec([VectorSpec(VECTOR_CLIP, DIM), VectorSpec(VECTOR_SCENES, 4)]))
+        store = bench_store(work / "index", [VectorSpec(VECTOR_CLIP, DIM),
+                                             VectorSpec(VECTOR_SCENES, 4)], edge_tuning(bc.tuning))  # fmt: skip
         with measure("ingest", sampler, log) as ph:
             d = generate(bc.points, work, bc.seed, store, log)
         report["ingest"] = ph.to_dict()
