@@ -38,6 +38,12 @@ def clip3(tmp_path_factory):
     return v.path
 
 
+def bench_index(video, out, *argv: str) -> int:
+    """``scenesearch bench index VIDEO`` on the tiny model and the CPU, quiet, into ``out``."""
+    return main(["bench", "index", str(video), "--out", str(out), "--model", TINY_MODEL,
+                 "--device", "cpu", "--quiet", *argv])  # fmt: skip
+
+
 def _read(out):
     report = json.loads((out / "report.json").read_text())
     md = (out / "report.md").read_text()
@@ -52,9 +58,8 @@ def _read(out):
 )
 def test_bench_index_with_baseline(clip3, tmp_path):
     out = tmp_path / "report"
-    rc = main(["bench", "index", str(clip3), "--out", str(out), "--model", TINY_MODEL,
-               "--pretrained", "random", "--device", "cpu", "--copies", "2",
-               "--scale-seconds", "2", "--fidelity-frames", "4", "--quiet"])  # fmt: skip
+    rc = bench_index(clip3, out, "--pretrained", "random", "--copies", "2", "--scale-seconds",
+                     "2", "--fidelity-frames", "4")  # fmt: skip
     assert rc == 0
     r, md = _read(out)
     assert r["random_weights"] is True and "RANDOM" in md
@@ -86,9 +91,8 @@ def test_bench_index_with_baseline(clip3, tmp_path):
 def test_bench_index_quick_options(clip3, tmp_path):
     """--skip-baseline / --skip-all / --copies 0 / --limit-seconds: only our default run."""
     out = tmp_path / "quick"
-    rc = main(["bench", "index", str(clip3), "--out", str(out), "--model", TINY_MODEL,
-               "--device", "cpu", "--skip-baseline", "--skip-all", "--copies", "0",
-               "--fidelity-frames", "2", "--limit-seconds", "2", "--quiet"])  # fmt: skip
+    rc = bench_index(clip3, out, "--skip-baseline", "--skip-all", "--copies", "0",
+                     "--fidelity-frames", "2", "--limit-seconds", "2")  # fmt: skip
     assert rc == 0
     r, _ = _read(out)
     assert set(r["ours"]) == {"ours_default"}

@@ -43,7 +43,8 @@ class Corpus:
     duration: np.ndarray  # float32 [N] shot duration in seconds (as stored: 4 decimals)
 
 
-def _zipf(n: int, s: float = 1.0) -> np.ndarray:
+def zipf(n: int, s: float = 1.0) -> np.ndarray:
+    """Zipf-like probabilities p_i ∝ 1 / i^s over n items (i = 1..n), summing to 1."""
     p = 1.0 / np.arange(1, n + 1) ** s
     return p / p.sum()
 
@@ -63,8 +64,8 @@ def generate(
     L = len(labels)
     label_order = rng.permutation(L)  # which label is frequent is arbitrary
     label_p = np.zeros(L)
-    label_p[label_order] = _zipf(L, 1.0)
-    genre_p = _zipf(len(GENRES), 1.1)
+    label_p[label_order] = zipf(L, 1.0)
+    genre_p = zipf(len(GENRES), 1.1)
     genres_of_movie = []
     for _ in range(n_movies):
         k = int(rng.integers(1, 4))

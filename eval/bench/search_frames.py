@@ -36,9 +36,9 @@ from scenesearch.eval.bench.common import (
     write_report,
 )
 from scenesearch.eval.bench.config import FramesBenchConfig
+from scenesearch.eval.bench.search_data import DIM, zipf
 from scenesearch.eval.bench.stores import bench_store, index_memory
 
-DIM = 512
 CHUNK = 10_000
 GENRES = ("drama", "comedy", "thriller", "action", "romance", "crime", "horror", "adventure",
           "sci-fi", "fantasy", "mystery", "family", "animation", "war", "western")  # fmt: skip
@@ -46,11 +46,6 @@ N_LABELS = 150
 CANDIDATES = (64, 256, 1024)
 TARGET_P95_MS = 30.0
 TARGET_RECALL = 0.95
-
-
-def _zipf(n: int, s: float) -> np.ndarray:
-    p = 1.0 / np.arange(1, n + 1) ** s
-    return p / p.sum()
 
 
 def generate(n: int, work: Path, store, rng, log) -> dict:
@@ -70,8 +65,8 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
     n_movies = max(1, n // 1000)
     movie_of = np.minimum(np.arange(n) // 1000, n_movies - 1)
     genres_of = [tuple(sorted(rng.choice(len(GENRES), int(rng.integers(1, 4)), replace=False,
-                                         p=_zipf(len(GENRES), 1.1)))) for _ in range(n_movies)]  # fmt: skip
-    label_of = rng.choice(N_LABELS, n, p=_zipf(N_LABELS, 1.0))
+                                         p=zipf(len(GENRES), 1.1)))) for _ in range(n_movies)]  # fmt: skip
+    label_of = rng.choice(N_LABELS, n, p=zipf(N_LABELS, 1.0))
     store_s, pos = 0.0, 0
     for a in range(0, n, CHUNK):
         pts = []

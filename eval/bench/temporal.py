@@ -41,13 +41,11 @@ from scenesearch.eval.bench.common import (
     write_report,
 )
 from scenesearch.eval.bench.config import TemporalBenchConfig
+from scenesearch.eval.bench.search_data import CHUNK, DIM, SHOTS_PER_MOVIE, zipf
+from scenesearch.eval.bench.search_data import GENRES as SEARCH_GENRES
 from scenesearch.eval.bench.stores import bench_store, edge_tuning
 
-DIM = 512
-CHUNK = 20_000
-SHOTS_PER_MOVIE = 1000
-GENRES = ("drama", "comedy", "thriller", "action", "romance", "crime", "horror", "adventure",
-          "sci-fi", "fantasy")  # fmt: skip
+GENRES = SEARCH_GENRES[:10]  # the search bench's ten most frequent genres
 TARGET_P95_MS = 200.0
 TARGET_RECALL = 0.9
 
@@ -73,8 +71,7 @@ def generate(n: int, work: Path, seed: int, store, log) -> Data:
     centers = rng.standard_normal((n_clusters, DIM)).astype(np.float32)
     centers /= np.linalg.norm(centers, axis=1, keepdims=True)
     n_movies = max(1, -(-n // SHOTS_PER_MOVIE))
-    gp = 1.0 / np.arange(1, len(GENRES) + 1) ** 1.1
-    gp /= gp.sum()
+    gp = zipf(len(GENRES), 1.1)
     movie_genres = [tuple(sorted(rng.choice(len(GENRES), int(rng.integers(1, 4)), replace=False,
                                             p=gp))) for _ in range(n_movies)]  # fmt: skip
     vec = np.lib.format.open_memmap(str(work / "vectors.npy"), "w+", np.float32, (n, DIM))
