@@ -677,7 +677,7 @@ def _filter(flt: Filter | None) -> qe.Filter | None:
 
 def engine_points(points: Sequence[StorePoint]) -> list[qe.Point]:
     """Our points as the binding's ``Point`` objects (the costly part of ingest: see
-    eval/bench/ingest_profile.py)."""
+    eval/ingest_profile.py)."""
     vectors = tr.vectors_as_lists([p.vectors for p in points])
     return [
         qe.Point(tr.norm_id(p.id), v, tr.jsonable_payload(p.payload))
