@@ -120,12 +120,8 @@ def run_scenes(
     import polars as pl  # lazy: the other evaluations start faster without it
 
     from scenesearch.eval.features import load_shots
-    from scenesearch.eval.scenes import (
-        evaluate_scenes,
-        load_label_map_150,
-        per_label_plot,
-        read_ground_truth,
-    )
+    from scenesearch.eval.scene_truth import load_label_map_150, read_ground_truth
+    from scenesearch.eval.scenes import evaluate_scenes, per_label_plot
 
     l150 = load_label_map_150(label_map)
     gt = read_ground_truth(labels_file, l150, shot_times)
@@ -321,7 +317,8 @@ def run_retrieval(
         read_queries,
         summary_plot,
     )
-    from scenesearch.eval.scenes import load_label_map_150, read_ground_truth, shot_labels_from_gt
+    from scenesearch.eval.scene_truth import load_label_map_150, read_ground_truth
+    from scenesearch.eval.scenes import shot_labels_from_gt
     from scenesearch.search.engine import SearchEngine
 
     rep = Report(Path(out), title="Text retrieval", quiet=quiet)
