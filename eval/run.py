@@ -71,7 +71,8 @@ def run_genre(
 ) -> Path:
     """Genre linear probe on the index's pooled features; returns the summary path."""
     from scenesearch.eval.features import load_shots
-    from scenesearch.eval.genre import genre_probe, per_genre_plot, read_genres, read_split_file
+    from scenesearch.eval.genre import genre_probe, per_genre_plot
+    from scenesearch.eval.genre_data import read_genres, read_split_file
 
     rows = read_genres(genres_file) if genres_file else None
     split = read_split_file(split_file) if split_file else None
