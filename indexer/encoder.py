@@ -353,9 +353,3 @@ class ClipEncoder:
                 f = self.model.encode_text(tok).float()
                 out.append(torch.nn.functional.normalize(f, dim=-1).cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.spec.embed_dim), np.float32)
-
-
-def normalize(v: np.ndarray, axis: int = -1) -> np.ndarray:
-    """L2-normalise along ``axis`` (zero vectors stay zero)."""
-    n = np.linalg.norm(v, axis=axis, keepdims=True)
-    return (v / np.maximum(n, 1e-12)).astype(np.float32)

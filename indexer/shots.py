@@ -262,7 +262,6 @@ class ShotSegmenter:
         self._index = 0  # index of the next Shot
         self._size: tuple[int, int] | None = None
         self._last_tc: FrameTimecode | None = None
-        self.cuts_reported: list[int] = []  # every cut any detector reported (diagnostics)
         self.horizon = 0  # no cut can be reported before this frame any more
         self.seconds = 0.0
         lags = [e.lag(d) for e, d in zip(self._entries, self._detectors, strict=True)]
@@ -331,7 +330,6 @@ class ShotSegmenter:
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def _report(self, frame: int) -> None:
-        self.cuts_reported.append(frame)
         if frame > self._start:  # a cut at/before the open shot's start changes nothing
             self._pending.add(frame)
 

@@ -29,8 +29,6 @@ from scenesearch.indexer.store.base import (  # noqa: F401 - re-exported
     matches,
 )
 
-BACKENDS = ("edge", "server")
-
 
 def open_store(cfg: StoreConfig, *, tuning=None) -> ShotStore:
     """Open (not create) the store an index config names: a server when ``qdrant_url`` is set

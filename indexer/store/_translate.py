@@ -39,6 +39,16 @@ C = TypeVar("C")  # a backend's condition type
 class FilterBuilder(Generic[C]):
     """Constructors for one backend's filter types; :func:`translate` drives them."""
 
+    filter_type: type = object  # the backend's top-level filter class
+
+    def build(self, flt: Filter | None) -> C | None:
+        """The backend's top-level filter for ``flt`` (None for no filter): a lone condition is
+        wrapped in a filter of its own, as both Qdrant APIs want."""
+        out = translate(flt, self)
+        if out is not None and not isinstance(out, self.filter_type):
+            out = self.filter([out], [], [])
+        return out
+
     def filter(self, must: list[C], should: list[C], must_not: list[C]) -> C:
         raise NotImplementedError
 
@@ -46,7 +56,8 @@ class FilterBuilder(Generic[C]):
         raise NotImplementedError
 
     def match_integers(self, key: str, values: list[int]) -> C:
-        raise NotImplementedError
+        """Qdrant's "any" match takes integers as it takes keywords (a separate condition)."""
+        return self.match_keywords(key, values)  # type: ignore[arg-type]
 
     def match_bool(self, key: str, value: bool) -> C:
         raise NotImplementedError
@@ -145,9 +156,6 @@ def payload_index_fields() -> list[tuple[str, str, str | None]]:
             nested = f.split("[]", 1)[0] if "[]." in f else None
             out.append((f, kind, nested))
     return out
-
-
-ORDERABLE_FIELDS = tuple(f for f in INTEGER_FIELDS + FLOAT_FIELDS if "[]" not in f)
 
 
 # ---------------------------------------------------------------------------- ids, vectors, payloads

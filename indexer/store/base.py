@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
 import numpy as np
@@ -185,6 +185,28 @@ def short_under_filter(n_hits: int, limit: int, flt: Filter | None, params: Sear
 
 
 @dataclass(frozen=True)
+class Query:
+    """One vector search, as :meth:`ShotStore.search` takes it (the arguments are its own)."""
+
+    vector: np.ndarray
+    using: str = VECTOR_CLIP
+    flt: Filter | None = None
+    limit: int = 10
+    offset: int = 0
+    with_vectors: bool | Sequence[str] = False
+    params: SearchParams = field(default_factory=SearchParams)
+    with_payload: bool | Sequence[str] = True
+    rescore: Rescore | None = None
+    # ``flt`` in a backend's own filter types, translated once before any call (so that a
+    # condition the backend cannot express fails as itself, not as a failure of the call)
+    native_filter: Any = None
+
+    def exact(self) -> Query:
+        """The same query as a brute-force scan of the points passing the filter."""
+        return replace(self, params=replace(self.params, exact=True))
+
+
+@dataclass(frozen=True)
 class Rescore:
     """Rank by the multivector ``using`` (MAX_SIM: the best row's cosine with the query).
 
@@ -260,7 +282,6 @@ class ShotStore(ABC):
     def set_payload(self, payload: dict[str, Any], flt: Filter) -> None:
         """Overwrite the given payload keys on every point matching ``flt``."""
 
-    @abstractmethod
     def search(
         self,
         vector: np.ndarray,
@@ -276,6 +297,10 @@ class ShotStore(ABC):
         """Nearest points by cosine similarity (score = cosine), filter applied inside the search.
         ``with_payload`` may name the payload keys to return (reading fewer is faster). With
         ``rescore``, points are ranked by a multivector's MAX_SIM instead (see Rescore)."""
+        p = params or SearchParams()
+        return self.run_query(
+            Query(vector, using, flt, limit, offset, with_vectors, p, with_payload, rescore)
+        )
 
     def search_batch(
         self,
@@ -285,8 +310,17 @@ class ShotStore(ABC):
         limit: int = 10,
         params: SearchParams | None = None,
     ) -> list[list[StoredRecord]]:
-        """Several searches with one filter; backends may override with a real batch call."""
-        return [self.search(v, using, flt, limit, params=params) for v in vectors]
+        """Several searches with one filter (payloads returned, no vectors)."""
+        p = params or SearchParams()
+        return self.run_batch([Query(v, using, flt, limit, params=p) for v in vectors])
+
+    @abstractmethod
+    def run_query(self, q: Query) -> list[StoredRecord]:
+        """The hits of one search (what :meth:`search` asks for, as a :class:`Query`)."""
+
+    def run_batch(self, queries: list[Query]) -> list[list[StoredRecord]]:
+        """The hits of several searches; backends may override with a real batch call."""
+        return [self.run_query(q) for q in queries]
 
     @abstractmethod
     def retrieve(
