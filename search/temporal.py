@@ -44,7 +44,7 @@ from scenesearch.indexer.store import (
 )
 from scenesearch.indexer.store.base import matches
 from scenesearch.search.engine import Hit, SearchEngine, SearchFilters
-from scenesearch.search.validate import MAX_LIMIT, as_int, check_request
+from scenesearch.search.validate import MAX_LIMIT, NAME, InputValueError, as_int, check_request
 
 # candidates per step in the first round: 400 rather than 100 because with 100 most unfiltered
 # queries needed a second round (CPU per query on 30 k clustered shots, 2 cores: p50 63 vs 88 ms,
@@ -120,7 +120,7 @@ def find_sequences(
     if first.text is None and first.image is None:
         raise ConfigError("a sequence query needs a first query (text or image)")
     if then.text is None and then.image is None:
-        raise ConfigError("--then needs a query for the second shot (text or image)")
+        raise InputValueError("then", f"{NAME} needs a query for the second shot (text or image)")
     for step in (first, then):  # the same bounds as a plain search (search/validate.py)
         check_request(step.text, limit, 0, None, None, None, 0.5)
     va = engine.query_vector(first.text, first.image)
@@ -158,9 +158,12 @@ def sequences_for_vectors(
     next, deeper one.
     """
     if not (within_s >= 0 and math.isfinite(within_s)):
-        raise ConfigError(f"--within must be a number of seconds ≥ 0, not {within_s}")
-    limit = as_int(limit, "the number of sequences (-k)", 1, MAX_LIMIT)
-    depth = as_int(depth, "--depth (candidates per step)", 1, MAX_LIMIT)
+        raise InputValueError("within", f"{NAME} must be a number of seconds ≥ 0, not {within_s!r}")
+    limit = as_int(limit, "sequences", 1, MAX_LIMIT)
+    try:
+        depth = as_int(depth, "depth", 1, MAX_LIMIT)
+    except InputValueError as e:
+        raise e.noted(" (candidates per step)") from None
     max_depth = as_int(max_depth, "the deepest candidate list", 1, MAX_LIMIT)
     depth = min(depth, max_depth)
     fwd = _Window(store, vb, fb, within_s, forward=True)  # neighbours after A, scored for B

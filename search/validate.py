@@ -3,11 +3,16 @@ reach the store through :meth:`search.SearchEngine.search`, which calls :func:`c
 and the text forms (``--year 1990-2000``, ``"2-10"``, ``-k 10``) are parsed by the helpers
 here. Anything out of bounds is a :class:`ConfigError` with one line saying what is allowed —
 never a NaN or a 10^30 handed to the store's Rust code (which panics or overflows on them).
+
+Messages name each input by the library's own word (``offset``, ``label_top_k``); a bad value
+is an :class:`InputValueError` that a shell renames with :meth:`InputValueError.named` (the CLI
+says ``--offset``, the page "Number of results", the JSON API its argument names).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +23,37 @@ MAX_LIMIT = 100_000  # results in one page (browsing lists may be long; the web 
 MAX_OFFSET = 100_000  # deepest page start; the engine fetches offset + limit candidates
 MAX_DURATION_S = 7 * 24 * 3600.0  # a shot longer than a week is not a filter anyone means
 MAX_QUERY_CHARS = 2000  # the text tower truncates at 77 tokens anyway
+
+
+# Where a message names its input. A NUL: user text in messages is shown with repr(), which
+# escapes it, so only this placeholder is ever replaced.
+NAME = "\0"
+
+
+class InputValueError(ConfigError):
+    """A bad value of one input. ``field`` is the library's name for the input; the message
+    calls it ``name`` (``field`` unless a shell renamed it). ``template`` is the message with
+    :data:`NAME` where the name goes."""
+
+    def __init__(self, field: str, template: str, name: str | None = None):
+        self.field, self.template = field, template
+        self.name = field if name is None else name
+        super().__init__(template.replace(NAME, self.name))
+
+    def named(self, names: Mapping[str, str]) -> InputValueError:
+        """The same error naming the input as ``names[field]`` (unchanged without an entry)."""
+        if self.field not in names:
+            return self
+        return InputValueError(self.field, self.template, names[self.field])
+
+    def noted(self, note: str) -> InputValueError:
+        """The same error with ``note`` after the input's name, e.g. ``" (a cosine)"``."""
+        return InputValueError(self.field, self.template.replace(NAME, NAME + note, 1), self.name)
+
+
+def named(e: BaseException, names: Mapping[str, str]) -> BaseException:
+    """``e`` in a shell's words: an :class:`InputValueError` renamed by ``names``; others as is."""
+    return e.named(names) if isinstance(e, InputValueError) else e
 
 
 @dataclass(frozen=True)
@@ -32,7 +68,7 @@ def as_int(value: Any, what: str, lo: int | None = None, hi: int | None = None) 
     """``value`` (int, integral float or numeric string) as an int within [lo, hi], else a
     one-line ConfigError. Rejects NaN, infinities, bools and fractions."""
     if isinstance(value, bool):
-        raise ConfigError(f"{what} must be a whole number, not {value!r}")
+        raise InputValueError(what, f"{NAME} must be a whole number, not {value!r}")
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -41,13 +77,15 @@ def as_int(value: Any, what: str, lo: int | None = None, hi: int | None = None) 
             try:
                 value = float(text)
             except ValueError:
-                raise ConfigError(f"{what} must be a whole number, not {text[:40]!r}") from None
+                raise InputValueError(
+                    what, f"{NAME} must be a whole number, not {text[:40]!r}"
+                ) from None
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
-            raise ConfigError(f"{what} must be a whole number, not {value!r}")
+            raise InputValueError(what, f"{NAME} must be a whole number, not {value!r}")
         value = int(value)
     if not isinstance(value, int):
-        raise ConfigError(f"{what} must be a whole number, not {type(value).__name__}")
+        raise InputValueError(what, f"{NAME} must be a whole number, not {type(value).__name__}")
     _check_bounds(value, what, lo, hi)
     return value
 
@@ -55,13 +93,13 @@ def as_int(value: Any, what: str, lo: int | None = None, hi: int | None = None) 
 def as_float(value: Any, what: str, lo: float | None = None, hi: float | None = None) -> float:
     """``value`` as a finite float within [lo, hi], else a one-line ConfigError."""
     if isinstance(value, bool):
-        raise ConfigError(f"{what} must be a number, not {value!r}")
+        raise InputValueError(what, f"{NAME} must be a number, not {value!r}")
     try:
         x = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"{what} must be a number, not {str(value)[:40]!r}") from None
+        raise InputValueError(what, f"{NAME} must be a number, not {str(value)[:40]!r}") from None
     if not math.isfinite(x):
-        raise ConfigError(f"{what} must be a finite number, not {value!r}")
+        raise InputValueError(what, f"{NAME} must be a finite number, not {value!r}")
     _check_bounds(x, what, lo, hi)
     return x
 
@@ -69,10 +107,10 @@ def as_float(value: Any, what: str, lo: float | None = None, hi: float | None = 
 def _check_bounds(x, what: str, lo, hi) -> None:
     if (lo is not None and x < lo) or (hi is not None and x > hi):
         if lo is not None and hi is not None:
-            raise ConfigError(f"{what} must be between {lo} and {hi}, not {_short(x)}")
+            raise InputValueError(what, f"{NAME} must be between {lo} and {hi}, not {_short(x)}")
         if lo is not None:
-            raise ConfigError(f"{what} must be ≥ {lo}, not {_short(x)}")
-        raise ConfigError(f"{what} must be ≤ {hi}, not {_short(x)}")
+            raise InputValueError(what, f"{NAME} must be ≥ {lo}, not {_short(x)}")
+        raise InputValueError(what, f"{NAME} must be ≤ {hi}, not {_short(x)}")
 
 
 def _short(x) -> str:
@@ -114,10 +152,12 @@ def parse_range(text: str | None, kind=float, what: str = "range"):
             return v, v
         a = conv(lo, what) if lo.strip() else None
         b = conv(hi, what) if hi.strip() else None
-    except ConfigError as e:
-        raise ConfigError(f"bad {what} {text[:40]!r}: use A-B, A-, -B or A ({e})") from None
+    except InputValueError as e:
+        raise InputValueError(
+            what, f"bad {NAME} {text[:40]!r}: use A-B, A-, -B or A ({e.template})"
+        ) from None
     if a is not None and b is not None and a > b:
-        raise ConfigError(f"bad {what} {text[:40]!r}: the start is after the end")
+        raise InputValueError(what, f"bad {NAME} {text[:40]!r}: the start is after the end")
     return a, b
 
 
@@ -127,8 +167,11 @@ def check_filters(f, stored_top_k: int | None = None):
     if f.label_source not in ("clean", "top"):
         raise ConfigError(f"label_source must be 'clean' or 'top', not {str(f.label_source)!r}")
     hi_k = stored_top_k or 5
-    as_int(f.label_top_k, f"--top-labels (the index keeps the top {hi_k} labels)", 1, hi_k)
-    as_float(f.label_min_score, "--min-label-score", 0.0, 1.0)
+    try:
+        as_int(f.label_top_k, "label_top_k", 1, hi_k)
+    except InputValueError as e:
+        raise e.noted(f" (the index keeps the top {hi_k} labels)") from None
+    as_float(f.label_min_score, "label_min_score", 0.0, 1.0)
     for v in (f.year_min, f.year_max):
         if v is not None:
             as_int(v, "year", YEAR_MIN, YEAR_MAX)
@@ -166,12 +209,18 @@ def check_request(
         raise ConfigError(f"the query must be text, not {type(text).__name__}")
     if text is not None and len(text) > MAX_QUERY_CHARS:
         raise ConfigError(f"the query is {len(text)} characters; at most {MAX_QUERY_CHARS}")
+    knobs = {
+        "limit": as_int(limit, "limit", 1, limits.max_limit),
+        "offset": as_int(offset, "offset", 0, limits.max_offset),
+        "per_movie": opt_int(per_movie, "per_movie", 1, limits.max_limit),
+    }
+    try:
+        knobs["dedup"] = opt_float(dedup, "dedup", -1.0, 1.0)
+    except InputValueError as e:
+        raise e.noted(" (a cosine similarity)") from None
     return {
-        "limit": as_int(limit, "the number of results (-k)", 1, limits.max_limit),
-        "offset": as_int(offset, "--offset", 0, limits.max_offset),
-        "per_movie": opt_int(per_movie, "--per-movie", 1, limits.max_limit),
-        "dedup": opt_float(dedup, "--dedup (a cosine similarity)", -1.0, 1.0),
+        **knobs,
         # compared in Python only (never sent to the store): any finite threshold will do
-        "min_score": opt_float(min_score, "--min-score"),
+        "min_score": opt_float(min_score, "min_score"),
         "text_weight": as_float(text_weight, "text weight", 0.0, 1.0),
     }

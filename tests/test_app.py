@@ -7,8 +7,6 @@ but refusing every other file.
 
 from __future__ import annotations
 
-import gc
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -20,7 +18,7 @@ import pytest
 from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import IndexBusyError
 from scenesearch.indexer.pipeline import indexing_lock
-from scenesearch.search import SearchEngine
+from scenesearch.search import SearchEngine, SearchFilters
 from scenesearch.ui.app import (
     EngineSlot,
     allowed_folders,
@@ -29,9 +27,9 @@ from scenesearch.ui.app import (
     launch_app,
     open_slot,
 )
-from scenesearch.ui.cli_search import fmt_time
+from scenesearch.ui.textfmt import fmt_time
+from tests.app_fixtures import engine_fixture, free_port, garbage_fixture, index_fixture
 from tests.conftest import REPO
-from tests.index_fixtures import build_test_index
 
 FRAME = 1 / 24
 
@@ -41,23 +39,9 @@ FRAME = 1 / 24
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
-@pytest.fixture(autouse=True)
-def _collect_garbage():
-    yield
-    gc.collect()
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, tiny_encoder, tiny_labeler):
-    return build_test_index(tmp_path_factory.mktemp("app"), encoder=tiny_encoder,
-                            labeler=tiny_labeler)[1]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def engine(built, tiny_encoder):
-    eng = SearchEngine.open(StoreConfig(index_dir=built.index_dir), encoder=tiny_encoder)
-    yield eng
-    eng.close()
+_collect_garbage = garbage_fixture()
+built = index_fixture("app")
+engine = engine_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -244,15 +228,9 @@ def test_importing_the_app_loads_no_model():
 
 
 # ------------------------------------------------------------------------------ launched
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(demo):
-    _, url, _ = launch_app(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = launch_app(demo, "127.0.0.1", free_port(), prevent_thread_lock=True, quiet=True)
     yield url
     demo.close()
 
@@ -287,6 +265,51 @@ def test_json_api_with_gradio_client(server, common_label):
         client.predict("x", ["city halll"], api_name="/search")
     with pytest.raises(AppError, match="bad year range"):
         client.predict("x", years="nineties", api_name="/search")
+
+
+def test_json_api_takes_every_filter_of_the_cli(server, engine, common_label):
+    """For the same filters, the JSON API's hits equal the engine's with the CLI's filters
+    (parsed by the real argument parser) and with SearchFilters written out by hand: the three
+    reach the store through one translation (search.filters.filters_from_input)."""
+    from gradio_client import Client
+
+    from scenesearch.ui.cli import build_parser
+    from scenesearch.ui.cli_search import filters_from_args
+
+    shots = engine.search("x", limit=50).hits
+    second = shots[0].top[1].label  # among the top labels of at least one shot
+    cases = [  # (API keywords, CLI options, the SearchFilters both must mean)
+        ({"all_labels": [common_label], "movies": ["deep-orbit", "Sunny"]},
+         ["--all-labels", common_label, "--movie", "deep-orbit", "--movie", "Sunny"],
+         SearchFilters(labels_all=(common_label,), movies=("deep-orbit", "Sunny"))),
+        ({"labels": [second], "top_labels": 2},
+         ["--label", second, "--top-labels", "2"],
+         SearchFilters(labels_any=(second,), label_source="top", label_top_k=2)),
+        ({"all_labels": [second], "min_label_score": 0.01, "years": "2000-2010"},
+         ["--all-labels", second, "--min-label-score", "0.01", "--year", "2000-2010"],
+         SearchFilters(labels_all=(second,), label_source="top", label_min_score=0.01,
+                       year_min=2000, year_max=2010)),
+        ({"labels": [second], "label_source": "top", "genres": ["comedy", "sci-fi"],
+          "duration": "1-"},
+         ["--label", second, "--top-labels", "5", "--genre", "comedy", "--genre", "sci-fi",
+          "--duration", "1-"],
+         SearchFilters(labels_any=(second,), label_source="top", genres=("comedy", "sci-fi"),
+                       duration_min=1.0)),
+    ]  # fmt: skip
+    client = Client(server, verbose=False)
+    seen = set()
+    for api_kw, argv, by_hand in cases:
+        args = build_parser().parse_args(["search", "x", *argv])
+        assert filters_from_args(args) == by_hand, argv
+        want = [h.shot_id for h in engine.search("x", filters=by_hand, limit=50).hits]
+        got = client.predict("x", k=50, api_name="/search", **api_kw)
+        assert [h["shot_id"] for h in got] == want, api_kw
+        pairs = client.predict("x", "y", 1000, k=50, api_name="/sequences", **api_kw)
+        assert {p["first"]["shot_id"] for p in pairs} <= set(want)
+        seen.add(len(want))
+    assert len(seen) == len(cases) and min(seen) > 0  # each narrowed the results its own way
+    with pytest.raises(Exception, match="top labels"):  # a top-label option with clean labels
+        client.predict("x", label_source="clean", top_labels=2, api_name="/search")
 
 
 def test_file_route_serves_thumbs_and_movies_only(server, built, app):

@@ -8,11 +8,9 @@ Uses tests/index_fixtures.py's index (3 synthetic movies, tiny random model).
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import shutil
-import socket
 import urllib.error
 import urllib.request
 
@@ -23,8 +21,8 @@ from hypothesis import strategies as st
 
 from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.pipeline import indexing_lock
-from scenesearch.search import SearchEngine
 from scenesearch.ui.app import MAX_UPLOAD, build_app, launch_app, open_slot
+from tests.app_fixtures import free_port, garbage_fixture, launched, open_engine
 from tests.index_fixtures import build_test_index
 from tests.test_search_validation import NUMBERS, TEXTS, png_header_only
 
@@ -34,10 +32,7 @@ TIMEOUT = 60  # seconds any API call may take before the test calls it a hang
 JSON_NUMBERS = NUMBERS.map(lambda x: str(x) if isinstance(x, float) and not math.isfinite(x) else x)
 
 
-@pytest.fixture(autouse=True)
-def _collect_garbage():
-    yield
-    gc.collect()
+_collect_garbage = garbage_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +52,8 @@ def built(tmp_path_factory, tiny_encoder, tiny_labeler):
 
 @pytest.fixture(scope="module")
 def server(built, tiny_encoder):
-    eng = SearchEngine.open(StoreConfig(index_dir=built.index_dir), encoder=tiny_encoder)
-    demo = build_app(eng)
-    _, url, _ = launch_app(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
-    yield url, demo
-    demo.close()
-    eng.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with open_engine(built.index_dir, tiny_encoder) as eng, launched(eng) as (url, demo):
+        yield url, demo
 
 
 def _get(url: str, headers: dict | None = None):
@@ -232,7 +217,7 @@ def test_server_notices_by_itself_when_the_indexing_run_ends(built, tmp_path):
         slot = open_slot(cfg)
         assert slot.engine is None
         demo = build_app(slot)
-        _, url, _ = launch_app(demo, "127.0.0.1", _free_port(), prevent_thread_lock=True,
+        _, url, _ = launch_app(demo, "127.0.0.1", free_port(), prevent_thread_lock=True,
                                quiet=True)  # fmt: skip
         try:
             client = Client(url, verbose=False)

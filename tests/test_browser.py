@@ -7,18 +7,13 @@ A screenshot of the page is saved to ``artifacts/browser/`` for a human look.
 
 from __future__ import annotations
 
-import gc
-import shutil
-import socket
 from urllib.parse import urlparse
 
 import pytest
 
-from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.store import Filter, MatchAny
-from scenesearch.search import SearchEngine
-from scenesearch.ui.app import build_app, launch_app
-from scenesearch.ui.cli_search import fmt_time
+from scenesearch.ui.textfmt import fmt_time
+from tests.app_fixtures import browser_fixture, launched, open_engine, require_chromium
 from tests.conftest import REPO
 from tests.index_fixtures import MOVIES, FixtureMovie, build_test_index
 from tests.videos import Segment
@@ -27,11 +22,6 @@ from tests.videos import Segment
 # ResourceWarnings here, not globally (the site fixture collects the garbage before it ends)
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
-CHROMIUM = shutil.which("chromium")
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 ARTIFACTS = REPO / "artifacts" / "browser"
 FRAME = 1 / 24  # the fixture videos' frame duration
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
@@ -47,38 +37,23 @@ FADE_OUT = FixtureMovie(
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, tiny_encoder, tiny_labeler):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed")
-    pytest.importorskip("playwright.sync_api")
+    require_chromium()
     _, built = build_test_index(tmp_path_factory.mktemp("browser"), (*MOVIES, FADE_OUT),
                                 encoder=tiny_encoder, labeler=tiny_labeler)  # fmt: skip
-    eng = SearchEngine.open(StoreConfig(index_dir=built.index_dir), encoder=tiny_encoder)
-    facet = eng.store.facet("labels")
-    label = max(sorted(facet), key=lambda k: facet[k])  # a label some shots surely carry
-    built.label_counts = facet
-    # a label among the top 5 of a Night Harbour shot (for the every-control search)
-    top = eng.store.facet("top_labels", Filter(must=(MatchAny("movie_id", ("night-harbour",)),)))
-    built.harbour_top_label = max(sorted(top), key=lambda k: top[k])
-    demo = build_app(eng)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = launch_app(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-    yield url, built, label
-    demo.close()
-    eng.close()
-    del demo
-    gc.collect()
+    with open_engine(built.index_dir, tiny_encoder) as eng:
+        facet = eng.store.facet("labels")
+        label = max(sorted(facet), key=lambda k: facet[k])  # a label some shots surely carry
+        built.label_counts = facet
+        # a label among the top 5 of a Night Harbour shot (for the every-control search)
+        top = eng.store.facet(
+            "top_labels", Filter(must=(MatchAny("movie_id", ("night-harbour",)),))
+        )
+        built.harbour_top_label = max(sorted(top), key=lambda k: top[k])
+        with launched(eng) as (url, _):
+            yield url, built, label
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
+browser = browser_fixture()
 
 
 def test_search_pick_label_click_and_play_from_shot_start(site, browser):
@@ -88,9 +63,7 @@ def test_search_pick_label_click_and_play_from_shot_start(site, browser):
     ctx.on("request", lambda r: requests.append(r.url))
     page = ctx.new_page()
     try:
-        page.goto(url)
-        query = page.locator("#ss-query textarea, #ss-query input").first
-        query.wait_for(timeout=60_000)
+        query = _query_box(page, url)
         assert "RANDOM WEIGHTS" in page.locator("#ss-index").inner_text()
         query.fill("a dark street at night")
 
@@ -213,6 +186,14 @@ def _play_and_check(page, built, label: str, i: int) -> float:
     return start
 
 
+def _query_box(page, url: str):
+    """Open the app at ``url``; its query box, once the page has loaded."""
+    page.goto(url)
+    q = page.locator("#ss-query textarea, #ss-query input").first
+    q.wait_for(timeout=60_000)
+    return q
+
+
 def _luma(page, selector: str) -> list[dict]:
     """Mean and standard deviation of the luma of every image matching ``selector``."""
     return page.evaluate(
@@ -275,8 +256,7 @@ def test_more_filters_every_control_then_search(site, browser):
     page = browser.new_page(viewport={"width": 1366, "height": 1000})
     page.on("dialog", lambda d: d.dismiss())
     try:
-        page.goto(url)
-        page.locator("#ss-query textarea, #ss-query input").first.wait_for(timeout=60_000)
+        q = _query_box(page, url)
         # the results count is on the page without opening anything (More filters is closed)
         page.locator("#ss-k").wait_for(state="visible", timeout=30_000)
         assert page.locator("#ss-year-min").is_hidden()
@@ -288,7 +268,6 @@ def test_more_filters_every_control_then_search(site, browser):
             assert box.input_value() == "", f  # empty stays empty (it showed 0)
 
         # the panel is open and untouched: a search with a query works
-        q = page.locator("#ss-query textarea, #ss-query input").first
         q.fill("a dark street at night")
         msg = _search_and_wait(page)
         assert "shots for the query" in msg, msg
@@ -379,9 +358,7 @@ def test_more_like_this_updates_query_and_selection(site, browser):
     url, built, _ = site
     page = browser.new_page(viewport={"width": 1366, "height": 1000})
     try:
-        page.goto(url)
-        q = page.locator("#ss-query textarea, #ss-query input").first
-        q.wait_for(timeout=60_000)
+        q = _query_box(page, url)
         q.fill("a bright meadow")
         _search_and_wait(page)
         items = page.locator("#ss-gallery .thumbnail-item")
@@ -421,9 +398,7 @@ def test_player_has_sound_and_a_shot_long_bar(site, browser):
     url, built, _ = site
     page = browser.new_page(viewport={"width": 1366, "height": 1000})
     try:
-        page.goto(url)
-        q = page.locator("#ss-query textarea, #ss-query input").first
-        q.wait_for(timeout=60_000)
+        _query_box(page, url)
         page.get_by_text("More filters").first.click()
         _pick(page, "ss-movies", "Deep Orbit (2019)")
         msg = _search_and_wait(page)

@@ -11,58 +11,34 @@ Screenshots at 1280×800 go to ``artifacts/browser/`` for a human look.
 
 from __future__ import annotations
 
-import gc
-import shutil
-import socket
-
 import pytest
 
-from scenesearch.indexer.config import StoreConfig
-from scenesearch.search import SearchEngine
-from scenesearch.ui.app import build_app, launch_app
+from tests.app_fixtures import (
+    browser_fixture,
+    launched,
+    open_engine,
+    require_chromium,
+)
 from tests.conftest import REPO
 from tests.index_fixtures import build_test_index
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
-CHROMIUM = shutil.which("chromium")
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 ARTIFACTS = REPO / "artifacts" / "browser"
 FRAME = 1 / 24
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, tiny_encoder, tiny_labeler):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed")
-    pytest.importorskip("playwright.sync_api")
+    require_chromium()  # before building anything
     pytest.importorskip("opentimelineio")
     _, built = build_test_index(tmp_path_factory.mktemp("browser-work"), encoder=tiny_encoder,
                                 labeler=tiny_labeler)  # fmt: skip
-    eng = SearchEngine.open(StoreConfig(index_dir=built.index_dir), encoder=tiny_encoder)
-    demo = build_app(eng)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    _, url, _ = launch_app(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-    yield url, built
-    demo.close()
-    eng.close()
-    del demo
-    gc.collect()
+    with open_engine(built.index_dir, tiny_encoder) as eng, launched(eng) as (url, _):
+        yield url, built
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
+browser = browser_fixture()
 
 
 def _total(page) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,23 +19,12 @@ import pytest
 
 from scenesearch.indexer.config import LabelConfig, StoreConfig
 from scenesearch.search import SearchEngine, SearchFilters
-from scenesearch.ui.cli import main
+from tests.app_fixtures import free_port, index_fixture, run_cli
 from tests.conftest import REPO
 from tests.index_fixtures import build_test_index
 
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory, tiny_encoder, tiny_labeler):
-    """(index_dir, info): Night Harbour (1994), Sunny Meadow (2008), Deep Orbit (2019)."""
-    return build_test_index(
-        tmp_path_factory.mktemp("papercuts"), encoder=tiny_encoder, labeler=tiny_labeler
-    )
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+# (index_dir, info): Night Harbour (1994), Sunny Meadow (2008), Deep Orbit (2019).
+index = index_fixture("papercuts", pair=True)
 
 
 def _env() -> dict:
@@ -49,12 +37,12 @@ def _env() -> dict:
 @pytest.mark.parametrize("cmd", [["search", "x"], ["info"], ["remove", "m"], ["serve"]])
 def test_a_missing_index_path_is_an_error(cmd, tmp_path, capsys):
     missing = tmp_path / "no" / "such" / "index"
-    code, out, err = run(capsys, cmd[0], "--index", str(missing), *cmd[1:])
+    code, out, err = run_cli(capsys, cmd[0], "--index", str(missing), *cmd[1:])
     assert code == 1 and not out
     assert err.startswith(f"scenesearch: error: no index at {missing}") and err.count("\n") == 1
     assert not missing.exists()  # and nothing was created there
     (tmp_path / "plain").mkdir()
-    code, _, err = run(capsys, cmd[0], "--index", str(tmp_path / "plain"), *cmd[1:])
+    code, _, err = run_cli(capsys, cmd[0], "--index", str(tmp_path / "plain"), *cmd[1:])
     assert code == 1 and "holds no scenesearch index" in err
 
 
@@ -81,26 +69,30 @@ def test_a_reader_that_goes_away_is_not_a_traceback(index, argv):
 def test_movie_titles_by_unique_prefix_or_substring(index, capsys):
     idx, _ = index
     for ref in ("night", "NIGHT HARB", "orbit", "Meadow"):
-        code, out, err = run(capsys, "search", "--index", idx, "--movie", ref, "--json", "-k", "1")
+        code, out, err = run_cli(
+            capsys, "search", "--index", idx, "--movie", ref, "--json", "-k", "1"
+        )
         assert code == 0, err
         assert len({json.loads(x)["movie_id"] for x in out.splitlines()}) == 1
-    code, out, _ = run(capsys, "search", "--index", idx, "--movie", "orbit", "--json", "-k", "1")
+    code, out, _ = run_cli(
+        capsys, "search", "--index", idx, "--movie", "orbit", "--json", "-k", "1"
+    )
     assert json.loads(out)["title"] == "Deep Orbit"
-    code, _, err = run(capsys, "search", "--index", idx, "--movie", "e", "x")
+    code, _, err = run_cli(capsys, "search", "--index", idx, "--movie", "e", "x")
     assert code == 1 and "is ambiguous" in err and "'Deep Orbit'" in err
-    code, _, err = run(capsys, "search", "--index", idx, "--movie", "Deep Orbitt", "x")
+    code, _, err = run_cli(capsys, "search", "--index", idx, "--movie", "Deep Orbitt", "x")
     assert code == 1 and "did you mean: Deep Orbit?" in err
 
 
 def test_unknown_genre_and_movie_names_get_suggestions(index, capsys):
     idx, _ = index
-    code, _, err = run(capsys, "search", "--index", idx, "--genre", "scifi", "x")
+    code, _, err = run_cli(capsys, "search", "--index", idx, "--genre", "scifi", "x")
     assert code == 1 and "unknown genre 'scifi'; did you mean: sci-fi?" in err
-    code, _, err = run(capsys, "search", "--index", idx, "--genre", "western", "x")
+    code, _, err = run_cli(capsys, "search", "--index", idx, "--genre", "western", "x")
     assert code == 1 and err.strip().endswith(
         "known genres: comedy, crime, drama, family, sci-fi, thriller"
     )
-    code, _, err = run(capsys, "search", "--index", idx, "--movie", "Casablanca", "x")
+    code, _, err = run_cli(capsys, "search", "--index", idx, "--movie", "Casablanca", "x")
     assert code == 1 and "known movies: Deep Orbit, Night Harbour, Sunny Meadow" in err
 
 
@@ -131,21 +123,15 @@ def test_bad_input_is_reported_before_the_model_loads(index, capsys, tmp_path, c
         ["x", "--year", "19x0"],
     ]
     for argv in bad:
-        code, _, err = run(capsys, "search", "--index", idx, "--no-server", *argv)
+        code, _, err = run_cli(capsys, "search", "--index", idx, "--no-server", *argv)
         assert code == 1 and err.startswith("scenesearch: error:"), (argv, err)
     assert count_model_loads == []
     # the check can fail: a good query does load it
-    code, _, _ = run(capsys, "search", "--index", idx, "--no-server", "harbour", "-k", "1")
+    code, _, _ = run_cli(capsys, "search", "--index", idx, "--no-server", "harbour", "-k", "1")
     assert code == 0 and len(count_model_loads) == 1
 
 
 # ------------------------------------------------------------------------------ 8/9. via serve
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_search_goes_through_a_running_serve(index, capsys, tmp_path):
     """While `serve` holds the embedded index (one process at a time), `search` on the same
@@ -158,9 +144,9 @@ def test_search_goes_through_a_running_serve(index, capsys, tmp_path):
         ["night", "--genre", "crime", "--year", "1990-2000", "--json"],
         ["--image", str(Path(idx) / "thumbs" / "deep-orbit" / "0003.jpg"), "-k", "2", "--json"],
     ]
-    local = [run(capsys, "search", "--index", idx, *q) for q in queries]
+    local = [run_cli(capsys, "search", "--index", idx, *q) for q in queries]
     assert all(code == 0 and out for code, out, _ in local)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "scenesearch.ui.cli", "serve", "--index", idx, "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=REPO, text=True,
@@ -175,21 +161,21 @@ def test_search_goes_through_a_running_serve(index, capsys, tmp_path):
         rec = json.loads(endpoint.read_text())
         assert rec["pid"] == proc.pid and rec["url"] == f"http://127.0.0.1:{port}/"
         # the index is locked by the server: a local search cannot open it ...
-        code, _, err = run(capsys, "search", "--index", idx, "--no-server", "x")
+        code, _, err = run_cli(capsys, "search", "--index", idx, "--no-server", "x")
         assert code == 1 and "in use by another process" in err
         # ... and search goes through the server, with the same answers
         for q, (_, want, _) in zip(queries, local):
-            code, out, err = run(capsys, "search", "--index", idx, *q)
+            code, out, err = run_cli(capsys, "search", "--index", idx, *q)
             assert code == 0, err
             assert [json.loads(x) for x in out.splitlines()] == [
                 json.loads(x) for x in want.splitlines()
             ]
         # the table, errors and exit codes are those of a local search
-        code, out, _ = run(capsys, "search", "--index", idx, "harbour", "-k", "2")
+        code, out, _ = run_cli(capsys, "search", "--index", idx, "harbour", "-k", "2")
         assert code == 0 and "RANDOM WEIGHTS" in out and "score" in out
-        code, _, err = run(capsys, "search", "--index", idx, "x", "--label", "bedrom")
+        code, _, err = run_cli(capsys, "search", "--index", idx, "x", "--label", "bedrom")
         assert code == 1 and "did you mean: bedroom" in err
-        code, out, _ = run(capsys, "search", "--index", idx, "night", "--min-score", "0.999")
+        code, out, _ = run_cli(capsys, "search", "--index", idx, "night", "--min-score", "0.999")
         assert code == 3 and "no good match" in out
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -197,7 +183,7 @@ def test_search_goes_through_a_running_serve(index, capsys, tmp_path):
     assert f"web app on http://127.0.0.1:{port}" in out
     assert "share=True" not in out + err  # Gradio's public-link hint is not printed
     assert not endpoint.exists()
-    code, out, _ = run(capsys, "search", "--index", idx, *queries[0])
+    code, out, _ = run_cli(capsys, "search", "--index", idx, *queries[0])
     assert code == 0 and out == local[0][1]
 
 
@@ -211,11 +197,11 @@ def test_a_stale_endpoint_file_is_ignored(index, capsys):
         "qdrant_url": "", "collection": "",
     }))  # fmt: skip
     try:
-        code, out, _ = run(capsys, "search", "--index", idx, "--movie", "night", "--json")
+        code, out, _ = run_cli(capsys, "search", "--index", idx, "--movie", "night", "--json")
         assert code == 0 and len(out.splitlines()) == 4
         # a live pid whose server does not answer: searched locally too
         endpoint.write_text(endpoint.read_text().replace(str(dead.pid), str(os.getpid())))
-        code, out, _ = run(capsys, "search", "--index", idx, "--movie", "night", "--json")
+        code, out, _ = run_cli(capsys, "search", "--index", idx, "--movie", "night", "--json")
         assert code == 0 and len(out.splitlines()) == 4
     finally:
         endpoint.unlink()
@@ -228,13 +214,13 @@ def test_index_into_an_existing_index_reuses_its_model(
     """The fixture index was built with the tiny model and random weights; adding to it without
     --model/--pretrained must not fall back to ViT-B-32/openai (a hub download, offline here)."""
     idx, info = build_test_index(tmp_path, encoder=tiny_encoder, labeler=tiny_labeler)
-    code, out, err = run(capsys, "index", "--index", idx, "--manifest", info.manifest,
+    code, out, err = run_cli(capsys, "index", "--index", idx, "--manifest", info.manifest,
                          "--workers", "-1", "--no-progress")  # fmt: skip
     assert code == 0, err
     assert "using its model tiny-clip/random" in err
     assert "0 indexed, 3 already done" in out
     # a conflicting choice is refused by the index's own check, in one line
-    code, _, err = run(capsys, "index", "--index", idx, "--manifest", info.manifest,
+    code, _, err = run_cli(capsys, "index", "--index", idx, "--manifest", info.manifest,
                        "--pretrained", "random", "--model", "ViT-B-32", "--no-progress")  # fmt: skip
     assert code == 1 and "index was built with model 'tiny-clip/random'" in err
 
@@ -279,9 +265,9 @@ def test_no_clean_labels_is_said_in_one_line(unlabelled, capsys, tiny_encoder):
         assert top[label] == f"{label} ({eng.label_counts('top')[label]})" != clean[label]
     finally:
         eng.close()
-    code, _, err = run(capsys, "search", "--index", idx, "x", "--label", label)
+    code, _, err = run_cli(capsys, "search", "--index", idx, "x", "--label", label)
     assert code == 1 and err.count("\n") == 1 and "--top-labels 5" in err
-    code, out, _ = run(capsys, "info", "--index", idx, "--top", "3")
+    code, out, _ = run_cli(capsys, "info", "--index", idx, "--top", "3")
     assert code == 0 and "no clean labels: no shot's label scores reach" in out
     assert (
         len([ln for ln in out.splitlines() if ln.startswith("  ") and ln.split()[0].isdigit()]) >= 1

@@ -9,27 +9,17 @@ import json
 import pytest
 from PIL import Image
 
-from scenesearch.ui.cli import main
-from tests.index_fixtures import build_test_index
+from tests.app_fixtures import index_fixture, run_cli
 
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory, tiny_encoder, tiny_labeler):
-    """(index_dir, info): Night Harbour (1994; 4 shots), Sunny Meadow (2008; 3), Deep Orbit (2019; 5)."""
-    return build_test_index(
-        tmp_path_factory.mktemp("cli"), encoder=tiny_encoder, labeler=tiny_labeler
-    )
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+# (index_dir, info): Night Harbour (1994; 4 shots), Sunny Meadow (2008; 3), Deep Orbit (2019; 5).
+index = index_fixture("cli", pair=True)
 
 
 def test_json_lines_have_the_documented_fields(index, capsys):
     idx, info = index
-    code, out, _ = run(capsys, "search", "--index", idx, "a harbour at night", "-k", "5", "--json")
+    code, out, _ = run_cli(
+        capsys, "search", "--index", idx, "a harbour at night", "-k", "5", "--json"
+    )
     assert code == 0
     hits = [json.loads(line) for line in out.splitlines()]
     assert len(hits) == 5
@@ -44,7 +34,7 @@ def test_json_lines_have_the_documented_fields(index, capsys):
 
 def test_table_output_is_readable(index, capsys):
     idx, _ = index
-    code, out, _ = run(capsys, "search", "--index", idx, "harbour", "-k", "3")
+    code, out, _ = run_cli(capsys, "search", "--index", idx, "harbour", "-k", "3")
     lines = out.splitlines()
     assert code == 0
     assert "RANDOM WEIGHTS" in lines[0]
@@ -55,10 +45,10 @@ def test_table_output_is_readable(index, capsys):
 
 def test_like_returns_the_shot_first_and_filters_apply(index, capsys):
     idx, _ = index
-    code, out, _ = run(capsys, "search", "--index", idx, "--like", "deep-orbit:0002", "--json")
+    code, out, _ = run_cli(capsys, "search", "--index", idx, "--like", "deep-orbit:0002", "--json")
     first = json.loads(out.splitlines()[0])
     assert code == 0 and first["shot_id"] == "deep-orbit:0002"
-    code, out, _ = run(
+    code, out, _ = run_cli(
         capsys,
         "search",
         "--index",
@@ -76,7 +66,7 @@ def test_like_returns_the_shot_first_and_filters_apply(index, capsys):
 
 def test_no_query_lists_a_movies_shots_in_time_order(index, capsys):
     idx, info = index
-    code, out, _ = run(capsys, "search", "--index", idx, "--movie", "Night Harbour", "--json")
+    code, out, _ = run_cli(capsys, "search", "--index", idx, "--movie", "Night Harbour", "--json")
     hits = [json.loads(line) for line in out.splitlines()]
     movie = [m for m in info.movies if m.title == "Night Harbour"][0]
     assert code == 0 and [h["shot_id"] for h in hits] == [
@@ -94,22 +84,24 @@ def test_image_query_with_a_frame_of_a_shot_returns_that_shot_first(index, capsy
     thumb = Path(idx) / "thumbs" / "deep-orbit" / "0003.jpg"
     still = tmp_path / "still.png"
     Image.open(thumb).save(still)
-    code, out, _ = run(capsys, "search", "--index", idx, "--image", str(still), "--json", "-k", "3")
+    code, out, _ = run_cli(
+        capsys, "search", "--index", idx, "--image", str(still), "--json", "-k", "3"
+    )
     assert code == 0 and json.loads(out.splitlines()[0])["shot_id"] == "deep-orbit:0003"
 
 
 def test_errors_are_one_line_with_exit_codes(index, capsys, tmp_path):
     idx, _ = index
-    code, _, err = run(capsys, "search", "--index", idx, "x", "--label", "bedrom")
+    code, _, err = run_cli(capsys, "search", "--index", idx, "x", "--label", "bedrom")
     assert code == 1 and err.strip() == (
         "scenesearch: error: unknown label 'bedrom'; did you mean: bedroom, room, dorm?"
     )
-    code, _, err = run(capsys, "search", "--index", idx, "x", "--year", "19x0")
+    code, _, err = run_cli(capsys, "search", "--index", idx, "x", "--year", "19x0")
     assert code == 1 and "bad year range" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run(capsys, "search", "--index", idx, "--like", "nonsense")
+    code, _, err = run_cli(capsys, "search", "--index", idx, "--like", "nonsense")
     assert code == 1 and "not a shot id" in err
-    code, out, _ = run(capsys, "search", "--index", idx, "night", "--min-score", "0.999")
+    code, out, _ = run_cli(capsys, "search", "--index", idx, "night", "--min-score", "0.999")
     assert code == 3 and "no good match (best score" in out
     # a path that holds no index is an error, not "the index is empty" (issue 19)
-    code, _, err = run(capsys, "search", "--index", str(tmp_path / "missing"), "anything")
+    code, _, err = run_cli(capsys, "search", "--index", str(tmp_path / "missing"), "anything")
     assert code == 1 and "no index at" in err and len(err.strip().splitlines()) == 1

@@ -20,13 +20,9 @@ from scenesearch.indexer.errors import ScenesearchError
 from scenesearch.search import SearchEngine, SearchFilters
 from scenesearch.search.validate import MAX_LIMIT, as_int, parse_range
 from scenesearch.ui.cli import main
-from tests.index_fixtures import build_test_index
+from tests.app_fixtures import index_fixture
 
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, tiny_encoder, tiny_labeler):
-    return build_test_index(tmp_path_factory.mktemp("val"), encoder=tiny_encoder,
-                            labeler=tiny_labeler)[1]  # fmt: skip
+built = index_fixture("val")
 
 
 def png_header_only(path, w: int, h: int) -> None:
@@ -237,3 +233,35 @@ def test_cli_random_arguments_give_a_result_or_one_clean_line(built, capfd, opts
         assert one_clean_line(err), err
     else:
         assert code in (0, 3), (code, err)
+
+
+# ------------------------------------------------------------------------------ wording
+@pytest.mark.parametrize(
+    "kw, argv, engine_says, cli_says",
+    [
+        ({"offset": -1}, ["--offset", "-1"], "offset must be between 0 and", "--offset must be between 0 and"),
+        ({"per_movie": 0}, ["--per-movie", "0"], "per_movie must be between 1", "--per-movie must be between 1"),
+        ({"dedup": 2.0}, ["--dedup", "2"], "dedup (a cosine similarity) must be between",
+         "--dedup (a cosine similarity) must be between"),
+        ({"filters": SearchFilters(label_source="top", label_top_k=9)}, ["--top-labels", "9"],
+         "label_top_k (the index keeps the top 5 labels)", "--top-labels (the index keeps"),
+        ({"like": "LIKE"}, ["--like", "LIKE"], "like cannot be combined with a text or image",
+         "--like cannot be combined with a text or image query"),
+    ],
+)  # fmt: skip
+def test_the_engine_names_its_inputs_and_the_cli_says_options(built, capfd, kw, argv, engine_says,
+                                                              cli_says, tiny_encoder):  # fmt: skip
+    """The library speaks of its own inputs (search/validate.py's InputValueError); the CLI
+    says the same error with its option names (ui/common.py CLI_NAMES)."""
+    from scenesearch.search.validate import InputValueError
+
+    like = "deep-orbit:0001"
+    kw = {k: like if v == "LIKE" else v for k, v in kw.items()}
+    argv = [like if a == "LIKE" else a for a in argv]
+    cfg = StoreConfig(index_dir=built.index_dir)
+    with SearchEngine.open(cfg, encoder=tiny_encoder) as eng, pytest.raises(InputValueError) as e:
+        eng.search("night", **kw)
+    assert engine_says in str(e.value) and "--" not in str(e.value), str(e.value)
+    code, out, err = cli(capfd, "search", "--index", built.index_dir, "--no-server", "night",
+                         *argv)  # fmt: skip
+    assert code == 1 and one_clean_line(err) and cli_says in err, err

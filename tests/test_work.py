@@ -15,28 +15,17 @@ from collections import Counter
 import pytest
 from PIL import Image
 
-from scenesearch.indexer.config import StoreConfig
 from scenesearch.search import SearchEngine, SearchFilters
 from scenesearch.search.facets import facet_counts
 from scenesearch.search.temporal import Step, find_sequences
-from scenesearch.ui.cli import main
-from tests.index_fixtures import build_test_index
+from tests.app_fixtures import engine_fixture, index_fixture, launched, run_cli
 
 otio = pytest.importorskip("opentimelineio")
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, tiny_encoder, tiny_labeler):
-    return build_test_index(tmp_path_factory.mktemp("work"), encoder=tiny_encoder,
-                            labeler=tiny_labeler)[1]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def engine(built, tiny_encoder):
-    eng = SearchEngine.open(StoreConfig(index_dir=built.index_dir), encoder=tiny_encoder)
-    yield eng
-    eng.close()
+built = index_fixture("work")
+engine = engine_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -122,35 +111,26 @@ def test_sequences_with_an_image_step(engine, built, tmp_path):
 
 
 # ------------------------------------------------------------------------------ CLI
-@pytest.fixture(scope="module")
-def cli_built(tmp_path_factory, tiny_encoder, tiny_labeler):
-    """A second copy of the index for the CLI (the engine fixture holds the first open: the
-    embedded store admits one opener)."""
-    return build_test_index(tmp_path_factory.mktemp("work-cli"), encoder=tiny_encoder,
-                            labeler=tiny_labeler)[1]  # fmt: skip
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+# A second copy of the index for the CLI (the engine fixture holds the first open: the
+# embedded store admits one opener).
+cli_built = index_fixture("work-cli")
 
 
 def test_cli_export_facets_then_and_strip(cli_built, capsys, tmp_path):
     idx = cli_built.index_dir
-    code, out, err = run(capsys, "search", "--index", idx, "night", "-k", "4", "--export",
+    code, out, err = run_cli(capsys, "search", "--index", idx, "night", "-k", "4", "--export",
                          str(tmp_path / "r.otio"), "--facets")  # fmt: skip
     assert code == 0 and "exported 4 shots" in err
     assert "facets over all 12 matching shots" in out and "Deep Orbit 5" in out
     clips = list(otio.adapters.read_from_file(str(tmp_path / "r.otio")).find_clips())
     assert len(clips) == 4
 
-    code, out, _ = run(capsys, "search", "--index", idx, "night", "--genre", "comedy", "--json",
+    code, out, _ = run_cli(capsys, "search", "--index", idx, "night", "--genre", "comedy", "--json",
                        "--facets")  # fmt: skip
     facets = json.loads(out.splitlines()[-1])["facets"]
     assert facets["total"] == 3 and facets["movies"][0]["title"] == "Sunny Meadow"
 
-    code, out, err = run(capsys, "search", "--index", idx, "night", "--then", "day", "--within",
+    code, out, err = run_cli(capsys, "search", "--index", idx, "night", "--then", "day", "--within",
                          "3", "-k", "3", "--json", "--export", str(tmp_path / "p.edl"))  # fmt: skip
     pairs = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(pairs) == 3
@@ -158,11 +138,11 @@ def test_cli_export_facets_then_and_strip(cli_built, capsys, tmp_path):
     edl = otio.adapters.read_from_file(str(tmp_path / "p.edl"), rate=24)
     assert len(list(edl.find_clips())) == 6  # each pair: A, then B
 
-    code, out, _ = run(capsys, "search", "--index", idx, "night", "--then", "day", "-k", "2")
+    code, out, _ = run_cli(capsys, "search", "--index", idx, "night", "--then", "day", "-k", "2")
     assert code == 0 and out.splitlines()[1].split()[:4] == ["#", "score", "movie", "first"]
 
     png = tmp_path / "strip.png"
-    code, out, _ = run(capsys, "strip", "--index", idx, "Deep Orbit", "--out", str(png),
+    code, out, _ = run_cli(capsys, "strip", "--index", idx, "Deep Orbit", "--out", str(png),
                        "--query", "night", "-k", "2")  # fmt: skip
     assert code == 0 and "5 shots" in out
     with Image.open(png) as im:
@@ -178,10 +158,10 @@ def test_cli_errors_are_one_line_and_nothing_is_written(cli_built, capsys, tmp_p
         (["night", "--then", "day", "--within", "-1"], "within"),
         (["--like", "deep-orbit:0001", "--then", "day"], "--like"),
     ]:
-        code, out, err = run(capsys, "search", "--index", idx, *argv)
+        code, out, err = run_cli(capsys, "search", "--index", idx, *argv)
         assert code == 1 and words in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x.otio").exists()
-    code, _, err = run(capsys, "strip", "--index", idx, "No Such Film")
+    code, _, err = run_cli(capsys, "strip", "--index", idx, "No Such Film")
     assert code == 1 and "unknown movie" in err
 
 
@@ -216,23 +196,11 @@ def test_app_handlers(engine, built):
 
 def test_sequences_json_api(engine):
     """The launched app's /sequences endpoint through gradio_client (positional, as the README)."""
-    import socket
-
     from gradio_client import Client
 
-    from scenesearch.ui.app import build_app, launch_app
-
-    demo = build_app(engine)
-    with socket.socket() as sk:
-        sk.bind(("127.0.0.1", 0))
-        port = sk.getsockname()[1]
-    try:
-        _, url, _ = launch_app(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    with launched(engine) as (url, _):
         client = Client(url, verbose=False)
         pairs = client.predict("night", "day", 10, [], ["comedy"], [], 5, api_name="/sequences")
         assert pairs and all(p["first"]["movie_id"] == "sunny-meadow" for p in pairs)
         assert {"score", "gap_s", "first", "then"} <= set(pairs[0])
         assert "movie_path" in pairs[0]["then"] and "path" not in pairs[0]["then"]
-    finally:
-        demo.close()
-        gc.collect()

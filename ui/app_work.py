@@ -17,15 +17,16 @@ import html
 import logging
 import os
 import tempfile
-from typing import Any
 
 import gradio as gr
 
 from scenesearch.indexer.errors import IndexBusyError, ScenesearchError
-from scenesearch.indexer.records import LabelScore
-from scenesearch.search.engine import Hit
-from scenesearch.ui.cli_search import fmt_time
+from scenesearch.search.hits import hit_from_dict
+from scenesearch.search.validate import named
+from scenesearch.ui.app_handlers import PAGE_NAMES, build_filters
+from scenesearch.ui.app_view import banner, caption
 from scenesearch.ui.strip import STRIP_CSS, hits_in_movie, movie_strip, strip_html
+from scenesearch.ui.textfmt import fmt_time
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +64,6 @@ EXPORT_FORMATS = [
     ("CSV (.csv)", "csv"),
 ]
 EXT = {"otio": ".otio", "edl": ".edl", "fcpxml": ".xml", "csv": ".csv"}
-
-
-def hit_from_dict(d: dict) -> Hit:
-    """A :class:`Hit` back from its ``to_dict()`` (keys it does not know are ignored)."""
-    return Hit(
-        shot_id=d["shot_id"], movie_id=d["movie_id"], title=d["title"], year=d.get("year"),
-        genres=tuple(d.get("genres") or ()), shot_index=int(d["shot_index"]),
-        start_s=float(d["start_s"]), end_s=float(d["end_s"]), labels=tuple(d.get("labels") or ()),
-        top=tuple(LabelScore(t["label"], float(t["score"])) for t in d.get("top") or ()),
-        thumb=d.get("thumb", ""), path=d.get("path", ""), score=d.get("score"),
-        start_frame=d.get("start_frame"), end_frame=d.get("end_frame"), fps=d.get("fps"),
-    )  # fmt: skip
 
 
 def pair_item(p) -> dict:
@@ -121,30 +110,8 @@ def facets_html(f, active: dict[str, list[str]] | None = None) -> str:
     )
 
 
-def build_filters(labels, label_mode, label_source, genres, movies, year_min, year_max, dur_min,
-                  dur_max):  # fmt: skip
-    """The page's filter inputs as :class:`SearchFilters` (as ``SearchApp.run_search`` reads
-    them)."""
-    from scenesearch.search import SearchFilters
-    from scenesearch.search.validate import opt_float, opt_int
-
-    return SearchFilters(
-        labels_any=tuple(labels or ()) if label_mode != "all" else (),
-        labels_all=tuple(labels or ()) if label_mode == "all" else (),
-        label_source="top" if label_source == "top" else "clean",
-        genres=tuple(genres or ()),
-        movies=tuple(movies or ()),
-        year_min=opt_int(year_min, "Year from"),
-        year_max=opt_int(year_max, "Year to"),
-        duration_min=opt_float(dur_min, "Shot length from"),
-        duration_max=opt_float(dur_max, "Shot length to"),
-    )
-
-
 def gallery_items(items: list[dict]) -> list[tuple[str, str]]:
     """Gallery (thumbnail, caption) for hit dicts and sequence pairs alike."""
-    from scenesearch.ui.app import caption
-
     return [(d["thumb"], pair_caption(d) if "then" in d else caption(d))
             for d in items if d.get("thumb")]  # fmt: skip
 
@@ -197,7 +164,6 @@ class WorkPanel:
                   *rest) -> tuple[list[dict], str]:  # fmt: skip
         """A "then" search: (gallery item dicts, status HTML)."""
         from scenesearch.search.temporal import Step, find_sequences
-        from scenesearch.ui.app import banner
 
         try:
             eng = self.app.slot.get()
@@ -210,6 +176,7 @@ class WorkPanel:
             res = find_sequences(eng, Step(q, img, filters), Step(then.strip(), None, filters),
                                  within_s=_within(within), limit=k)  # fmt: skip
         except (ScenesearchError, ValueError) as e:
+            e = named(e, PAGE_NAMES)
             msg = html.escape(str(e).splitlines()[0] if str(e) else type(e).__name__)
             gr.Warning(msg)
             return [], banner(msg, "error")
@@ -309,24 +276,3 @@ class WorkPanel:
                               **private)  # fmt: skip
         self.export_btn.click(self.export, [hits_state, self.fmt],
                               [self.export_file, self.export_msg], **private)  # fmt: skip
-
-
-def api_sequences(slot, query: str, then: str, within: float, labels, genres, movies,
-                  k: int) -> list[dict[str, Any]]:  # fmt: skip
-    """The JSON API's "sequences" endpoint: pair dicts (``score``, ``gap_s``, ``first``,
-    ``then``; each hit with ``movie_path`` instead of ``path``)."""
-    from scenesearch.search import SearchFilters
-    from scenesearch.search.temporal import Step, find_sequences
-    from scenesearch.ui.app import api_hit
-
-    f = SearchFilters(labels_any=tuple(labels or ()), genres=tuple(genres or ()),
-                      movies=tuple(movies or ()))  # fmt: skip
-    res = find_sequences(slot.get(), Step((query or "").strip() or None, None, f),
-                         Step((then or "").strip() or None, None, f), within_s=float(within),
-                         limit=max(1, min(int(k), 200)))  # fmt: skip
-    out = []
-    for p in res.pairs:
-        d = p.to_dict()
-        d["first"], d["then"] = api_hit(d["first"]), api_hit(d["then"])
-        out.append(d)
-    return out

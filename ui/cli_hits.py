@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 
 from scenesearch.ui.common import add_index_args
+from scenesearch.ui.textfmt import fmt_time
 
 
 def add_search_args(p) -> None:
@@ -127,8 +128,6 @@ def cmd_then(args, eng, query, image, filters) -> int:
 
 
 def print_pairs(res, random_weights: bool = False, out=None) -> None:
-    from scenesearch.ui.cli_search import fmt_time
-
     out = out or sys.stdout
     if random_weights:
         print("(index built with RANDOM WEIGHTS: scores and labels are meaningless)", file=out)
@@ -153,10 +152,10 @@ def print_pairs(res, random_weights: bool = False, out=None) -> None:
 
 # ------------------------------------------------------------------------------ strip
 def cmd_strip(args) -> int:
-    from scenesearch.ui.cli_search import _open_engine
+    from scenesearch.ui.common import open_engine
     from scenesearch.ui.strip import default_out, movie_strip, strip_png
 
-    with _open_engine(args, load_model=bool(args.query)) as eng:
+    with open_engine(args, load_model=bool(args.query)) as eng:
         strip = movie_strip(eng, args.movie)
         highlight: set[str] = set()
         if args.query:

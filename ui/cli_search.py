@@ -7,47 +7,42 @@ import json
 import sys
 
 from scenesearch.indexer.errors import printable
-from scenesearch.search.validate import parse_range  # noqa: F401 - re-exported: ui.app and tests use it
-from scenesearch.ui.common import add_index_args, require_index, store_config_from_args
-
-
-def fmt_time(s: float) -> str:
-    """Seconds → ``m:ss.s`` (``h:mm:ss.s`` past an hour)."""
-    h, rem = divmod(max(0.0, s), 3600)
-    m, sec = divmod(rem, 60)
-    return f"{int(h)}:{int(m):02d}:{sec:04.1f}" if h else f"{int(m)}:{sec:04.1f}"
+from scenesearch.search.filters import filters_from_input
+from scenesearch.search.validate import InputValueError
+from scenesearch.ui.common import (
+    CLI_NAMES,
+    add_index_args,
+    open_engine,
+    require_index,
+    store_config_from_args,
+)
+from scenesearch.ui.textfmt import fmt_time
 
 
 def filters_from_args(args):
-    from scenesearch.search import SearchFilters
-
-    y0, y1 = parse_range(args.year, int, "year range")
-    d0, d1 = parse_range(args.duration, float, "duration range")
-    return SearchFilters(
-        labels_any=tuple(args.label or ()),
-        labels_all=tuple(args.all_labels or ()),
-        # "is not None": --top-labels 0 is an error (search/validate.py), not "the default"
-        label_source="clean" if args.top_labels is None and args.min_label_score is None else "top",
-        label_min_score=args.min_label_score if args.min_label_score is not None else 0.0,
-        label_top_k=args.top_labels if args.top_labels is not None else 5,
-        genres=tuple(args.genre or ()),
-        movies=tuple(args.movie or ()),
-        year_min=y0,
-        year_max=y1,
-        duration_min=d0,
-        duration_max=d1,
+    """The search options as :class:`search.SearchFilters` (search/filters.py reads them)."""
+    return filters_from_input(
+        labels=args.label,
+        all_labels=args.all_labels,
+        top_labels=args.top_labels,
+        min_label_score=args.min_label_score,
+        genres=args.genre,
+        movies=args.movie,
+        years=args.year,
+        durations=args.duration,
     )
 
 
-def _open_engine(args, load_model: bool):
-    from scenesearch.indexer.config import env_defaults, resolve_device
-    from scenesearch.search import SearchEngine
-
-    device = resolve_device(getattr(args, "device", None) or env_defaults()["device"])
-    return SearchEngine.open(store_config_from_args(args), device=device, load_model=load_model)
-
-
 def cmd_search(args) -> int:
+    """``scenesearch search``: :func:`search_here_or_there`, its errors in the CLI's words (the
+    library names its inputs ``offset``, ``like``...: here they are options)."""
+    try:
+        return search_here_or_there(args)
+    except InputValueError as e:
+        raise e.named(CLI_NAMES) from e
+
+
+def search_here_or_there(args) -> int:
     """Validate everything that needs no model (ranges, the image, the index path), then search
     through a running ``serve`` of the index when there is one (ui.remote: the model is warm
     there), else here — opening the index without its model, so that names and the shot id are
@@ -83,7 +78,7 @@ def cmd_search(args) -> int:
 
             export(args, None, res.hits)  # --export
             return 3 if res.no_good_match else 0
-    with _open_engine(args, load_model=False) as eng:
+    with open_engine(args, load_model=False) as eng:
         if eng.is_empty:
             print(EMPTY_INDEX, file=sys.stderr)
             return 0

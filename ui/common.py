@@ -9,6 +9,29 @@ import sys
 from scenesearch.indexer.config import StoreConfig, env_defaults
 from scenesearch.indexer.errors import ConfigError
 
+# What the command line calls the search inputs in messages: the library names them by its own
+# words (search/filters.py, search/validate.py, search/temporal.py: InputValueError.field) and
+# the CLI, its route through a running server (ui/remote.py) included, says them as options.
+CLI_NAMES = {
+    "years": "year range",
+    "durations": "duration range",
+    "top_labels": "--top-labels",
+    "label_top_k": "--top-labels",
+    "min_label_score": "--min-label-score",
+    "label_min_score": "--min-label-score",
+    "limit": "the number of results (-k)",
+    "offset": "--offset",
+    "per_movie": "--per-movie",
+    "dedup": "--dedup",
+    "min_score": "--min-score",
+    "like": "--like",
+    "label_source=top": "CLI: --top-labels 5; web app: 'any of its top 5'",
+    "then": "--then",
+    "within": "--within",
+    "sequences": "the number of sequences (-k)",
+    "depth": "--depth",
+}
+
 
 def add_index_args(p: argparse.ArgumentParser) -> None:
     """--index DIR / --qdrant-url URL / --collection NAME, defaults from the environment."""
@@ -39,6 +62,15 @@ def store_config_from_args(args: argparse.Namespace) -> StoreConfig:
         replication_factor=getattr(args, "replication_factor", None),
         write_consistency_factor=getattr(args, "write_consistency_factor", None),
     )
+
+
+def open_engine(args: argparse.Namespace, load_model: bool):
+    """The :class:`search.SearchEngine` over the index the arguments name, on their device."""
+    from scenesearch.indexer.config import resolve_device
+    from scenesearch.search import SearchEngine
+
+    device = resolve_device(getattr(args, "device", None) or env_defaults()["device"])
+    return SearchEngine.open(store_config_from_args(args), device=device, load_model=load_model)
 
 
 def require_index(cfg: StoreConfig) -> None:

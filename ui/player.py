@@ -1,5 +1,5 @@
 """The web app's player script: a scrub bar that spans the shot, a stop at the shot's end, and
-autoplay with sound (see :func:`ui.app.player_html`, which writes the elements it drives)."""
+autoplay with sound (see :func:`ui.app_view.player_html`, which writes the elements it drives)."""
 
 # The player's shot bar (page-wide, in <head>: HTML set by a handler runs no scripts). Media events
 # do not bubble, so the listeners capture them on the document. The bar spans the shot: dragging it

@@ -31,6 +31,8 @@ from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import ConfigError, InputError, ScenesearchError
 from scenesearch.indexer.imageio import MAX_IMAGE_BYTES
 from scenesearch.indexer.records import LabelScore
+from scenesearch.search.validate import named
+from scenesearch.ui.common import CLI_NAMES
 
 ENDPOINT_FILE = "serve.json"
 API_NAME = "search_cli"
@@ -135,11 +137,7 @@ def build_request(
         "text": text,
         "image_b64": image,
         "like": like,
-        "filters": {
-            f.name: list(v) if isinstance(v, tuple) else v
-            for f in fields(filters)
-            for v in [getattr(filters, f.name)]
-        },  # fmt: skip
+        "filters": filters.to_dict(),
         "limit": limit,
         "offset": offset,
         "per_movie": per_movie,
@@ -222,11 +220,7 @@ def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
     try:
         if not isinstance(request, dict):
             raise ConfigError("the request must be a JSON object")
-        known = {f.name for f in fields(SearchFilters)}
-        raw = request.get("filters") or {}
-        flt = SearchFilters(**{
-            k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known
-        })  # fmt: skip
+        flt = SearchFilters.from_dict(request.get("filters") or {})
         image = None
         if request.get("image_b64"):
             image = base64.b64decode(request["image_b64"], validate=True)
@@ -244,11 +238,12 @@ def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
             min_score=request.get("min_score"),
         )
     except (ScenesearchError, ValueError, TypeError) as e:
+        e = named(e, CLI_NAMES)  # the CLI's route: its words
         return {"error": (str(e).strip().splitlines() or [type(e).__name__])[0]}
     hits = []
     for h in res.hits:
         d = h.to_dict()
-        d["movie_path"] = d.pop("path", "")  # see ui.app.api_hit
+        d["movie_path"] = d.pop("path", "")  # see ui.app_api.api_hit
         hits.append(d)
     return {
         "hits": hits,

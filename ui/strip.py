@@ -17,7 +17,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from scenesearch.search.engine import Hit, SearchEngine, SearchFilters
-from scenesearch.ui.cli_search import fmt_time
+from scenesearch.ui.textfmt import fmt_time
 
 MAX_COLOURS = 12  # the most frequent top labels get a colour; the rest share "other"
 OTHER = "other"
