@@ -30,6 +30,10 @@ class DecodeConfig:
     thread_count: int = 0
     max_corrupt_frames: int = 200  # give up on a movie after this many undecodable packets/frames
     max_side: int = 1024  # cap for extreme aspect ratios (keeps memory bounded)
+    # Decoder: "pyav" (FFmpeg on the CPU) or "torchcodec" (NVDEC when device is cuda, FFmpeg on
+    # the CPU otherwise; optional extra "gpu"). indexer/decode.py has both.
+    backend: str = "pyav"
+    device: str = "cpu"  # torchcodec's decode device: cpu or cuda[:n] (resolved at the entry point)
 
 
 @dataclass
@@ -40,6 +44,12 @@ class ShotConfig:
     # scripts/choose_detector.py).
     detector: str = "content+threshold"
     content_threshold: float = 27.0  # ContentDetector threshold (PySceneDetect 0.7 default)
+    # How the content detector computes its frame scores: "opencv" (PySceneDetect) or "torch"
+    # (the same scores as batched torch ops on content_device, content_batch frames at a time;
+    # indexer/content_torch.py). Same cuts either way.
+    content_backend: str = "opencv"
+    content_device: str = "cpu"
+    content_batch: int = 64
     adaptive_threshold: float = 3.0  # AdaptiveDetector adaptive_threshold
     hash_threshold: float = 0.395  # HashDetector threshold
     histogram_threshold: float = 0.05  # HistogramDetector threshold

@@ -10,6 +10,12 @@ Undecodable packets and frames flagged corrupt are skipped and counted up to
 ``max_corrupt_frames``; every way a file can be unusable ends in an ``InputError`` with a one-line
 reason. ``VideoInfo.width/height`` are the source's display size; the frames' own shape is the
 working size (``VideoReader.frame_size``).
+
+Two pixel backends (``DecodeConfig.backend``) feed the same reader: ``pyav`` (above; the
+default) and ``torchcodec`` (:mod:`indexer.decode_torchcodec`: NVDEC on a CUDA device, FFmpeg on
+the CPU otherwise). Stream choice, working size, frame numbering and timestamps are decided here
+for both, so both select the same frames with the same times. A movie NVDEC cannot decode is
+decoded by PyAV instead, with one log line; ``VideoReader.backend`` says which one ran.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -26,12 +32,14 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from scenesearch.indexer.config import DecodeConfig
+from scenesearch.indexer.decode_torchcodec import TorchcodecFrames, torchcodec_available
 from scenesearch.indexer.errors import ConfigError, InputError
 from scenesearch.indexer.records import VideoInfo
 
 log = logging.getLogger(__name__)
 
 _THREAD_TYPES = ("AUTO", "FRAME", "SLICE", "NONE")
+BACKENDS = ("pyav", "torchcodec")
 _FALLBACK_FPS = 25.0  # only when a stream states no rate at all (raw streams, some AVIs)
 
 
@@ -42,7 +50,8 @@ class DecodedFrame:
     index: int
     t: float  # pts × time_base, seconds on the stream's own timeline (may not start at 0)
     duration: float  # seconds until the next frame (best guess for the last one)
-    rgb: np.ndarray  # uint8 [H, W, 3], working size, display orientation
+    # uint8 [H, W, 3], working size, display orientation (a device tensor with as_tensor)
+    rgb: np.ndarray
 
 
 def working_size(width: int, height: int, short_side: int, max_side: int) -> tuple[int, int]:
@@ -129,11 +138,20 @@ class VideoReader:
     """Decodes one movie once. Iterate it for ``DecodedFrame``s; afterwards ``info`` holds the
     frames actually decoded, the corrupt count and the measured duration, and ``decode_s`` the
     seconds spent inside the decoder (including scaling). Use as a context manager or call
-    ``close()``; iterating to the end closes the file too."""
+    ``close()``; iterating to the end closes the file too. With the torchcodec backend and
+    ``as_tensor``, frames' ``rgb`` are torch tensors left on the decode device (no host copy)."""
 
-    def __init__(self, path: str | os.PathLike, cfg: DecodeConfig | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, cfg: DecodeConfig | None = None, as_tensor: bool = False
+    ) -> None:
         self.path = os.fspath(path)
         self.cfg = cfg or DecodeConfig()
+        self.backend = self.cfg.backend.lower()
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"unknown decode backend {self.cfg.backend!r}; available: {', '.join(BACKENDS)}"
+            )
+        self.as_tensor = as_tensor
         threads = self.cfg.threads.upper()
         if threads not in _THREAD_TYPES:
             raise ConfigError(
@@ -171,6 +189,25 @@ class VideoReader:
         self._started = False
         self._scaler = VideoReformatter()
         self._converter = VideoReformatter()
+        self._tc: TorchcodecFrames | None = None
+        if self.backend == "torchcodec":
+            self._open_torchcodec()
+
+    def _open_torchcodec(self) -> None:
+        """Open the torchcodec source on ``cfg.device``; a movie it would decode on the CPU
+        although a GPU was asked for goes to PyAV instead (same frames), said in one line."""
+        try:
+            tc = TorchcodecFrames(self.path, self._stream.index, self.cfg.device)
+        except BaseException:
+            self._container.close()
+            raise
+        if tc.fallback:
+            log.warning("%s: NVDEC cannot decode this %s stream (%s); decoding it on the CPU "
+                        "with PyAV", self.path, self.codec, tc.fallback)  # fmt: skip
+            tc.close()
+            self.backend = "pyav"
+            return
+        self._tc = tc
 
     # -- facts --------------------------------------------------------------------------------
     @property
@@ -290,13 +327,11 @@ class VideoReader:
             frame, w, h, format="rgb24", interpolation="AREA"
         ).to_ndarray()
 
-    def _decode(self) -> Iterator[DecodedFrame]:
+    def _pyav_source(self) -> Iterator[tuple[float | None, float | None, np.ndarray]]:
+        """PyAV's frames as ``(t or None, own duration or None, rgb)`` at the working size."""
         tb = self._time_base
-        step = 1.0 / self.fps
         scale_to: tuple[int, int] | None = None
         k_rot = 0
-        prev: tuple[float, np.ndarray, float] | None = None  # (t, rgb, own duration guess)
-        t0 = time.perf_counter()
         for frame in self._raw_frames():
             if frame.is_corrupt:
                 self._count_corrupt("frame decoded with errors")
@@ -304,25 +339,51 @@ class VideoReader:
             if scale_to is None:
                 scale_to = self._setup_size(frame)
                 k_rot = self.rotation // 90
-            if frame.pts is not None and tb is not None:
-                t = float(frame.pts * tb)
+            t = float(frame.pts * tb) if frame.pts is not None and tb is not None else None
+            rgb = self._to_rgb(frame, scale_to)
+            if k_rot:
+                # np.rot90 turns counter-clockwise, the same sense as the display matrix angle.
+                rgb = np.ascontiguousarray(np.rot90(rgb, k_rot))
+            own = float(frame.duration * tb) if frame.duration and tb is not None else None
+            yield t, own, rgb
+
+    def _torchcodec_source(self) -> Iterator[tuple[float | None, float | None, object]]:
+        """torchcodec's frames, sized here exactly as the PyAV path sizes its first frame."""
+        tc = self._tc
+        self.rotation = tc.rotation
+        w, h = tc.size  # rotation already applied by torchcodec
+        sar = self._stream.sample_aspect_ratio or self._stream.codec_context.sample_aspect_ratio
+        if sar and sar.numerator > 0 and sar != 1:
+            if self.rotation in (90, 270):
+                h = max(1, round(h * float(sar)))  # the coded width is the displayed height
             else:
+                w = max(1, round(w * float(sar)))
+        self.display_size = (w, h)
+        self.frame_size = working_size(w, h, self.cfg.short_side, self.cfg.max_side)
+        self._container.close()  # PyAV only chose the stream; torchcodec reads the file
+        yield from tc.frames(self.frame_size, self._time_base, self.as_tensor)
+        if tc.lost:  # counted like PyAV's undecodable frames (same cap, same warning)
+            for _ in range(tc.lost):
+                self._count_corrupt(f"torchcodec: {tc.last_error}")
+
+    def _decode(self) -> Iterator[DecodedFrame]:
+        step = 1.0 / self.fps
+        prev: tuple[float, np.ndarray, float] | None = None  # (t, rgb, own duration guess)
+        source = self._torchcodec_source() if self._tc is not None else self._pyav_source()
+        t0 = time.perf_counter()
+        for t, own, rgb in source:
+            if t is None:
                 t = prev[0] + step if prev else 0.0
             if prev is not None and t <= prev[0]:
                 t = prev[0] + step  # broken/duplicate pts: keep time strictly increasing
             if self._first_t is None:
                 self._first_t = t
-            rgb = self._to_rgb(frame, scale_to)
-            if k_rot:
-                # np.rot90 turns counter-clockwise, the same sense as the display matrix angle.
-                rgb = np.ascontiguousarray(np.rot90(rgb, k_rot))
-            own = float(frame.duration * tb) if frame.duration and tb is not None else step
             if prev is not None:
                 self.decode_s += time.perf_counter() - t0
                 yield DecodedFrame(self.n_frames, prev[0], t - prev[0], prev[1])
                 t0 = time.perf_counter()
                 self.n_frames += 1
-            prev = (t, rgb, own)
+            prev = (t, rgb, own or step)
         self.decode_s += time.perf_counter() - t0
         if prev is None:
             why = f" (last error: {self.last_error})" if self.last_error else ""
@@ -333,12 +394,37 @@ class VideoReader:
 
     def close(self) -> None:
         self._container.close()
+        if self._tc is not None:
+            self._tc.close()
 
     def __enter__(self) -> VideoReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+DECODERS = ("auto", *BACKENDS)
+
+
+def decoder_for_device(cfg: DecodeConfig, device: str, decoder: str = "auto") -> DecodeConfig:
+    """``cfg`` for indexing with CLIP on ``device`` (resolved). ``decoder``: ``pyav``,
+    ``torchcodec`` (on ``device``: NVDEC when it is a GPU) or ``auto`` — torchcodec on a CUDA
+    device when it is installed, else PyAV, which on a GPU machine is said in one log line (the
+    frames are then decoded by the CPU, as the user should know)."""
+    choice = decoder.lower()
+    if choice not in DECODERS:
+        raise ConfigError(f"unknown decoder {decoder!r}; available: {', '.join(DECODERS)}")
+    if choice == "auto":
+        if not device.startswith("cuda"):
+            return replace(cfg, backend="pyav")
+        try:
+            torchcodec_available()
+        except ConfigError as e:
+            log.warning("decoding on the CPU with PyAV: %s", e)
+            return replace(cfg, backend="pyav")
+        choice = "torchcodec"
+    return replace(cfg, backend=choice, device=device if choice == "torchcodec" else "cpu")
 
 
 def iter_frames(

@@ -38,6 +38,7 @@ from scenedetect.detectors import (
 )
 
 from scenesearch.indexer.config import DecodeConfig, SampleConfig, ShotConfig
+from scenesearch.indexer.content_torch import TorchContentDetector
 from scenesearch.indexer.decode import VideoReader
 from scenesearch.indexer.errors import ConfigError
 from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd, VideoInfo
@@ -99,10 +100,20 @@ def available_detectors() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _build_content(c: ShotConfig, n: int) -> SceneDetector:
+    # One detector, two ways to compute its frame scores: PySceneDetect's OpenCV code, or the
+    # same scores as batched torch ops (indexer/content_torch.py), e.g. on the GPU.
+    if c.content_backend == "opencv":
+        return ContentDetector(threshold=c.content_threshold, min_scene_len=n)
+    if c.content_backend == "torch":
+        return TorchContentDetector(c.content_threshold, n, c.content_device, c.content_batch)
+    raise ConfigError(f"unknown content backend {c.content_backend!r}; available: opencv, torch")
+
+
 register_detector(
     DetectorEntry(
         "content",
-        lambda c, n: ContentDetector(threshold=c.content_threshold, min_scene_len=n),
+        _build_content,
         about="HSV change between adjacent frames (hard cuts); the paper's detector",
         param="content_threshold",
     )
@@ -204,10 +215,15 @@ def apply_spec(cfg: ShotConfig) -> ShotConfig:
     return replace(cfg, **over) if over else cfg
 
 
-def for_device(cfg: ShotConfig, device: str) -> ShotConfig:
-    """``cfg`` for indexing on ``device`` (resolved): the learned detector runs there. The
+def for_device(cfg: ShotConfig, device: str, frames_on_device: bool = True) -> ShotConfig:
+    """``cfg`` for indexing on ``device`` (resolved): the learned detector runs there, and on a
+    GPU the content detector's scores too (backend "torch": the same scores and cuts as
+    PySceneDetect's, tests/test_content_torch.py; its speed there is not measured yet) unless
+    ``frames_on_device`` is False (Ray: frames are decoded on CPU-only nodes). The
     default detector is the same on every device: on the transitions benchmark no learned
     configuration met the targets (docs/shot_detection.md), and none was measured on a GPU."""
+    if device.startswith("cuda") and frames_on_device:
+        return replace(cfg, transnet_device=device, content_backend="torch", content_device=device)
     return replace(cfg, transnet_device=device)
 
 

@@ -197,9 +197,10 @@ def test_feature_fidelity_matches_open_clip(clip3):
     full frame give the same features on the 3-shot clip (flat frames: cosine 1 up to rounding),
     and features of different frames are less alike than that."""
     from scenesearch.eval.bench.index_baseline import feature_fidelity
+    from scenesearch.indexer.config import ModelConfig
     from scenesearch.indexer.encoder import ClipEncoder
 
-    enc = ClipEncoder(TINY_MODEL, "random", "cpu")
+    enc = ClipEncoder(ModelConfig(TINY_MODEL, "random", "cpu"))
     f = feature_fidelity(str(clip3), enc, 4, lambda _msg: None)
     assert f["frames"] == 4
     assert f["cos_min"] >= TARGET_FEATURE_COS

@@ -32,6 +32,7 @@ from scenesearch.eval.bench.common import (
 )
 from scenesearch.eval.bench.config import default_out_dir
 from scenesearch.eval.bench.stores import bench_store, reopen_store
+from scenesearch.indexer.config import ModelConfig
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "video"
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=default_out_dir("bench-ray"))
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--points", type=int, default=20_000)
-    p.add_argument("--model", default="ViT-B-32")
+    p.add_argument("--model", default=ModelConfig.name)
     p.add_argument("--pretrained", default="random")
     p.add_argument("--clips", nargs="*", default=[str(CORPUS / c) for c in CLIPS])
     p.add_argument("--skip-index", action="store_true")

@@ -1,9 +1,9 @@
 """``scenesearch bench search --points N``: the embedded store (qdrant-edge) on N synthetic shots,
 side by side with numpy brute force on the same data and the same queries.
 
-Data: clustered 512-d unit vectors (random unit vectors are a bad HNSW benchmark: DESIGN.md §3)
-and realistic payloads — clean labels drawn from the MovieCLIP taxonomy with a Zipf-like
-frequency, top-5 labels with scores, 1–3 genres per movie (Zipf), movie ids, titles, years,
+Data: clustered 512-d unit vectors (random ones are a bad HNSW benchmark: in 512 dimensions they
+are all about equally far apart, unlike shots, which come in look-alike groups) and realistic
+payloads — clean labels drawn from the MovieCLIP taxonomy with a Zipf-like frequency, top-5 labels with scores, 1–3 genres per movie (Zipf), movie ids, titles, years,
 shot times — generated in chunks (bounded memory) and written to a float32 file for brute force.
 
 Measured: ingest points/s (``upsert`` + ``flush``), index build (``optimize``), reopen time and
@@ -113,6 +113,7 @@ def run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
 
 
 def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
+    from scenesearch.indexer.config import ModelConfig
     from scenesearch.indexer.encoder import ClipEncoder
     from scenesearch.indexer.labels import SceneLabeler
     from scenesearch.indexer.pipeline import index_meta
@@ -138,7 +139,7 @@ def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
     }  # fmt: skip
     try:
         with measure("model", sampler, log) as ph:
-            encoder = ClipEncoder(bc.text_model, bc.pretrained, "cpu")
+            encoder = ClipEncoder(ModelConfig(bc.text_model, bc.pretrained, "cpu"))
             labeler = SceneLabeler(encoder, cache_dir=str(work / "label-cache"))
         dim = encoder.spec.embed_dim  # 512 for ViT-B-32 (the tiny test model: 32)
         tuning = edge_tuning(bc.tuning)

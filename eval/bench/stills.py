@@ -37,6 +37,7 @@ from scenesearch.eval.bench.common import (
 )
 from scenesearch.eval.bench.config import StillsBenchConfig
 from scenesearch.eval.bench.stores import index_memory
+from scenesearch.indexer.config import ModelConfig
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "video"
 LONG_FILM = "bbb_full_1280x720_24p.mp4"
@@ -244,7 +245,7 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
     cache = bc.cache_dir or os.path.join(tempfile.gettempdir(), "scenesearch-stills")
     report: dict = {"started": now_iso(), "machine": machine_info(), "config": dataclasses.asdict(bc),
                     "videos": [Path(v).name for v in videos]}  # fmt: skip
-    encoder = ClipEncoder(bc.model, bc.pretrained, "cpu")
+    encoder = ClipEncoder(ModelConfig(bc.model, bc.pretrained, "cpu"))
     labeler = SceneLabeler(encoder, LabelConfig())
     dirs = {s: os.path.join(work, s) for s in SCHEMES}
 
