@@ -53,8 +53,9 @@ def generate(
     n: int, work: Path, labels: tuple[str, ...], seed: int, store, log, dim: int = DIM
 ) -> tuple[Corpus, float]:
     """Generate N points in chunks and upsert them; returns (corpus, seconds inside the store)."""
-    from scenesearch.indexer.records import make_shot_id, point_id
-    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, StorePoint
+    from scenesearch.indexer.records import LabelScore, make_shot_id
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES
+    from scenesearch.indexer.stored import ShotRecord
 
     rng = np.random.default_rng(seed)
     n_clusters = max(8, n // 200)
@@ -110,32 +111,29 @@ def generate(
             scenes = np.zeros(L, np.float32)
             scenes[top] = sc
             sid = make_shot_id(f"m{mi:05d}", idx)
-            payload = {
-                "shot_id": sid,
-                "movie_id": f"m{mi:05d}",
-                "path": f"/movies/m{mi:05d}.mp4",
-                "title": f"Movie {mi:05d}",
-                "year": int(years[mi]),
-                "genres": [GENRES[g] for g in genres_of_movie[mi]],
-                "shot_index": idx,
-                "start_s": start,
-                "end_s": round(start + dur, 4),
-                "duration_s": round(dur, 4),
-                "start_frame": int(start * 24),
-                "end_frame": int((start + dur) * 24),
-                "fps": 24.0,
-                "labels": [labels[x] for x in clean],
-                "top_labels": [labels[x] for x in top],
-                "top": [
-                    {"label": labels[x], "score": round(float(s), 6), "rank": r + 1}
-                    for r, (x, s) in enumerate(zip(top, sc))
-                ],
-                "thumb": f"thumbs/m{mi:05d}/{idx:04d}.jpg",
-                "model": "synthetic",
-                "n_frames_used": 3,
-            }
-            points.append(StorePoint(point_id(sid), {VECTOR_CLIP: v[j], VECTOR_SCENES: scenes},
-                                     payload))  # fmt: skip
+            shot = ShotRecord(
+                shot_id=sid,
+                movie_id=f"m{mi:05d}",
+                path=f"/movies/m{mi:05d}.mp4",
+                title=f"Movie {mi:05d}",
+                year=int(years[mi]),
+                genres=tuple(GENRES[g] for g in genres_of_movie[mi]),
+                shot_index=idx,
+                start_s=start,
+                end_s=round(start + dur, 4),
+                duration_s=round(dur, 4),
+                start_frame=int(start * 24),
+                end_frame=int((start + dur) * 24),
+                fps=24.0,
+                labels=tuple(labels[x] for x in clean),
+                top_labels=tuple(labels[x] for x in top),
+                top=tuple(LabelScore(labels[x], round(float(s), 6)) for x, s in zip(top, sc)),
+                thumb=f"thumbs/m{mi:05d}/{idx:04d}.jpg",
+                model="synthetic",
+                n_frames_used=3,
+                vectors={VECTOR_CLIP: v[j], VECTOR_SCENES: scenes},
+            )
+            points.append(shot.to_point())
         t0 = time.perf_counter()
         store.upsert(points)
         store_s += time.perf_counter() - t0

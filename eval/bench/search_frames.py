@@ -50,9 +50,10 @@ TARGET_RECALL = 0.95
 
 def generate(n: int, work: Path, store, rng, log) -> dict:
     """Upsert n shots with frame vectors; keep every frame (memmap) and its shot for numpy."""
-    from scenesearch.indexer.records import make_shot_id, point_id
+    from scenesearch.indexer.records import make_shot_id
     from scenesearch.indexer.sampling import frames_for_duration
-    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_FRAMES, StorePoint
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_FRAMES
+    from scenesearch.indexer.stored import ShotRecord
 
     n_clusters = max(8, n // 200)
     centers = rng.standard_normal((n_clusters, DIM)).astype(np.float32)
@@ -83,15 +84,15 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
             m = f.mean(0)
             mi = int(movie_of[i])
             sid = make_shot_id(f"m{mi:05d}", i - mi * 1000)
-            payload = {
-                "shot_id": sid, "movie_id": f"m{mi:05d}", "title": f"Movie {mi:05d}",
-                "genres": [GENRES[g] for g in genres_of[mi]], "labels": [f"label{label_of[i]}"],
-                "top_labels": [f"label{label_of[i]}"], "duration_s": round(float(dur[i]), 3),
-                "start_s": 0.0, "end_s": round(float(dur[i]), 3), "shot_index": i - mi * 1000,
-                "frame_s": [round(float(t), 3) for t in np.linspace(0, dur[i], k, endpoint=False)],
-            }  # fmt: skip
-            vecs = {VECTOR_CLIP: m / np.linalg.norm(m), VECTOR_FRAMES: f}
-            pts.append(StorePoint(point_id(sid), vecs, payload))
+            shot = ShotRecord(
+                shot_id=sid, movie_id=f"m{mi:05d}", title=f"Movie {mi:05d}",
+                genres=tuple(GENRES[g] for g in genres_of[mi]), labels=(f"label{label_of[i]}",),
+                top_labels=(f"label{label_of[i]}",), duration_s=round(float(dur[i]), 3),
+                start_s=0.0, end_s=round(float(dur[i]), 3), shot_index=i - mi * 1000,
+                frame_s=tuple(round(float(t), 3) for t in np.linspace(0, dur[i], k, endpoint=False)),
+                vectors={VECTOR_CLIP: m / np.linalg.norm(m), VECTOR_FRAMES: f},
+            )  # fmt: skip
+            pts.append(shot.to_point())
         t0 = time.perf_counter()
         store.upsert(pts)
         store_s += time.perf_counter() - t0

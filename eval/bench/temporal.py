@@ -63,8 +63,9 @@ class Data:
 
 def generate(n: int, work: Path, seed: int, store, log) -> Data:
     """Generate and upsert N shots (see the module docstring)."""
-    from scenesearch.indexer.records import make_shot_id, point_id
-    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, StorePoint
+    from scenesearch.indexer.records import make_shot_id
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES
+    from scenesearch.indexer.stored import ShotRecord
 
     rng = np.random.default_rng(seed)
     n_clusters = max(8, n // 200)
@@ -106,17 +107,16 @@ def generate(n: int, work: Path, seed: int, store, log) -> Data:
             m = int(movie[x])
             idx = x - m * SHOTS_PER_MOVIE
             sid = make_shot_id(f"m{m:05d}", idx)
-            payload = {
-                "shot_id": sid, "movie_id": f"m{m:05d}", "title": f"Movie {m:05d}",
-                "year": 1950 + m % 75, "genres": [GENRES[g] for g in movie_genres[m]],
-                "shot_index": idx, "start_s": float(start[x]), "end_s": float(end[x]),
-                "duration_s": round(float(end[x] - start[x]), 4), "fps": 24.0,
-                "start_frame": round(start[x] * 24), "end_frame": round(end[x] * 24),
-                "labels": [], "top_labels": [], "top": [], "thumb": "",
-                "path": f"/movies/m{m:05d}.mp4",
-            }  # fmt: skip
-            pts.append(StorePoint(point_id(sid), {VECTOR_CLIP: v[x - a], VECTOR_SCENES: scenes},
-                                  payload))  # fmt: skip
+            shot = ShotRecord(
+                shot_id=sid, movie_id=f"m{m:05d}", title=f"Movie {m:05d}",
+                year=1950 + m % 75, genres=tuple(GENRES[g] for g in movie_genres[m]),
+                shot_index=idx, start_s=float(start[x]), end_s=float(end[x]),
+                duration_s=round(float(end[x] - start[x]), 4), fps=24.0,
+                start_frame=round(start[x] * 24), end_frame=round(end[x] * 24),
+                path=f"/movies/m{m:05d}.mp4",
+                vectors={VECTOR_CLIP: v[x - a], VECTOR_SCENES: scenes},
+            )  # fmt: skip
+            pts.append(shot.to_point())
         store.upsert(pts)
         if time.perf_counter() - t_log > 15 or b == n:
             log(f"[ingest] {b:,}/{n:,}")
