@@ -514,6 +514,7 @@ def run_scaling(bc, clip: str, encoder, labeler, work: Path, sampler, log) -> di
 # ------------------------------------------------------------------------------ the run
 def run_index_bench(bc: IndexBenchConfig) -> dict[str, Any]:
     """Run every phase and write the report; returns the report dict."""
+    from scenesearch.indexer.config import ModelConfig
     from scenesearch.indexer.encoder import ClipEncoder
     from scenesearch.indexer.labels import SceneLabeler
 
@@ -544,7 +545,7 @@ def run_index_bench(bc: IndexBenchConfig) -> dict[str, Any]:
             "frames")  # fmt: skip
 
         with measure("setup", sampler, log) as ph:
-            encoder = ClipEncoder(bc.model, bc.pretrained, bc.device, bc.precision)
+            encoder = ClipEncoder(ModelConfig(bc.model, bc.pretrained, bc.device, bc.precision))
             labeler = SceneLabeler(encoder, cache_dir=str(work / "label-cache"))
         report["setup"] = {
             "what": "load the model + encode the 179 label prompts (shared by both pipelines)",
@@ -574,7 +575,7 @@ def run_index_bench(bc: IndexBenchConfig) -> dict[str, Any]:
         # only now, so the runs above are measured with one model in memory, as in the product).
         reference = encoder
         if encoder.precision_used != "fp32" and (bc.baseline or bc.fidelity_frames):
-            reference = ClipEncoder(bc.model, bc.pretrained, bc.device, "fp32")
+            reference = ClipEncoder(ModelConfig(bc.model, bc.pretrained, bc.device, "fp32"))
         report["setup"]["precision_baseline"] = reference.precision_used
         base_shots = None
         if bc.baseline:

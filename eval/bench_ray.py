@@ -30,6 +30,7 @@ from scenesearch.eval.bench_common import (
     now_iso,
     write_report,
 )
+from scenesearch.indexer.config import ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "video"
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(REPO / "eval" / "results" / "bench-ray"))
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--points", type=int, default=20_000)
-    p.add_argument("--model", default="ViT-B-32")
+    p.add_argument("--model", default=ModelConfig.name)
     p.add_argument("--pretrained", default="random")
     p.add_argument("--clips", nargs="*", default=[str(CORPUS / c) for c in CLIPS])
     p.add_argument("--skip-index", action="store_true")

@@ -1,8 +1,9 @@
 """``scenesearch bench search --points N``: the embedded store (qdrant-edge) on N synthetic shots,
 side by side with numpy brute force on the same data and the same queries.
 
-Data: clustered 512-d unit vectors (random unit vectors are a bad HNSW benchmark: DESIGN.md §3)
-and realistic payloads — clean labels drawn from the MovieCLIP taxonomy with a Zipf-like
+Data: clustered 512-d unit vectors (random ones are a bad HNSW benchmark: in 512 dimensions they
+are all about equally far apart, unlike shots, which come in look-alike groups) and realistic
+payloads — clean labels drawn from the MovieCLIP taxonomy with a Zipf-like
 frequency, top-5 labels with scores, 1–3 genres per movie (Zipf), movie ids, titles, years,
 shot times — generated in chunks (bounded memory) and written to a float32 file for brute force.
 
@@ -48,6 +49,7 @@ from scenesearch.eval.bench_common import (
     target_rows,
     write_report,
 )
+from scenesearch.indexer.config import ModelConfig
 
 DIM = 512
 CHUNK = 20_000  # points generated / upserted per chunk (bounds memory)
@@ -77,7 +79,7 @@ class SearchBenchConfig:
     points: int
     out_dir: str
     queries: int = 200  # queries per measured case
-    text_model: str = "ViT-B-32"  # the index's model (text queries, the web app)
+    text_model: str = ModelConfig.name  # the index's model (text queries, the web app)
     pretrained: str = "random"
     text_queries: int = 50  # end-to-end text queries (0: skip)
     concurrency_s: float = 0.0  # web app JSON API load test duration (0: skip)
@@ -478,6 +480,7 @@ def run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
 
 
 def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
+    from scenesearch.indexer.config import ModelConfig
     from scenesearch.indexer.encoder import ClipEncoder
     from scenesearch.indexer.labels import SceneLabeler
     from scenesearch.indexer.pipeline import index_meta
@@ -504,7 +507,7 @@ def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
     }  # fmt: skip
     try:
         with measure("model", sampler, log) as ph:
-            encoder = ClipEncoder(bc.text_model, bc.pretrained, "cpu")
+            encoder = ClipEncoder(ModelConfig(bc.text_model, bc.pretrained, "cpu"))
             labeler = SceneLabeler(encoder, cache_dir=str(work / "label-cache"))
         dim = encoder.spec.embed_dim  # 512 for ViT-B-32 (the tiny test model: 32)
         tuning = EdgeTuning()

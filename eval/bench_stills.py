@@ -37,6 +37,7 @@ from scenesearch.eval.bench_common import (
     percentiles,
     write_report,
 )
+from scenesearch.indexer.config import ModelConfig
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "video"
 LONG_FILM = "bbb_full_1280x720_24p.mp4"
@@ -48,7 +49,7 @@ SWEEP = ((None, 16), (1.0, 16), (2.0, 8), (2.0, 16), (2.0, 32), (3.0, 16), (4.0,
 class StillsBenchConfig:
     out_dir: str
     videos: list[str] = dataclasses.field(default_factory=list)  # default: every corpus film
-    model: str = "ViT-B-32"
+    model: str = ModelConfig.name
     pretrained: str = "random"
     still_every_s: float = 2.0
     long_still_every_s: float | None = None  # the long film's still spacing (None: the same)
@@ -279,7 +280,7 @@ def index_memory(index_dir: str) -> dict:
 
 # ------------------------------------------------------------------------------ the run
 def run_stills_bench(bc: StillsBenchConfig) -> dict:
-    from scenesearch.indexer.config import LabelConfig, StoreConfig
+    from scenesearch.indexer.config import LabelConfig, ModelConfig, StoreConfig
     from scenesearch.indexer.encoder import ClipEncoder
     from scenesearch.indexer.labels import SceneLabeler
     from scenesearch.indexer.store import Filter, MatchAny
@@ -293,7 +294,7 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
     cache = bc.cache_dir or os.path.join(tempfile.gettempdir(), "scenesearch-stills")
     report: dict = {"started": now_iso(), "machine": machine_info(), "config": dataclasses.asdict(bc),
                     "videos": [Path(v).name for v in videos]}  # fmt: skip
-    encoder = ClipEncoder(bc.model, bc.pretrained, "cpu")
+    encoder = ClipEncoder(ModelConfig(bc.model, bc.pretrained, "cpu"))
     labeler = SceneLabeler(encoder, LabelConfig())
     dirs = {s: os.path.join(work, s) for s in SCHEMES}
 

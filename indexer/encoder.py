@@ -15,39 +15,21 @@ import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from scenesearch.indexer.compat import ensure_torchvision_importable
+from scenesearch.indexer.config import DecodeConfig, ModelConfig, resolve_device
 from scenesearch.indexer.errors import ConfigError, ModelError
+from scenesearch.indexer.model_spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
 RANDOM_SEED = 0  # "random" weights are seeded so the indexer and the search engine agree
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Identity of an embedding model, recorded in the index and checked on open."""
-
-    name: str  # open_clip model name
-    pretrained: str  # hub tag, "random", or "file:<basename>@<sha256[:12]>"
-    embed_dim: int
-    config_path: str | None = None  # a user model-config JSON, if the name came from one
-    weights_path: str | None = None  # absolute path of a local weights file, if any
-
-    @property
-    def model_id(self) -> str:
-        return f"{self.name}/{self.pretrained}"
-
-    @property
-    def is_random(self) -> bool:
-        return self.pretrained == "random"
-
-
-def _file_sha(path: str, limit: int = 1 << 62) -> str:
+def _file_sha(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -168,21 +150,19 @@ def autocast_context(device: str, precision: str):
 class ClipEncoder:
     """An OpenCLIP model ready to embed frames, images and text, L2-normalised, as float32 numpy.
 
-    ``pretrained`` is a hub tag (downloaded by open_clip), a local weights file, or ``"random"``
-    (seeded random weights — plumbing demos and benchmarks only; results are meaningless).
+    ``cfg.pretrained`` is a hub tag (downloaded by open_clip), a local weights file, or
+    ``"random"`` (seeded random weights — plumbing demos and benchmarks only; results are
+    meaningless). ``frame_short_side`` is the short side of the frames it will be fed (the
+    decoder's working size): image queries are scaled to it, and the index meta records it.
     """
 
-    def __init__(
-        self,
-        name: str = "ViT-B-32",
-        pretrained: str = "openai",
-        device: str = "cpu",
-        precision: str = "auto",
-        cache_dir: str | None = None,
-    ):
+    def __init__(self, cfg: ModelConfig | None = None, *, frame_short_side: int | None = None):
         import torch
 
-        self.device = device
+        cfg = cfg or ModelConfig()
+        name, pretrained, precision = cfg.name, cfg.pretrained, cfg.precision
+        self.cfg = cfg
+        self.device = device = resolve_device(cfg.device)
         self.precision = precision
         self.precision_used = resolve_precision(device, precision)
         if self.precision_used == "fp16" and not device.startswith("cuda"):
@@ -222,7 +202,7 @@ class ClipEncoder:
                     _force_hub_offline()  # cached weights still load; missing ones fail at once
                 with _quiet_hub():
                     model = open_clip.create_model(
-                        model_name, pretrained=load, device="cpu", cache_dir=cache_dir
+                        model_name, pretrained=load, device="cpu", cache_dir=cfg.cache_dir
                     )
         except Exception as e:  # open_clip raises many types: HTTP errors, RuntimeError, KeyError
             if weights_path:
@@ -256,7 +236,13 @@ class ClipEncoder:
         self.std = torch.tensor(pp["std"], device=device).view(1, 3, 1, 1)
         with torch.no_grad():
             dim = int(self.model.encode_text(self.tokenizer(["x"]).to(device)).shape[-1])
-        self.spec = ModelSpec(model_name, tag, dim, config_path, weights_path)
+        self.spec = ModelSpec(
+            model_name, tag, dim, config_path, weights_path, precision, self.precision_used,
+            image_size=self.image_size,
+            image_mean=tuple(float(x) for x in pp["mean"]),
+            image_std=tuple(float(x) for x in pp["std"]),
+            frame_short_side=int(frame_short_side or DecodeConfig.short_side),
+        )  # fmt: skip
         # Seconds spent in preprocess() (benchmarks split it from the forward pass; on CUDA it is
         # launch time unless the caller synchronises).
         self.preprocess_s = 0.0
@@ -301,10 +287,12 @@ class ClipEncoder:
         self.preprocess_s += time.perf_counter() - t0
         return x
 
-    def encode_frames(self, frames, batch_size: int = 64) -> np.ndarray:
-        """Embed uint8 RGB frames (all the same size) → L2-normalised float32 [N, D]."""
+    def encode_frames(self, frames, batch_size: int | None = None) -> np.ndarray:
+        """Embed uint8 RGB frames (all the same size) → L2-normalised float32 [N, D], in
+        batches of ``batch_size`` (default: the config's)."""
         import torch
 
+        batch_size = batch_size or self.cfg.batch_size
         frames = np.asarray(frames) if not hasattr(frames, "device") else frames
         n = len(frames)
         out = np.empty((n, self.spec.embed_dim), dtype=np.float32)
@@ -330,15 +318,17 @@ class ClipEncoder:
         sizes = np.cumsum([len(g) for g in groups])[:-1]
         return np.split(f, sizes)
 
-    def encode_images(self, images: list, batch_size: int = 64) -> np.ndarray:
+    def encode_images(self, images: list, short_side: int | None = None) -> np.ndarray:
         """Embed images of any sizes (PIL images, paths, bytes or uint8 arrays) → [N, D].
 
-        Each image is first scaled like a decoded frame (short side = the working size the
-        indexer decodes at) so image queries go through the same pixels path as indexed shots.
+        Each image is first scaled like a decoded frame — short side ``short_side`` (default:
+        the ``frame_short_side`` this encoder was made for; search passes its index's) — so
+        image queries go through the same pixel path as the indexed shots.
         """
         from scenesearch.indexer.imageio import load_rgb
 
-        feats = [self.encode_frames(load_rgb(im)[None], batch_size) for im in images]
+        side = short_side or self.spec.frame_short_side
+        feats = [self.encode_frames(load_rgb(im, side)[None]) for im in images]
         return np.concatenate(feats) if feats else np.empty((0, self.spec.embed_dim), np.float32)
 
     # ------------------------------------------------------------------ text

@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from scenesearch.indexer.config import DecodeConfig
 from scenesearch.indexer.errors import InputError, printable
-
-WORKING_SHORT_SIDE = 256  # must match DecodeConfig.short_side's default
-
 
 # Query stills: a 445 KB PNG can declare 144 megapixels (≈ 1 GB once decoded), so the size in the
 # header is checked before any pixel is decoded. 40 MP is above any camera still or 8K frame.
@@ -41,7 +39,7 @@ def _open_checked(src) -> Image.Image:
     return im
 
 
-def load_rgb(image, short_side: int = WORKING_SHORT_SIDE) -> np.ndarray:
+def load_rgb(image, short_side: int = DecodeConfig.short_side) -> np.ndarray:
     """A PIL image, path, raw bytes or uint8 array → uint8 [H, W, 3] RGB with short side
     ``short_side`` (never upscaled), like a frame coming out of the decoder. Files that are not
     images, larger than ``MAX_IMAGE_BYTES`` or declaring more than ``MAX_IMAGE_PIXELS`` raise a

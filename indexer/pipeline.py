@@ -88,12 +88,7 @@ def index_meta(encoder, labeler, sample=None) -> dict:
     return {
         **sampled,
         "schema_version": SCHEMA_VERSION,
-        "model": spec.name,
-        "pretrained": spec.pretrained,
-        "model_id": spec.model_id,
-        "embed_dim": spec.embed_dim,
-        "model_config_path": spec.config_path,
-        "weights_path": spec.weights_path,
+        **spec.to_meta(),  # model, weights, precision, preprocessing, frame scale
         "taxonomy": {"source": tax.source, "sha": tax.sha, "labels": list(tax.labels)},
         "prompt": labeler.cfg.prompt,
         "logit_scale": labeler.cfg.logit_scale,
@@ -362,8 +357,7 @@ class Indexer:
         if encoder is None:
             from scenesearch.indexer.encoder import ClipEncoder
 
-            m = cfg.model
-            encoder = ClipEncoder(m.name, m.pretrained, m.device, m.precision, m.cache_dir)
+            encoder = ClipEncoder(cfg.model, frame_short_side=cfg.decode.short_side)
         self.encoder = encoder
         self.labeler = labeler or SceneLabeler(encoder, cfg.labels)
         self.meta = index_meta(self.encoder, self.labeler, cfg.sample)

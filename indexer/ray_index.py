@@ -21,7 +21,7 @@ import logging
 import os
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -89,8 +89,8 @@ class EmbedActor:
         from scenesearch.indexer.encoder import ClipEncoder
         from scenesearch.indexer.labels import SceneLabeler
 
-        m = cfg.model
-        self.encoder = ClipEncoder(m.name, m.pretrained, device, m.precision, m.cache_dir)
+        self.encoder = ClipEncoder(replace(cfg.model, device=device),
+                                   frame_short_side=cfg.decode.short_side)  # fmt: skip
         self.labeler = SceneLabeler(self.encoder, cfg.labels)
         self.sample = cfg.sample
         self.meta = index_meta(self.encoder, self.labeler, cfg.sample)

@@ -15,8 +15,10 @@ import threading
 
 import numpy as np
 
+from scenesearch.indexer import encoder as clip  # no torch until a model loads
 from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import ConfigError, IndexMismatchError, InputError
+from scenesearch.indexer.model_spec import LEGACY_FRAME_SHORT_SIDE, ModelSpec
 from scenesearch.indexer.records import LabelScore, parse_shot_id, point_id
 from scenesearch.indexer.store import (
     VECTOR_CLIP,
@@ -107,25 +109,11 @@ class SearchEngine(ShotRanking):
         if self._encoder is None:
             if not self.meta:
                 raise InputError("the index is empty: nothing to search yet")
-            from scenesearch.indexer.encoder import ClipEncoder
-
-            m = self.meta
-            name = m.get("model_config_path") or m["model"]
-            if m["pretrained"].startswith("file:"):
-                weights = m.get("weights_path")
-                if not weights or not os.path.isfile(weights):
-                    raise InputError(
-                        f"the index was built with weights file {m['pretrained'][5:]}, which is "
-                        f"no longer at {weights}"
-                    )
-            else:
-                weights = m["pretrained"]
-            enc = ClipEncoder(name, weights, self.device)
-            if enc.spec.model_id != m["model_id"]:
-                raise IndexMismatchError(
-                    f"the model loaded ({enc.spec.model_id}) differs from the index's "
-                    f"({m['model_id']})"
-                )
+            spec = ModelSpec.from_meta(self.meta)  # older metas: what they were built with
+            enc = clip.ClipEncoder(spec.config(self.device), frame_short_side=spec.frame_short_side)
+            why = spec.mismatch(enc.spec)
+            if why:
+                raise IndexMismatchError(why)
             self._encoder = enc
         return self._encoder
 
@@ -202,8 +190,10 @@ class SearchEngine(ShotRanking):
             return self.encoder.encode_text([text])[0]
 
     def _encode_image(self, image) -> np.ndarray:
+        # scaled as this index's frames were (also with an encoder handed in from outside)
+        side = int((self.meta or {}).get("frame_short_side") or LEGACY_FRAME_SHORT_SIDE)
         with self._lock:
-            return self.encoder.encode_images([image])[0]
+            return self.encoder.encode_images([image], side)[0]
 
     def shot_vector(self, shot_id: str) -> np.ndarray:
         parse_shot_id(shot_id)  # readable error for malformed ids

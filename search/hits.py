@@ -3,7 +3,7 @@ shows and exports) and :class:`SearchResult` (a page of hits and the result flag
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from scenesearch.indexer.records import LabelScore
@@ -69,13 +69,16 @@ class SearchResult:
     exhausted: bool = True  # no further page exists
 
 
-def hit_from_dict(d: dict) -> Hit:
-    """A :class:`Hit` back from its ``to_dict()`` (keys it does not know are ignored)."""
-    return Hit(
-        shot_id=d["shot_id"], movie_id=d["movie_id"], title=d["title"], year=d.get("year"),
-        genres=tuple(d.get("genres") or ()), shot_index=int(d["shot_index"]),
-        start_s=float(d["start_s"]), end_s=float(d["end_s"]), labels=tuple(d.get("labels") or ()),
-        top=tuple(LabelScore(t["label"], float(t["score"])) for t in d.get("top") or ()),
-        thumb=d.get("thumb", ""), path=d.get("path", ""), score=d.get("score"),
-        start_frame=d.get("start_frame"), end_frame=d.get("end_frame"), fps=d.get("fps"),
-    )  # fmt: skip
+HIT_FIELDS = frozenset(f.name for f in fields(Hit))
+
+
+def hit_from_dict(d: dict[str, Any]) -> Hit:
+    """A :class:`Hit` back from its ``to_dict()`` form (keys it does not know, such as
+    ``duration_s``, are ignored)."""
+    kw = {k: v for k, v in d.items() if k in HIT_FIELDS}
+    kw["genres"] = tuple(kw.get("genres") or ())
+    kw["labels"] = tuple(kw.get("labels") or ())
+    kw["top"] = tuple(LabelScore(t["label"], float(t["score"])) for t in kw.get("top") or ())
+    kw["shot_index"] = int(kw["shot_index"])
+    kw["start_s"], kw["end_s"] = float(kw["start_s"]), float(kw["end_s"])
+    return Hit(**kw)

@@ -57,9 +57,10 @@ def device() -> str:
 def tiny_encoder(device):
     """The tiny random OpenCLIP model on CPU (same weights every time: seeded), in fp32 so tests
     can compare it exactly with open_clip's own calls (the bf16 path has its own tests)."""
+    from scenesearch.indexer.config import ModelConfig
     from scenesearch.indexer.encoder import ClipEncoder
 
-    return ClipEncoder(TINY_MODEL, "random", device, "fp32")
+    return ClipEncoder(ModelConfig(TINY_MODEL, "random", device, "fp32"))
 
 
 @pytest.fixture(scope="session")

@@ -346,3 +346,18 @@ def test_allowed_folders_are_minimal(tmp_path):
     eng = SimpleNamespace(meta={"model_id": "m"}, movies=lambda: [{"path": "/w.mp4"}])
     got = allowed_folders(eng, [str(tmp_path / "extra")], str(tmp_path / "idx"))
     assert got == [str(tmp_path / "idx" / "thumbs")]
+
+
+def test_hits_round_trip_through_their_dicts(engine):
+    """A hit → its dict (the JSON API's, the CLI's server route's) → the same hit, every field
+    (best-match time included): search.hits.hit_from_dict serves the page's export and the
+    CLI's server route alike."""
+    from scenesearch.search.hits import hit_from_dict
+    from scenesearch.ui.remote import handle_request, hits_from_answer
+
+    res = engine.search("a dark street", limit=5)
+    assert res.hits and all(hit_from_dict(h.to_dict()) == h for h in res.hits)
+    assert any(h.match_s is not None for h in res.hits)  # the field that used to be dropped
+    answer = handle_request(engine, {"text": "a dark street", "limit": 5})
+    assert "path" not in answer["hits"][0] and answer["hits"][0]["movie_path"]
+    assert hits_from_answer(answer) == res.hits

@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from scenesearch.indexer.config import ModelConfig
 from scenesearch.indexer.encoder import ClipEncoder
 from scenesearch.indexer.errors import ConfigError, ModelError
 from scenesearch.indexer.labels import SceneLabeler, clean_labels, load_taxonomy, top_labels
@@ -89,7 +90,7 @@ def test_label_matrix_is_cached(tiny_encoder, tmp_path, monkeypatch):
 
 
 def test_random_weights_are_deterministic(tiny_encoder):
-    again = ClipEncoder(TINY_MODEL, "random", tiny_encoder.device, "fp32")
+    again = ClipEncoder(ModelConfig(TINY_MODEL, "random", tiny_encoder.device, "fp32"))
     fr = _frames(2)
     np.testing.assert_array_equal(again.encode_frames(fr), tiny_encoder.encode_frames(fr))
     assert again.spec.model_id == "tiny-clip/random" and again.spec.is_random
@@ -140,22 +141,22 @@ def test_image_query_inputs(tiny_encoder, tmp_path):
 
 def test_model_errors_are_one_line(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="unknown model 'ViT-B-33'.*did you mean"):
-        ClipEncoder("ViT-B-33", "random")
+        ClipEncoder(ModelConfig("ViT-B-33", "random"))
     with pytest.raises(ModelError, match="weights file not found"):
-        ClipEncoder(TINY_MODEL, str(tmp_path / "missing.pt"))
+        ClipEncoder(ModelConfig(TINY_MODEL, str(tmp_path / "missing.pt")))
     with pytest.raises(ConfigError, match="unknown pretrained tag 'nope'"):
-        ClipEncoder("ViT-B-32", "nope")
+        ClipEncoder(ModelConfig("ViT-B-32", "nope"))
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
     with pytest.raises(ModelError, match="cannot load weights file"):
-        ClipEncoder(TINY_MODEL, str(bad))
+        ClipEncoder(ModelConfig(TINY_MODEL, str(bad)))
 
 
 def test_hub_tag_offline_says_how_to_proceed(monkeypatch):
     """No network here: asking for hub weights must fail with the way out, in one message."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match=r"--pretrained PATH.*--pretrained random"):
-        ClipEncoder("RN50", "openai")
+        ClipEncoder(ModelConfig("RN50", "openai"))
 
 
 def test_precision_auto_follows_the_hardware(monkeypatch):
@@ -169,7 +170,7 @@ def test_precision_auto_follows_the_hardware(monkeypatch):
     assert enc.resolve_precision("cpu", "auto") == "bf16"
     assert enc.resolve_precision("cpu", "fp32") == "fp32"
     with pytest.raises(ConfigError, match="fp16 runs on CUDA only"):
-        ClipEncoder(TINY_MODEL, "random", "cpu", "fp16")
+        ClipEncoder(ModelConfig(TINY_MODEL, "random", "cpu", "fp16"))
 
 
 def test_cpu_bf16_image_tower_stays_close_to_fp32(tiny_encoder):
@@ -177,7 +178,7 @@ def test_cpu_bf16_image_tower_stays_close_to_fp32(tiny_encoder):
     and images, the text tower untouched (same text features, so the same label matrix)."""
     if tiny_encoder.device != "cpu":
         pytest.skip("CPU precision path")
-    bf = ClipEncoder(TINY_MODEL, "random", "cpu", "bf16")
+    bf = ClipEncoder(ModelConfig(TINY_MODEL, "random", "cpu", "bf16"))
     assert bf.precision_used == "bf16"
     assert next(bf.model.visual.parameters()).dtype == torch.bfloat16
     assert next(bf.model.transformer.parameters()).dtype == torch.float32

@@ -62,7 +62,7 @@ gathers their public names.
 """
 
 # The parts, by job (each module says what it owns); the names below are the app's public ones.
-from scenesearch.ui.app_api import API_NAMES, add_api, api_hit, api_sequences
+from scenesearch.ui.app_api import API_NAMES, add_api, api_sequences
 from scenesearch.ui.app_handlers import (
     DEFAULT_K,
     MAX_K,
@@ -74,6 +74,7 @@ from scenesearch.ui.app_handlers import (
 from scenesearch.ui.app_page import build_app
 from scenesearch.ui.app_serve import MAX_UPLOAD, launch_app, open_slot, serve, theme
 from scenesearch.ui.app_view import banner, caption, details_markdown, player_html
+from scenesearch.ui.remote import api_hit
 
 __all__ = [
     "API_NAMES", "DEFAULT_K", "MAX_K", "MAX_UPLOAD", "EngineSlot", "MovieLocator", "SearchApp",

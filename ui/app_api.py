@@ -12,11 +12,12 @@ import gradio as gr
 
 from scenesearch.indexer.errors import ConfigError, IndexBusyError, ScenesearchError
 from scenesearch.search.filters import filters_from_input
+from scenesearch.search.temporal import Step, find_sequences
 from scenesearch.search.validate import as_int, named
 from scenesearch.ui.app_handlers import MAX_K, EngineSlot
 from scenesearch.ui.app_view import one_line
 from scenesearch.ui.remote import API_NAME as REMOTE_API
-from scenesearch.ui.remote import handle_request
+from scenesearch.ui.remote import api_hit, handle_request
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +32,11 @@ API_NAMES = {
 }
 
 
-def api_hit(d: dict) -> dict:
-    """A hit dict for the JSON API: ``path`` is renamed ``movie_path``, because gradio_client
-    takes any dict with a ``path`` key for a file to download (it would fetch the whole movie)."""
-    out = {k: v for k, v in d.items() if k != "path"}
-    out["movie_path"] = d.get("path", "")
-    return out
-
-
 def api_sequences(slot, query: str, then: str, within: float, labels, genres, movies, k: int,
                   **filters: Any) -> list[dict[str, Any]]:  # fmt: skip
     """The JSON API's "sequences" endpoint: pair dicts (``score``, ``gap_s``, ``first``,
     ``then``; each hit with ``movie_path`` instead of ``path``). ``filters``: the other inputs
     of :func:`search.filters.filters_from_input` (years, durations, all_labels, ...)."""
-    from scenesearch.search.temporal import Step, find_sequences
-
     f = filters_from_input(labels=labels, genres=genres, movies=movies, **filters)
     res = find_sequences(slot.get(), Step((query or "").strip() or None, None, f),
                          Step((then or "").strip() or None, None, f), within_s=float(within),

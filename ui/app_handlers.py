@@ -15,6 +15,7 @@ from typing import Any
 import gradio as gr
 
 from scenesearch.indexer.errors import IndexBusyError, ScenesearchError
+from scenesearch.indexer.records import parse_shot_id
 from scenesearch.search import SearchEngine
 from scenesearch.search.filters import filters_from_input
 from scenesearch.search.validate import as_int, named, opt_float
@@ -313,8 +314,6 @@ class SearchApp:
 
     def thumb_file(self, shot_id: str) -> str | None:
         """The JPEG of an indexed shot, from the index's thumbs folder only, or None."""
-        from scenesearch.indexer.records import parse_shot_id
-
         eng = self.slot.engine
         movie_id, index = parse_shot_id(shot_id)
         if eng is None or not any(m["movie_id"] == movie_id for m in eng.movies()):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import gradio as gr
 from starlette.middleware import Middleware
 
-from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.config import StoreConfig, env_defaults, resolve_device
 from scenesearch.indexer.errors import ConfigError, IndexBusyError
 from scenesearch.search import SearchEngine
 from scenesearch.ui.app_handlers import EngineSlot, SearchApp, allowed_folders
@@ -111,8 +111,6 @@ def serve(
     An index being indexed elsewhere does not stop the server: the page says so and offers
     Retry.
     """
-    from scenesearch.indexer.config import env_defaults, resolve_device
-
     slot = open_slot(store_cfg, resolve_device(device or env_defaults()["device"] or "auto"))
     if slot.engine is None:
         log.warning("index busy: %s; serving the page with a Retry button", slot.busy_message)

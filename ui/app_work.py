@@ -21,10 +21,14 @@ import tempfile
 import gradio as gr
 
 from scenesearch.indexer.errors import IndexBusyError, ScenesearchError
+from scenesearch.search.export import export_hits
+from scenesearch.search.facets import facet_counts
 from scenesearch.search.hits import hit_from_dict
+from scenesearch.search.temporal import Step, find_sequences
 from scenesearch.search.validate import named
 from scenesearch.ui.app_handlers import PAGE_NAMES, build_filters
 from scenesearch.ui.app_view import banner, caption
+from scenesearch.ui.media import thumb_url
 from scenesearch.ui.strip import STRIP_CSS, hits_in_movie, movie_strip, strip_html
 from scenesearch.ui.textfmt import fmt_time
 
@@ -163,8 +167,6 @@ class WorkPanel:
     def sequences(self, q, img, then, within, labels, label_mode, label_source, genres, movies,
                   *rest) -> tuple[list[dict], str]:  # fmt: skip
         """A "then" search: (gallery item dicts, status HTML)."""
-        from scenesearch.search.temporal import Step, find_sequences
-
         try:
             eng = self.app.slot.get()
             filters = build_filters(labels, label_mode, label_source, genres, movies, *rest[:4])
@@ -189,8 +191,6 @@ class WorkPanel:
                              f"each plays from A's start to B's end.{proof}")  # fmt: skip
 
     def facets(self, labels, label_mode, label_source, genres, movies, *rest) -> str:
-        from scenesearch.search.facets import facet_counts
-
         try:
             eng = self.app.slot.get()
             if eng.is_empty:
@@ -219,8 +219,6 @@ class WorkPanel:
             strip = movie_strip(self.app.slot.get(), movie_id)
         except ScenesearchError as e:
             return f'<div class="ss-banner ss-error">{html.escape(str(e))}</div>'
-        from scenesearch.ui.media import thumb_url
-
         marked = set()
         for h in hits or []:
             marked |= hits_in_movie([h.get("first", h), *([h["then"]] if "then" in h else [])],
@@ -238,8 +236,6 @@ class WorkPanel:
         return (*self.app.show(hit), hit, gr.Button(interactive=True))
 
     def export(self, hits, fmt):
-        from scenesearch.search.export import export_hits
-
         items = [h for d in hits or [] for h in ([d["first"], d["then"]] if "then" in d else [d])]
         if not items:
             return None, '<div class="ss-banner ss-warn">Nothing to export: search first.</div>'

@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 
+from scenesearch.indexer.config import ModelConfig, RunConfig, SampleConfig, ShotConfig
 from scenesearch.indexer.errors import ScenesearchError, printable
 from scenesearch.ui.common import (
     add_index_args,
@@ -43,11 +44,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--device", default=None, help="auto | cpu | cuda[:N] (default: auto)")
     g.add_argument(
-        "--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+        "--precision", default=ModelConfig.precision, choices=["auto", "fp32", "fp16", "bf16"],
         help="image-tower precision (auto: bf16 autocast on CUDA, bf16 weights on CPUs with "
         "native bf16 such as AVX512-BF16/AMX, else fp32)",
     )  # fmt: skip
-    g.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
+    g.add_argument("--batch-size", type=int, default=ModelConfig.batch_size,
+                   help="images per forward pass")  # fmt: skip
 
 
 def _index_config(args):
@@ -136,17 +138,18 @@ def _add_index_parser(sub) -> None:
                    help="CSV/Parquet with path[,title,year,genres,id] columns")  # fmt: skip
     p.add_argument("--force", action="store_true", help="re-index movies already indexed")
     p.add_argument(
-        "--frames-per-shot", default="3", metavar="K|all",
-        help="frames embedded per shot at least, evenly spaced (default 3; 'all' = every frame, "
-        "the paper's way)",
+        "--frames-per-shot", default=str(SampleConfig.frames_per_shot), metavar="K|all",
+        help="frames embedded per shot at least, evenly spaced (default %(default)s; 'all' = "
+        "every frame, the paper's way)",
     )  # fmt: skip
     p.add_argument(
-        "--frame-interval", default="2", metavar="S|off",
-        help="one frame every S seconds of a shot, at least --frames-per-shot (default 2; "
-        "off = always --frames-per-shot)",
+        "--frame-interval", default=f"{SampleConfig.frame_interval_s:g}", metavar="S|off",
+        help="one frame every S seconds of a shot, at least --frames-per-shot (default "
+        "%(default)s; off = always --frames-per-shot)",
     )  # fmt: skip
-    p.add_argument("--max-frames-per-shot", type=int, default=16, metavar="N",
-                   help="cap on frames per shot from --frame-interval (default 16)")  # fmt: skip
+    p.add_argument("--max-frames-per-shot", type=int, default=SampleConfig.max_frames_per_shot,
+                   metavar="N", help="cap on frames per shot from --frame-interval "
+                   "(default %(default)s)")  # fmt: skip
     p.add_argument("--no-frame-vectors", action="store_true",
                    help="store only each shot's mean vector (smaller index; no best-frame "
                    "ranking, no match times)")  # fmt: skip
@@ -155,11 +158,12 @@ def _add_index_parser(sub) -> None:
                    "else PyAV on the CPU)")  # fmt: skip
     p.add_argument("--detector", help="shot detector(s), e.g. content+threshold, transnet, "
                    "transnet:0.3 (threshold); see docs/shot_detection.md")  # fmt: skip
-    p.add_argument("--min-shot-s", type=float, help="minimum shot length in seconds (0.6)")
+    p.add_argument("--min-shot-s", type=float, help="minimum shot length in seconds "
+                   f"(default {ShotConfig.min_shot_s:g})")  # fmt: skip
     p.add_argument("--max-shot-s", type=float, help="split shots longer than this (0 = never)")
     p.add_argument("--taxonomy", metavar="FILE", help="label file, one per line (MovieCLIP 179)")
     p.add_argument("--prompt", help="label prompt with {label} (MovieCLIP's by default)")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--workers", type=int, default=RunConfig.workers,
                    help="decode processes (0 = auto from cores, -1 = decode in-process)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scenesearch.indexer.config import ModelConfig, RunConfig, SampleConfig
 from scenesearch.indexer.errors import ConfigError
 
 RESULTS = Path(__file__).resolve().parents[1] / "eval" / "results"
@@ -134,16 +135,18 @@ def register(sub) -> None:
     )
     pi.add_argument("video", metavar="VIDEO")
     pi.add_argument("--out", metavar="DIR", help="report folder (default eval/results/...)")
-    pi.add_argument("--model", default="ViT-B-32", help="open_clip model or config JSON")
+    pi.add_argument("--model", default=ModelConfig.name, help="open_clip model or config JSON")
     pi.add_argument("--pretrained", default="random",
                     help="weights: 'random' (seeded; same speed) or a tag/file (default random)")  # fmt: skip
-    pi.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    pi.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+    pi.add_argument("--device", default=ModelConfig.device, help="auto | cpu | cuda")
+    pi.add_argument("--precision", default=ModelConfig.precision, choices=["auto", "fp32", "fp16", "bf16"],
                     help="our runs' image-tower precision (the baseline always runs fp32)")  # fmt: skip
-    pi.add_argument("--frames-per-shot", default="3", metavar="K|all",
-                    help="frames per shot of our default run (default 3)")  # fmt: skip
-    pi.add_argument("--batch-size", type=int, default=64)
-    pi.add_argument("--workers", type=int, default=0, help="decode workers (0 = automatic)")
+    pi.add_argument("--frames-per-shot", default=str(SampleConfig.frames_per_shot),
+                    metavar="K|all", help="frames per shot of our default run "
+                    "(default %(default)s)")  # fmt: skip
+    pi.add_argument("--batch-size", type=int, default=ModelConfig.batch_size)
+    pi.add_argument("--workers", type=int, default=RunConfig.workers,
+                    help="decode workers (0 = automatic)")  # fmt: skip
     pi.add_argument("--detector", action="append", default=[], metavar="LABEL",
                     help="also index with this shot detector (spec [FIELD=VALUE ...]); repeat")  # fmt: skip
     pi.add_argument("--skip-all", action="store_true", help="skip our all-frames run")
@@ -171,8 +174,8 @@ def register(sub) -> None:
     ps.add_argument("--points", type=int, required=True, metavar="N", help="shots in the index")
     ps.add_argument("--out", metavar="DIR", help="report folder (default eval/results/...)")
     ps.add_argument("--queries", type=int, default=200, help="queries per measured case")
-    ps.add_argument("--model", default="ViT-B-32",
-                    help="model for the text-query and API cases (512-d; default ViT-B-32)")  # fmt: skip
+    ps.add_argument("--model", default=ModelConfig.name,
+                    help="model for the text-query and API cases (512-d; default %(default)s)")  # fmt: skip
     ps.add_argument("--pretrained", default="random")
     ps.add_argument("--text-queries", type=int, default=50,
                     help="end-to-end text queries (0 = skip)")  # fmt: skip
@@ -196,7 +199,7 @@ def register(sub) -> None:
     )
     pt.add_argument("videos", nargs="*", metavar="VIDEO", help="films (default: the corpus)")
     pt.add_argument("--out", metavar="DIR", help="report folder (default eval/results/...)")
-    pt.add_argument("--model", default="ViT-B-32", help="open_clip model or config JSON")
+    pt.add_argument("--model", default=ModelConfig.name, help="open_clip model or config JSON")
     pt.add_argument("--pretrained", default="random")
     pt.add_argument("--brute-stride", type=int, default=1,
                     help="brute force embeds every Nth decoded frame (1 = every frame)")  # fmt: skip

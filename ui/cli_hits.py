@@ -101,7 +101,6 @@ def print_facets(eng, filters, as_json: bool) -> None:
 def cmd_then(args, eng, query, image, filters) -> int:
     """``search A --then B``: the best pairs, as a table or JSON lines; --export writes each
     pair as two clips (A, then B)."""
-    from scenesearch.indexer.imageio import load_rgb
     from scenesearch.search.temporal import MAX_DEPTH, Step, find_sequences
 
     fb = filters
@@ -112,7 +111,7 @@ def cmd_then(args, eng, query, image, filters) -> int:
     res = find_sequences(
         eng,
         Step(query, image, filters),
-        Step(args.then, load_rgb(args.then_image) if args.then_image else None, fb),
+        Step(args.then, args.then_image, fb),  # the engine loads it at the index's frame scale
         within_s=args.within,
         limit=args.k,
         depth=args.depth,

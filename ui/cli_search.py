@@ -9,6 +9,15 @@ import sys
 from scenesearch.indexer.errors import printable
 from scenesearch.search.filters import filters_from_input
 from scenesearch.search.validate import InputValueError
+from scenesearch.ui import remote
+from scenesearch.ui.cli_hits import (
+    add_search_args,
+    after_search,
+    check_args,
+    cmd_then,
+    export,
+    needs_engine,
+)
 from scenesearch.ui.common import (
     CLI_NAMES,
     add_index_args,
@@ -48,15 +57,14 @@ def search_here_or_there(args) -> int:
     there), else here — opening the index without its model, so that names and the shot id are
     checked before the model loads (on the first text or image query)."""
     from scenesearch.indexer.imageio import load_rgb
-    from scenesearch.ui import remote
 
     query = " ".join(args.query).strip() or None
     filters = filters_from_args(args)
-    image = load_rgb(args.image) if args.image else None  # a missing/broken file: one line, now
+    if args.image:
+        load_rgb(args.image)  # a missing/broken file: one line, now
+    image = args.image  # the engine loads it at its index's frame scale
     cfg = store_config_from_args(args)
     require_index(cfg)
-    from scenesearch.ui.cli_hits import check_args, needs_engine
-
     check_args(args)  # --export path/format, --then combinations: before any search
     url = None if args.no_server or needs_engine(args) else remote.find_server(cfg)
     if url is not None:
@@ -74,8 +82,6 @@ def search_here_or_there(args) -> int:
                 return 0
             res, random_weights = remote.result_from_answer(answer)
             _print_result(args, res, random_weights)
-            from scenesearch.ui.cli_hits import export
-
             export(args, None, res.hits)  # --export
             return 3 if res.no_good_match else 0
     with open_engine(args, load_model=False) as eng:
@@ -85,8 +91,6 @@ def search_here_or_there(args) -> int:
         if eng.ranking_note and (query or args.image):
             print(f"note: {eng.ranking_note}", file=sys.stderr)
         if args.then or args.then_image:  # "A then B" sequences (ui/cli_hits.py)
-            from scenesearch.ui.cli_hits import cmd_then
-
             return cmd_then(args, eng, query, image, filters)
         res = eng.search(
             text=query,
@@ -100,8 +104,6 @@ def search_here_or_there(args) -> int:
             min_score=args.min_score,
         )
         _print_result(args, res, eng.random_weights)
-        from scenesearch.ui.cli_hits import after_search
-
         after_search(args, eng, res, filters)  # --facets, --export
     return 3 if res.no_good_match else 0
 
@@ -200,8 +202,6 @@ def register(sub) -> None:
     p.add_argument("--no-server", action="store_true",
                    help="search here even when a 'scenesearch serve' of this index is running "
                    "(by default the query goes through it: its model is already loaded)")  # fmt: skip
-    from scenesearch.ui.cli_hits import add_search_args
-
     add_search_args(p)  # --then/--within, --export, --facets
     p.set_defaults(func=cmd_search)
 

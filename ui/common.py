@@ -7,7 +7,7 @@ import os
 import sys
 
 from scenesearch.indexer.config import StoreConfig, env_defaults
-from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.errors import ConfigError, ScenesearchError
 
 # What the command line calls the search inputs in messages: the library names them by its own
 # words (search/filters.py, search/validate.py, search/temporal.py: InputValueError.field) and
@@ -48,7 +48,9 @@ def add_index_args(p: argparse.ArgumentParser) -> None:
         help="use a Qdrant server instead of the embedded store (default $QDRANT_URL); the index "
         "folder still holds thumbnails",
     )
-    g.add_argument("--collection", default="shots", help="collection name on a server")
+    g.add_argument(
+        "--collection", default=StoreConfig.collection, help="collection name on a server"
+    )
 
 
 def store_config_from_args(args: argparse.Namespace) -> StoreConfig:
@@ -57,7 +59,7 @@ def store_config_from_args(args: argparse.Namespace) -> StoreConfig:
         index_dir=args.index or env["index_dir"],
         qdrant_url=args.qdrant_url or env["qdrant_url"],
         api_key=env["api_key"],
-        collection=getattr(args, "collection", "shots"),
+        collection=getattr(args, "collection", StoreConfig.collection),
         shard_number=getattr(args, "shard_number", None),
         replication_factor=getattr(args, "replication_factor", None),
         write_consistency_factor=getattr(args, "write_consistency_factor", None),
@@ -100,21 +102,21 @@ def model_for_index(cfg: StoreConfig, model: str | None, pretrained: str | None)
     local-weights index needs no repeated flags, and never a hub download), else ViT-B-32 with
     OpenAI's weights. A conflicting choice is left for the index's meta check to refuse."""
     from scenesearch.indexer.config import ModelConfig
+    from scenesearch.indexer.model_spec import ModelSpec
 
     meta = None
     if model is None or pretrained is None:
         meta = existing_meta(cfg)
     if not meta:
         return model or ModelConfig.name, pretrained or ModelConfig.pretrained
-    rec_model = meta.get("model_config_path") or meta["model"]
-    rec_weights = meta["pretrained"]
-    if rec_weights.startswith("file:"):
-        rec_weights = meta.get("weights_path") or rec_weights[5:]
-        if pretrained is None and not os.path.isfile(rec_weights):
-            raise ConfigError(
-                f"the index was built with weights file {meta['pretrained'][5:]}, no longer at "
-                f"{rec_weights}; give it with --pretrained PATH"
-            )
+    spec = ModelSpec.from_meta(meta)
+    rec_model = spec.config_path or spec.name
+    rec_weights = spec.weights_path if spec.pretrained.startswith("file:") else spec.pretrained
+    if pretrained is None:
+        try:
+            rec_weights = spec.config("cpu").pretrained  # a recorded file must still be there
+        except ScenesearchError as e:
+            raise ConfigError(f"{e}; give it with --pretrained PATH") from e
     used = (model or rec_model, pretrained or rec_weights)
     if (model is None or model == rec_model) and (pretrained is None or pretrained == rec_weights):
         print(

@@ -23,14 +23,14 @@ import os
 import time
 import urllib.error
 import urllib.request
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import ConfigError, InputError, ScenesearchError
 from scenesearch.indexer.imageio import MAX_IMAGE_BYTES
-from scenesearch.indexer.records import LabelScore
+from scenesearch.search.filters import SearchFilters
+from scenesearch.search.hits import SearchResult, hit_from_dict
 from scenesearch.search.validate import named
 from scenesearch.ui.common import CLI_NAMES
 
@@ -181,26 +181,25 @@ def remote_search(url: str, request: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def api_hit(d: dict) -> dict:
+    """A hit dict for the JSON API (this route and the app's): ``path`` is renamed
+    ``movie_path``, because gradio_client takes any dict with a ``path`` key for a file to
+    download (it would fetch the whole movie)."""
+    out = {k: v for k, v in d.items() if k != "path"}
+    out["movie_path"] = d.get("path", "")
+    return out
+
+
 def hits_from_answer(answer: dict[str, Any]):
     """The answer's hits as :class:`search.Hit` objects (unknown keys ignored)."""
-    from scenesearch.search import Hit
-
-    names = {f.name for f in fields(Hit)}
-    out = []
-    for d in answer.get("hits") or []:
-        d = {**d, "path": d.get("movie_path", d.get("path", ""))}
-        kw = {k: v for k, v in d.items() if k in names}
-        kw["genres"] = tuple(kw.get("genres") or ())
-        kw["labels"] = tuple(kw.get("labels") or ())
-        kw["top"] = tuple(LabelScore(t["label"], float(t["score"])) for t in kw.get("top") or ())
-        out.append(Hit(**kw))
-    return out
+    return [
+        hit_from_dict({**d, "path": d.get("movie_path", d.get("path", ""))})
+        for d in answer.get("hits") or []
+    ]
 
 
 def result_from_answer(answer: dict[str, Any]):
     """(SearchResult, random_weights) from a server answer."""
-    from scenesearch.search.engine import SearchResult
-
     res = SearchResult(
         hits_from_answer(answer),
         answer.get("mode", "text"),
@@ -215,8 +214,6 @@ def result_from_answer(answer: dict[str, Any]):
 def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
     """Run one CLI request on an open :class:`search.SearchEngine`; errors become
     ``{"error": "one line"}``."""
-    from scenesearch.search import SearchFilters
-
     try:
         if not isinstance(request, dict):
             raise ConfigError("the request must be a JSON object")
@@ -240,13 +237,8 @@ def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
     except (ScenesearchError, ValueError, TypeError) as e:
         e = named(e, CLI_NAMES)  # the CLI's route: its words
         return {"error": (str(e).strip().splitlines() or [type(e).__name__])[0]}
-    hits = []
-    for h in res.hits:
-        d = h.to_dict()
-        d["movie_path"] = d.pop("path", "")  # see ui.app_api.api_hit
-        hits.append(d)
     return {
-        "hits": hits,
+        "hits": [api_hit(h.to_dict()) for h in res.hits],
         "mode": res.mode,
         "no_good_match": res.no_good_match,
         "best_score": res.best_score,

@@ -5,7 +5,9 @@ indexes, WAL), ``index.json`` (the index metadata, replaced atomically), ``movie
 row of indexing state per movie) and ``.lock``. An exclusive ``flock`` on ``.lock`` is held for
 the lifetime of an :class:`EdgeStore`, so a second opener — another process, or a second
 instance in this one — fails at once with :class:`IndexBusyError` instead of with the engine's
-own obscure WAL error.
+own obscure WAL error. Those folder files are kept by :mod:`indexer.store.edge_folder`; the
+engine's own types are built in :mod:`indexer.store.edge_types`; what this store shares with the
+server store (search and its exact retry, scroll, retrieve...) is :mod:`indexer.store._qdrant`.
 """
 
 from __future__ import annotations
@@ -159,8 +161,9 @@ class EdgeStore(QdrantStore):
         return self.folder.read_meta()
 
     def set_meta(self, meta: dict[str, Any]) -> None:
-        self._check_open()
-        self.folder.write_meta(meta)
+        with self._mutex:  # the same lock as close(): never written into a closing store
+            self._check_open()
+            self.folder.write_meta(meta)
 
     def flush(self) -> None:
         if self._shard is not None and not self._closed:
@@ -249,14 +252,17 @@ class EdgeStore(QdrantStore):
 
     # -- per-movie state -------------------------------------------------------------
     def get_movies(self) -> dict[str, dict[str, Any]]:
-        self._check_open()
-        return self.folder.get_movies()
+        with self._mutex:
+            self._check_open()
+            return self.folder.get_movies()
 
     def put_movie(self, record: dict[str, Any]) -> None:
         movie_id = movie_id_of(record)
-        self._check_open()
-        self.folder.put_movie(movie_id, record)
+        with self._mutex:
+            self._check_open()
+            self.folder.put_movie(movie_id, record)
 
     def delete_movie_record(self, movie_id: str) -> None:
-        self._check_open()
-        self.folder.delete_movie(movie_id)
+        with self._mutex:
+            self._check_open()
+            self.folder.delete_movie(movie_id)

@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import IndexMismatchError, StoreError
 from scenesearch.indexer.store import _translate as tr
 from scenesearch.indexer.store._qdrant import QdrantStore, movie_id_of, store_errors
 from scenesearch.indexer.store.base import CollectionSpec, Filter, Query, SearchParams, StorePoint
+from scenesearch.indexer.store.edge_types import EdgeTuning
 from scenesearch.indexer.store.server_types import ClientFilters, index_forms, vector_params
 
 log = logging.getLogger(__name__)
@@ -43,12 +45,12 @@ class ServerStore(QdrantStore):
         self,
         url: str,
         api_key: str | None = None,
-        collection: str = "shots",
+        collection: str = StoreConfig.collection,
         *,
-        m: int = 16,
-        ef_construct: int = 100,
-        full_scan_threshold_kb: int = 150_000,  # see EdgeTuning
-        payload_m: int = 0,
+        m: int = EdgeTuning.m,  # HNSW settings as on the embedded store (see EdgeTuning)
+        ef_construct: int = EdgeTuning.ef_construct,
+        full_scan_threshold_kb: int = EdgeTuning.full_scan_threshold_kb,
+        payload_m: int = EdgeTuning.payload_m,
         timeout: int = 60,
         shard_number: int | None = None,
         replication_factor: int | None = None,
