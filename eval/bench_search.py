@@ -480,10 +480,10 @@ def run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
 
 
 def _run_search_bench(bc: SearchBenchConfig) -> dict[str, Any]:
+    from scenesearch.indexer.catalog import index_meta
     from scenesearch.indexer.config import ModelConfig
     from scenesearch.indexer.encoder import ClipEncoder
     from scenesearch.indexer.labels import SceneLabeler
-    from scenesearch.indexer.pipeline import index_meta
     from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
     from scenesearch.indexer.store.edge import EdgeStore, EdgeTuning
     from scenesearch.search import SearchEngine, SearchFilters

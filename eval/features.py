@@ -20,6 +20,7 @@ import numpy as np
 
 from scenesearch.indexer.errors import InputError
 from scenesearch.indexer.store.base import VECTOR_CLIP, VECTOR_SCENES, ShotStore
+from scenesearch.indexer.stored import ShotRecord
 
 
 @dataclass
@@ -111,27 +112,25 @@ def load_shots(
     recs = list(store.iter_points(with_vectors=list(vectors)))
     if not recs:
         raise InputError("the index holds no shots; index some movies first")
-    recs.sort(key=lambda r: (str(r.payload.get("movie_id")), int(r.payload.get("shot_index", 0))))
+    shots = sorted(((ShotRecord.from_point(r), r.id) for r in recs),
+                   key=lambda sr: (sr[0].movie_id, int(sr[0].shot_index)))  # fmt: skip
     mats: dict[str, list[np.ndarray]] = {v: [] for v in vectors}
-    for r in recs:
+    for s, _ in shots:
         for v in vectors:
-            vec = (r.vectors or {}).get(v)
+            vec = s.vectors.get(v)
             if vec is None:
-                raise InputError(
-                    f"shot {r.payload.get('shot_id')} has no {v!r} vector in the index"
-                )
+                raise InputError(f"shot {s.shot_id} has no {v!r} vector in the index")
             mats[v].append(np.asarray(vec, dtype=np.float32))
-    P = [r.payload for r in recs]
     return ShotTable(
-        shot_ids=[str(p.get("shot_id", r.id)) for p, r in zip(P, recs, strict=True)],
-        movie_ids=[str(p.get("movie_id", "")) for p in P],
-        titles=[str(p.get("title") or "") for p in P],
-        paths=[str(p.get("path") or "") for p in P],
-        shot_index=np.array([int(p.get("shot_index", 0)) for p in P]),
-        start_s=np.array([float(p.get("start_s", 0.0)) for p in P]),
-        end_s=np.array([float(p.get("end_s", 0.0)) for p in P]),
-        genres=[tuple(p.get("genres") or ()) for p in P],
-        labels=[tuple(p.get("labels") or ()) for p in P],
+        shot_ids=[str(s.shot_id or pid) for s, pid in shots],  # the point id if it has none
+        movie_ids=[str(s.movie_id) for s, _ in shots],
+        titles=[str(s.title or "") for s, _ in shots],
+        paths=[str(s.path or "") for s, _ in shots],
+        shot_index=np.array([int(s.shot_index) for s, _ in shots]),
+        start_s=np.array([float(s.start_s) for s, _ in shots]),
+        end_s=np.array([float(s.end_s) for s, _ in shots]),
+        genres=[tuple(s.genres or ()) for s, _ in shots],
+        labels=[tuple(s.labels or ()) for s, _ in shots],
         vectors={v: np.stack(m) for v, m in mats.items()},
         meta=store.get_meta() or {},
     )

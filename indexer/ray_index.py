@@ -3,7 +3,7 @@
 Each movie is one CPU task that runs the movie's frame source (the same decode → shots → sampling
 stage the local run uses), sends its sampled frames in batches to a pool of embedding actors
 (each holds the model: one GPU each where the cluster has GPUs, CPU actors otherwise), has an
-actor build the shot points (vectors, labels, payloads: :func:`indexer.pipeline.shot_points`),
+actor build the shot records (vectors, labels, payloads: :func:`indexer.points.shot_points`),
 and writes the thumbnails and then the movie's shot table to the staging location. The driver
 loads each table into the store as it arrives, exactly like ``scenesearch load``.
 
@@ -21,27 +21,22 @@ import logging
 import os
 import time
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from scenesearch.indexer import shot_table as st
-from scenesearch.indexer.config import IndexConfig
-from scenesearch.indexer.errors import ConfigError, IndexMismatchError, InputError, ScenesearchError
-from scenesearch.indexer.pipeline import (
-    Indexer,
-    MovieFailed,
-    MovieResult,
-    RunSummary,
-    _safe_source,
+from scenesearch.indexer.catalog import (
     check_meta,
     index_meta,
     indexing_lock,
-    movie_record,
     open_index_store,
-    shot_points,
     store_movie,
 )
+from scenesearch.indexer.config import IndexConfig
+from scenesearch.indexer.errors import ConfigError, IndexMismatchError, InputError, ScenesearchError
+from scenesearch.indexer.planning import plan_movies
+from scenesearch.indexer.points import shot_points
 from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
 from scenesearch.indexer.store import (
     VECTOR_CLIP,
@@ -50,6 +45,10 @@ from scenesearch.indexer.store import (
     ShotStore,
     VectorSpec,
 )
+from scenesearch.indexer.stored import MovieRecord, ShotRecord
+from scenesearch.indexer.summary import MovieResult, RunSummary, add_seconds, tick, write_run_log
+from scenesearch.indexer.thumbnails import write_thumbnails
+from scenesearch.indexer.workers import MovieFailed, _safe_source
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ def import_ray():
 
 # ------------------------------------------------------------------------------ the actor
 class EmbedActor:
-    """Holds the model (encoder + labeler): embeds frame batches and builds shot points."""
+    """Holds the model (encoder + labeler): embeds frame batches and builds shot records."""
 
     def __init__(self, cfg: IndexConfig, device: str):
         from scenesearch.indexer.encoder import ClipEncoder
@@ -125,7 +124,6 @@ def movie_task(movie: Movie, cfg: IndexConfig, actors: list, staging: str, meta:
     """Index one movie into a staged shot table (runs as a Ray task); returns what it did."""
     import ray
 
-    from scenesearch.indexer.imageio import jpeg_bytes
     from scenesearch.indexer.sampling import iter_movie
 
     if crash_once_dir:
@@ -177,20 +175,15 @@ def movie_task(movie: Movie, cfg: IndexConfig, actors: list, staging: str, meta:
     points, seconds["label"] = ray.get(actors[turn % len(actors)].points.remote(
         movie, end, light, feats))  # fmt: skip
     t0 = time.perf_counter()
-    fs, thumbs = st.url_to_fs(st.thumbs_url(staging, movie.movie_id))
-    if fs.exists(thumbs):
-        fs.rm(thumbs, recursive=True)
-    for se, p in zip(shots, points):
-        data = jpeg_bytes(se.thumb, cfg.sample.thumb_width, cfg.sample.thumb_quality)
-        st.write_bytes_atomic(st.join(staging, p.payload["thumb"]), data)
+    write_thumbnails(shots, staging, movie.movie_id, cfg.sample.thumb_width,
+                     cfg.sample.thumb_quality)  # fmt: skip
     t1 = time.perf_counter()
     seconds["thumbnails"] = t1 - t0
     url = st.table_url(staging, movie.movie_id)
     # the table last: its existence says the movie (thumbnails included) is staged
-    st.write_table(st.points_table(points, meta, movie_record(movie, end, len(points))), url)
+    st.write_table(st.shots_table(points, meta, MovieRecord.of_movie(movie, end, len(points))), url)
     seconds["table"] = time.perf_counter() - t1
-    for k, v in end.seconds.items():
-        seconds[k] = seconds.get(k, 0.0) + v
+    add_seconds(seconds, end.seconds)
     return {
         "status": "indexed",
         "table": url,
@@ -214,15 +207,15 @@ def _crash_once(folder: str, movie_id: str) -> None:
 
 
 # ------------------------------------------------------------------------------ the driver
-class _Driver(Indexer):
-    """The planning and store side of :class:`Indexer`, without a model (the actors hold it)."""
+@dataclass
+class _Driver:
+    """The store side of a Ray run, without a model (the actors hold it): the run's config, the
+    index meta and vectors the actors reported, and the seconds spent per stage."""
 
-    def __init__(self, cfg: IndexConfig, meta: dict, dims: list[VectorSpec]):  # noqa: D107
-        self.cfg = cfg
-        self.meta = meta
-        self.dims = dims
-        self.stage_s = {}
-        self.encoder = self.labeler = None
+    cfg: IndexConfig
+    meta: dict
+    dims: list[VectorSpec]
+    stage_s: dict[str, float] = field(default_factory=dict)
 
     def open_store(self) -> ShotStore:
         return open_index_store(self.cfg.store, self.meta, self.dims)
@@ -244,16 +237,16 @@ def run_ray(cfg: IndexConfig, paths: list[str], manifest: str | None,
             model_id=meta["model_id"], random_weights=meta["pretrained"] == "random"
         )
         with indexing_lock(cfg.store.index_dir), driver.open_store() as store:
-            todo = driver.plan(paths, manifest, store, summary)
+            todo = plan_movies(cfg, paths, manifest, store, summary)
             cfg.write(os.path.join(cfg.store.index_dir, "config.json"))
             _run_movies(ray, driver, store, todo, actors, staging, opts, summary)
             if summary.count("indexed"):
                 t0 = time.perf_counter()
                 store.optimize()
-                driver._tick("optimize", t0)
+                tick(driver.stage_s, "optimize", t0)
         summary.wall_s = time.perf_counter() - t_start
         summary.stage_s = dict(driver.stage_s)
-        driver._write_run_log(summary)
+        write_run_log(cfg.store.index_dir, summary)
         return summary
     finally:
         for a in actors:
@@ -353,7 +346,7 @@ def _staged(url: str, movie: Movie, meta: dict) -> bool:
 def _load_staged(driver: _Driver, store: ShotStore, m: Movie, url: str, summary: RunSummary):
     t0 = time.perf_counter()
     n = _store_table(driver, store, m, url)
-    driver._tick("store", t0)
+    tick(driver.stage_s, "store", t0)
     summary.movies.append(
         MovieResult(m.path, "indexed", m.movie_id, m.title, n,
                     seconds=time.perf_counter() - t0, reason="loaded from staging")
@@ -364,9 +357,8 @@ def _load_result(driver: _Driver, store: ShotStore, m: Movie, url: str, res: dic
                  summary: RunSummary) -> None:  # fmt: skip
     t0 = time.perf_counter()
     n = _store_table(driver, store, m, url)
-    driver._tick("store", t0)
-    for k, v in res["seconds"].items():
-        driver.stage_s[k] = driver.stage_s.get(k, 0.0) + v
+    tick(driver.stage_s, "store", t0)
+    add_seconds(driver.stage_s, res["seconds"])
     summary.frames_decoded += res["frames"]
     summary.images_embedded += res["images"]
     summary.video_s += res["video_s"]
@@ -387,15 +379,14 @@ def _store_table(driver: _Driver, store: ShotStore, m: Movie, url: str) -> int:
 
     table = st.read_table(url)
     # the movie as planned now (path, title, manifest metadata) over what was staged with it
-    record = {**table.movie, "path": m.path, "title": m.title, "year": m.year,
-              "genres": list(m.genres)}  # fmt: skip
-    points = table.points
-    if any(p.payload.get("path") != m.path or p.payload.get("title") != m.title for p in points):
-        new = {"path": m.path, "title": m.title, "year": m.year, "genres": list(m.genres)}
-        points = [dataclasses.replace(p, payload={**p.payload, **new}) for p in points]
-    store_movie(store, record, points)
+    new = {"path": m.path, "title": m.title, "year": m.year, "genres": tuple(m.genres)}
+    record = dataclasses.replace(MovieRecord.from_dict(table.movie), **new)
+    shots: list[ShotRecord] = table.shots
+    if any(s.path != m.path or s.title != m.title for s in shots):
+        shots = [dataclasses.replace(s, **new) for s in shots]
+    store_movie(store, record, shots)
     copy_thumbs_in(url, m.movie_id, driver.cfg.store.index_dir)
-    return len(points)
+    return len(shots)
 
 
 def _cause(e: BaseException) -> str:

@@ -1,8 +1,8 @@
 """Parquet shot tables: one file per movie holding every store point of its shots.
 
 A table has one row per shot: ``point_id`` (the deterministic store id), one column per payload
-field (the payload schema of indexer/store/base.py, typed as below; fields a later version adds
-are typed by inference) and one ``vector_<name>`` column per named vector —
+field (the fields of :class:`indexer.stored.ShotRecord`, typed as below; fields a later version
+adds are typed by inference) and one ``vector_<name>`` column per named vector —
 ``fixed_size_list<float32>[D]`` for a dense vector, ``list<fixed_size_list<float32>[D]>`` for a
 multivector (several vectors per point). The file's key-value metadata holds the index metadata
 (``scenesearch.meta``, the same record the store keeps), the movie's state record
@@ -23,6 +23,7 @@ import contextlib
 import json
 import posixpath
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 
 from scenesearch.indexer.errors import InputError
 from scenesearch.indexer.store.base import StorePoint
+from scenesearch.indexer.stored import MovieRecord, ShotRecord
 
 FORMAT = "scenesearch-shots"
 TABLE_VERSION = 1
@@ -65,6 +67,7 @@ PAYLOAD_TYPES: dict[str, pa.DataType] = {
     "thumb": pa.string(),
     "model": pa.string(),
     "n_frames_used": pa.int32(),
+    "frame_s": pa.list_(pa.float64()),
 }
 
 
@@ -81,6 +84,11 @@ class ShotTable:
     @property
     def movie_id(self) -> str:
         return self.movie["movie_id"]
+
+    @property
+    def shots(self) -> list[ShotRecord]:
+        """The table's rows as shot records (payload and vectors)."""
+        return [ShotRecord.from_point(p) for p in self.points]
 
 
 # ------------------------------------------------------------------------------ locations
@@ -169,6 +177,13 @@ def points_table(
     return table.replace_schema_metadata(md)
 
 
+def shots_table(shots: Sequence[ShotRecord], meta: dict[str, Any] | None,
+                movie: MovieRecord | None, with_vectors: bool = True) -> pa.Table:  # fmt: skip
+    """The Arrow table of one movie's shot records (a row per shot) with its metadata."""
+    points = [s.to_point() for s in shots]
+    return points_table(points, meta, None if movie is None else movie.to_dict(), with_vectors)
+
+
 def _column(values: list[Any], type_: pa.DataType | None) -> pa.Array:
     if type_ is not None:
         try:
@@ -203,17 +218,25 @@ def write_table(table: pa.Table, url: str) -> str:
 def read_info(url: str) -> tuple[dict, dict, dict]:
     """(table info, index meta, movie record) from a table's footer; InputError (one line) for
     a missing, truncated, foreign or damaged file."""
+    with _parquet(url) as pf:
+        return _parse_md(url, pf.schema_arrow.metadata or {})
+
+
+@contextlib.contextmanager
+def _parquet(url: str) -> Iterator[pq.ParquetFile]:
+    """The open Parquet file at ``url``; what cannot be read becomes one InputError line."""
     fs, path = url_to_fs(url)
     try:
         with fs.open(path, "rb") as f:
-            md = pq.ParquetFile(f).schema_arrow.metadata or {}
+            yield pq.ParquetFile(f)
+    except InputError:
+        raise
     except FileNotFoundError:
         raise InputError(f"{url}: no such shot table") from None
     except (pa.ArrowException, OSError, ValueError) as e:
         raise InputError(
             f"{url}: not a readable Parquet file (truncated or damaged?): {_one_line(e)}"
         ) from e
-    return _parse_md(url, md)
 
 
 def _parse_md(url: str, md: dict) -> tuple[dict, dict, dict]:
@@ -239,20 +262,9 @@ def _parse_md(url: str, md: dict) -> tuple[dict, dict, dict]:
 
 def read_table(url: str) -> ShotTable:
     """A whole table with its points; InputError (one line) for anything unusable."""
-    fs, path = url_to_fs(url)
-    try:
-        with fs.open(path, "rb") as f:
-            pf = pq.ParquetFile(f)
-            info, meta, movie = _parse_md(url, pf.schema_arrow.metadata or {})
-            table = pf.read()
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError(f"{url}: no such shot table") from None
-    except (pa.ArrowException, OSError, ValueError) as e:
-        raise InputError(
-            f"{url}: not a readable Parquet file (truncated or damaged?): {_one_line(e)}"
-        ) from e
+    with _parquet(url) as pf:
+        info, meta, movie = _parse_md(url, pf.schema_arrow.metadata or {})
+        table = pf.read()
     n = table.num_rows
     if n != info.get("points"):
         raise InputError(f"{url}: {n} rows, but its metadata says {info.get('points')} (damaged)")

@@ -21,7 +21,7 @@ import os
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -37,11 +37,11 @@ from scenedetect.detectors import (
     ThresholdDetector,
 )
 
-from scenesearch.indexer.config import DecodeConfig, SampleConfig, ShotConfig
+from scenesearch.indexer.config import DecodeConfig, ShotConfig
 from scenesearch.indexer.content_torch import TorchContentDetector
 from scenesearch.indexer.decode import VideoReader
 from scenesearch.indexer.errors import ConfigError
-from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd, VideoInfo
+from scenesearch.indexer.records import Shot, VideoInfo
 
 _EPS = 1e-6  # seconds; float slack when comparing shot lengths with min_shot_s / max_shot_s
 
@@ -424,16 +424,3 @@ def detect_shots(
         end_t = f.t + f.duration
     shots += seg.finish(end_t)
     return shots, reader.info
-
-
-def iter_movie(
-    movie: Movie,
-    decode_cfg: DecodeConfig | None = None,
-    shot_cfg: ShotConfig | None = None,
-    sample_cfg: SampleConfig | None = None,
-) -> Iterator[FrameChunk | ShotEnd | MovieEnd]:
-    """The movie frame source (decode → shots → sampling), defined in :mod:`indexer.sampling`;
-    re-exported here because callers think of it as "the shot stage's output"."""
-    from scenesearch.indexer.sampling import iter_movie as _iter_movie
-
-    return _iter_movie(movie, decode_cfg, shot_cfg, sample_cfg)

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scenesearch.indexer import shot_table as st
+from scenesearch.indexer.catalog import check_meta, open_index_store, store_movie
 from scenesearch.indexer.errors import IndexMismatchError, InputError, ScenesearchError
 from scenesearch.indexer.store import Filter, MatchAny, ShotStore, StorePoint, VectorSpec
+from scenesearch.indexer.stored import MovieRecord
 
 NPY_PART = 100_000  # points per img_emb_<k>.npy / metadata_<k>.parquet part (bounds memory)
 
@@ -67,8 +69,6 @@ def dims_of(vectors: dict[str, dict]) -> list[VectorSpec]:
 
 def check_fits(url: str, found: dict, wanted: dict, where: str) -> None:
     """A table built with another model, taxonomy or prompt than ``where`` is refused."""
-    from scenesearch.indexer.pipeline import check_meta
-
     try:
         check_meta(found, wanted)
     except IndexMismatchError as e:
@@ -80,8 +80,6 @@ def load_tables(store_cfg, refs: list[str], *, progress=None) -> TransferSummary
     first table's metadata when new). Every table is checked before anything is written; each
     movie is written as a unit (old points deleted, new ones upserted, then its state record), so
     loading twice gives the same index. Thumbnails next to a table go to the index folder."""
-    from scenesearch.indexer.pipeline import open_index_store, store_movie
-
     t0 = time.perf_counter()
     urls = find_tables(refs)
     infos = [st.read_info(u) for u in urls]  # footers only: refuse bad files before writing
@@ -97,7 +95,7 @@ def load_tables(store_cfg, refs: list[str], *, progress=None) -> TransferSummary
     with store:
         for u in urls:
             table = st.read_table(u)
-            store_movie(store, table.movie, table.points)
+            store_movie(store, MovieRecord.from_dict(table.movie), table.shots)
             out.thumbs += copy_thumbs_in(u, table.movie_id, store_cfg.index_dir)
             out.movies += 1
             out.points += len(table.points)

@@ -28,6 +28,7 @@ from scenesearch.indexer.store import (
     StoredRecord,
     open_store,
 )
+from scenesearch.indexer.stored import ShotRecord
 from scenesearch.search.filters import SearchFilters, build_filter, resolve_movie
 from scenesearch.search.hits import Hit, SearchResult
 from scenesearch.search.ranking import ShotRanking
@@ -279,23 +280,23 @@ class SearchEngine(ShotRanking):
         return self._hit(recs[0])
 
     def _hit(self, r: StoredRecord, match_s: float | None = None) -> Hit:
-        p = r.payload
+        s = ShotRecord.from_payload(r.payload)
         return Hit(
-            shot_id=p["shot_id"],
-            movie_id=p["movie_id"],
-            title=p.get("title") or p["movie_id"],
-            year=p.get("year"),
-            genres=tuple(p.get("genres") or ()),
-            shot_index=p["shot_index"],
-            start_s=float(p["start_s"]),
-            end_s=float(p["end_s"]),
-            labels=tuple(p.get("labels") or ()),
-            top=tuple(LabelScore(t["label"], float(t["score"])) for t in p.get("top") or ()),
-            thumb=os.path.join(self.index_dir, p["thumb"]) if p.get("thumb") else "",
-            path=p.get("path", ""),
+            shot_id=s.shot_id,
+            movie_id=s.movie_id,
+            title=s.title or s.movie_id,
+            year=s.year,
+            genres=tuple(s.genres or ()),
+            shot_index=s.shot_index,
+            start_s=float(s.start_s),
+            end_s=float(s.end_s),
+            labels=tuple(s.labels or ()),
+            top=tuple(LabelScore(t.label, float(t.score)) for t in s.top or ()),
+            thumb=os.path.join(self.index_dir, s.thumb) if s.thumb else "",
+            path=s.path or "",
             score=None if r.score is None else float(r.score),
             match_s=match_s,
-            start_frame=p.get("start_frame"),
-            end_frame=p.get("end_frame"),
-            fps=p.get("fps"),
+            start_frame=s.start_frame,
+            end_frame=s.end_frame,
+            fps=s.fps,
         )

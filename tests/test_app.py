@@ -15,9 +15,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from scenesearch.indexer.catalog import indexing_lock
 from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import IndexBusyError
-from scenesearch.indexer.pipeline import indexing_lock
 from scenesearch.search import SearchEngine, SearchFilters
 from scenesearch.ui.app import (
     EngineSlot,

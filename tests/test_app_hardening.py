@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scenesearch.indexer.catalog import indexing_lock
 from scenesearch.indexer.config import StoreConfig
-from scenesearch.indexer.pipeline import indexing_lock
 from scenesearch.ui.app import MAX_UPLOAD, build_app, launch_app, open_slot
 from tests.app_fixtures import free_port, garbage_fixture, launched, open_engine
 from tests.index_fixtures import build_test_index

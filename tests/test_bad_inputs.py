@@ -66,9 +66,9 @@ def test_a_movie_that_cannot_be_written_fails_alone_and_the_run_log_is_written(
 ):
     """Any error while writing one movie (here: the thumbnail writer raising for one of them)
     fails that movie with a reason; the others are indexed and the run log is written."""
-    import scenesearch.indexer.pipeline as pipeline
+    import scenesearch.indexer.thumbnails as thumbnails
 
-    real = pipeline.write_jpeg
+    real = thumbnails.write_jpeg
 
     def flaky(rgb, path, *a, **k):
         if f"/{cursed_id}/" in str(path):
@@ -80,7 +80,7 @@ def test_a_movie_that_cannot_be_written_fails_alone_and_the_run_log_is_written(
     from scenesearch.indexer.inputs import make_movie
 
     cursed_id = make_movie(cursed).movie_id
-    monkeypatch.setattr(pipeline, "write_jpeg", flaky)
+    monkeypatch.setattr(thumbnails, "write_jpeg", flaky)
     idx, s = run(tmp_path, [cursed, good], enc=tiny_encoder, lab=tiny_labeler)
     got = by_name(s)
     assert got["good.mp4"].status == "indexed"

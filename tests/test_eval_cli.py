@@ -59,7 +59,7 @@ def index_dir(tmp_path_factory, tiny_encoder, tiny_labeler):
     along the opposite, so genre is linearly separable from pooled clip features.
     Index metadata is the indexer's own (tiny model, MovieCLIP taxonomy).
     """
-    from scenesearch.indexer.pipeline import index_meta
+    from scenesearch.indexer.catalog import index_meta
 
     rng = np.random.default_rng(0)
     labels = tiny_labeler.labels

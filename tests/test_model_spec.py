@@ -14,12 +14,12 @@ import dataclasses
 import numpy as np
 import pytest
 
+from scenesearch.indexer.catalog import index_meta
 from scenesearch.indexer.config import DecodeConfig, ModelConfig
 from scenesearch.indexer.encoder import ClipEncoder
 from scenesearch.indexer.errors import IndexMismatchError, ModelError
 from scenesearch.indexer.imageio import load_rgb
 from scenesearch.indexer.model_spec import LEGACY_FRAME_SHORT_SIDE, LEGACY_PRECISION, ModelSpec
-from scenesearch.indexer.pipeline import index_meta
 from scenesearch.indexer.store import VECTOR_CLIP, CollectionSpec, VectorSpec
 from scenesearch.indexer.store.edge import EdgeStore
 from scenesearch.search import SearchEngine

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scenesearch.indexer.catalog import index_info, indexing_lock
 from scenesearch.indexer.config import IndexConfig
 from scenesearch.indexer.errors import IndexBusyError, IndexMismatchError
-from scenesearch.indexer.pipeline import Indexer, index_info, indexing_lock
+from scenesearch.indexer.pipeline import Indexer
 from scenesearch.indexer.records import point_id
 from scenesearch.indexer.store import open_store
 from tests.conftest import REPO, TINY_MODEL, corpus_file
@@ -273,7 +274,7 @@ class _NoClose:
     """Wraps a store so the pipeline's ``with`` does not close it (in-memory stores vanish)."""
 
     def __init__(self, store, ix):
-        from scenesearch.indexer.pipeline import check_meta
+        from scenesearch.indexer.catalog import check_meta
 
         self._s = store
         if not store.exists():

@@ -105,7 +105,7 @@ def test_tables_go_through_fsspec_urls(built, tmp_path):
 
 def test_load_into_a_server_store(built, tmp_path, monkeypatch):
     """``:memory:`` is qdrant-client's local mode: the server code path, no server needed."""
-    from scenesearch.indexer import pipeline
+    from scenesearch.indexer import catalog
     from scenesearch.indexer.transfer import export_index, load_tables
 
     out = str(tmp_path / "export")
@@ -119,7 +119,7 @@ def test_load_into_a_server_store(built, tmp_path, monkeypatch):
         opened.append(store)
         return store
 
-    monkeypatch.setattr(pipeline, "open_store", keep_open)
+    monkeypatch.setattr(catalog, "open_store", keep_open)
     cfg = StoreConfig(index_dir=str(tmp_path / "thumbs-only"), qdrant_url=":memory:")
     res = load_tables(cfg, [out])
     assert res.points == built.n_shots and res.movies == 3

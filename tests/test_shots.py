@@ -345,9 +345,9 @@ def test_all_mode_streams_every_frame_once(four_shots):
     assert end.info.n_frames == 100
 
 
-def test_long_shot_sampling_uses_bounded_memory(tmp_path, monkeypatch):
-    """One 480-frame shot, k=3: the reservoir never holds more than its capacity + recent frames
-    and the picks are within half a stride of the slice centres [80, 240, 400]."""
+def sample_long_shot(tmp_path, monkeypatch, **sample) -> tuple[list[ShotEnd], list[int]]:
+    """Sample one 480-frame shot (24 fps, 20 s, one level) with k=3 and ``sample`` options;
+    returns its shot ends and the reservoir's size after every frame it took."""
     peaks: list[int] = []
 
     class Spy(Reservoir):
@@ -357,7 +357,14 @@ def test_long_shot_sampling_uses_bounded_memory(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sampling, "Reservoir", Spy)
     v = write_video(tmp_path / "long.mp4", [(480, 120)], size=(64, 36))
-    ends, _, _ = collect(v.path, k=3, frame_interval_s=None)
+    ends, _, _ = collect(v.path, k=3, **sample)
+    return ends, peaks
+
+
+def test_long_shot_sampling_uses_bounded_memory(tmp_path, monkeypatch):
+    """One 480-frame shot, k=3: the reservoir never holds more than its capacity + recent frames
+    and the picks are within half a stride of the slice centres [80, 240, 400]."""
+    ends, peaks = sample_long_shot(tmp_path, monkeypatch, frame_interval_s=None)
     assert len(ends) == 1
     cap, recent = SampleConfig().buffer_frames, ShotSegmenter(ShotConfig(), 24.0).max_lag + 2
     assert max(peaks) <= cap + 2 * recent
@@ -371,16 +378,8 @@ def test_duration_aware_sampling_of_a_long_shot(tmp_path, monkeypatch, interval,
     """One 480-frame shot at 24 fps (20 s), k=3: one frame every `interval` s, capped at `cap`:
     n = clamp(ceil(20 / interval), 3, cap) picks, each within half a reservoir stride of the
     slice centres, in memory bounded by the reservoir (4 · cap frames + recent)."""
-    peaks: list[int] = []
-
-    class Spy(Reservoir):
-        def add(self, index, rgb):
-            super().add(index, rgb)
-            peaks.append(len(self))
-
-    monkeypatch.setattr(sampling, "Reservoir", Spy)
-    v = write_video(tmp_path / "long.mp4", [(480, 120)], size=(64, 36))
-    ends, _, _ = collect(v.path, k=3, frame_interval_s=interval, max_frames_per_shot=cap)
+    ends, peaks = sample_long_shot(tmp_path, monkeypatch, frame_interval_s=interval,
+                                   max_frames_per_shot=cap)  # fmt: skip
     picks = ends[0].frame_idx.tolist()
     assert len(picks) == n == sampling.frames_for_duration(20.0, 3, interval, cap)
     recent = ShotSegmenter(ShotConfig(), 24.0).max_lag + 2

@@ -189,35 +189,40 @@ def write_frames(
     return WrittenVideo(path, len(frames), fps, (w, h), ts, codec=codec, rotation=rotation)
 
 
+def render_segments(
+    segments: Sequence[Segment | tuple], size: tuple[int, int]
+) -> tuple[list[Segment], list[np.ndarray], list[int]]:
+    """The frames of consecutive shots: (segments, RGB frames, cut frames = each segment's first
+    frame after the first segment)."""
+    segs = _as_segments(segments)
+    frames: list[np.ndarray] = []
+    cuts: list[int] = []
+    for seg in segs:
+        if frames:
+            cuts.append(len(frames))
+        frames += [render_frame(seg, i, size) for i in range(seg.n_frames)]
+    return segs, frames, cuts
+
+
 def write_video(
     path: str | os.PathLike,
     segments: Sequence[Segment | tuple],
     fps: float = 24.0,
     size: tuple[int, int] = (160, 96),
-    codec: str = "libx264",
-    pix_fmt: str | None = None,
     times: Sequence[float] | None = None,
-    rotation: int = 0,
-    container_format: str | None = None,
-    container_options: dict | None = None,
-    audio: bool = False,
+    **encoding,
 ) -> WrittenVideo:
     """A video of consecutive shots. ``segments`` are ``Segment``s or ``(n_frames, level)``
     tuples (optionally ``(n, level, pattern)``); the cut frames are the segment starts after the
-    first. See ``write_frames`` for the other options. x264 needs even sizes (use
+    first. ``times`` and ``encoding`` (codec, pix_fmt, rotation, container_format,
+    container_options, audio) are ``write_frames``'s options. x264 needs even sizes (use
     ``codec="mpeg4"`` or ``pix_fmt="yuv444p"`` for odd ones)."""
-    segs = _as_segments(segments)
-    frames, cuts = [], []
-    for seg in segs:
-        if frames:
-            cuts.append(len(frames))
-        frames += [render_frame(seg, i, size) for i in range(seg.n_frames)]
+    segs, frames, cuts = render_segments(segments, size)
     if times is not None and len(times) != len(frames):
         raise ValueError(f"{len(times)} times for {len(frames)} frames")
-    v = write_frames(path, frames, fps, codec, pix_fmt, times, rotation, container_format,
-                     container_options, audio)  # fmt: skip
-    return WrittenVideo(v.path, v.n_frames, fps, v.size, v.times, tuple(cuts), codec=codec,
-                        rotation=rotation, extra={"segments": segs})  # fmt: skip
+    v = write_frames(path, frames, fps, times=times, **encoding)
+    return WrittenVideo(v.path, v.n_frames, fps, v.size, v.times, tuple(cuts), codec=v.codec,
+                        rotation=v.rotation, extra={"segments": segs})  # fmt: skip
 
 
 def write_fade_video(
@@ -274,12 +279,7 @@ def write_two_stream_video(
 ) -> WrittenVideo:
     """Two video streams in one mp4: stream 0 holds ``segments`` (the answer), stream 1 is a
     larger, flat, cut-free picture (what FFmpeg's "best stream" would pick)."""
-    segs = _as_segments(segments)
-    frames, cuts = [], []
-    for seg in segs:
-        if frames:
-            cuts.append(len(frames))
-        frames += [render_frame(seg, i, size) for i in range(seg.n_frames)]
+    segs, frames, cuts = render_segments(segments, size)
     other = render_frame(Segment(1, 128, "flat"), 0, second_size)
     path = Path(path)
     with av.open(str(path), "w") as c:

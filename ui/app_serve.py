@@ -75,7 +75,7 @@ def launch_app(
 def open_slot(store_cfg: StoreConfig, device: str = "cpu") -> EngineSlot:
     """Open the index for the app, or, when another process is indexing it (the embedded store
     admits one process at a time), an empty slot that says so and can retry later."""
-    from scenesearch.indexer.pipeline import is_being_indexed
+    from scenesearch.indexer.catalog import is_being_indexed
 
     embedded = not store_cfg.qdrant_url
     index_dir = store_cfg.index_dir

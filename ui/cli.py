@@ -176,7 +176,7 @@ def _add_index_parser(sub) -> None:
 
 # ------------------------------------------------------------------------------ info / remove
 def cmd_info(args) -> int:
-    from scenesearch.indexer.pipeline import index_info
+    from scenesearch.indexer.catalog import index_info
     from scenesearch.indexer.store import open_store
 
     cfg = store_config_from_args(args)
@@ -217,22 +217,16 @@ def cmd_info(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    from scenesearch.indexer.config import IndexConfig
-    from scenesearch.indexer.pipeline import Indexer, indexing_lock, resolve_movies
+    from scenesearch.indexer.catalog import indexing_lock, remove_movie, resolve_movies
     from scenesearch.indexer.store import open_store
 
-    cfg = IndexConfig()
-    cfg.store = store_config_from_args(args)
-    require_index(cfg.store)
-    with indexing_lock(cfg.store.index_dir), open_store(cfg.store) as store:
+    cfg = store_config_from_args(args)
+    require_index(cfg)
+    with indexing_lock(cfg.index_dir), open_store(cfg) as store:
         found, missing = resolve_movies(store, args.movies)
-        remover = Indexer.__new__(Indexer)  # removal needs no model
-        remover.cfg = cfg
-        for m in found:
-            remover.remove_movie(store, m["movie_id"])
-            print(
-                f"removed {m['movie_id']} {printable(m.get('title'))} ({m.get('shots', 0)} shots)"
-            )
+        for m in found:  # removal needs no model: the catalog does it
+            remove_movie(store, cfg.index_dir, m.movie_id)
+            print(f"removed {m.movie_id} {printable(m.title)} ({m.shots or 0} shots)")
     for ref in missing:
         print(f"not in the index: {printable(ref)}", file=sys.stderr)
     return 1 if missing else 0

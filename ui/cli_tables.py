@@ -75,7 +75,7 @@ def cmd_load(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from scenesearch.indexer.pipeline import indexing_lock
+    from scenesearch.indexer.catalog import indexing_lock
     from scenesearch.indexer.store import open_store
     from scenesearch.indexer.transfer import export_index
 
