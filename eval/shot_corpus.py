@@ -4,10 +4,9 @@ Each clip is decoded once with the indexer's decoder (its frames kept in memory,
 detector configuration can run the indexer's own incremental ``ShotSegmenter`` over the same
 frames). A transition is a frame span [first, last]: a hard cut is a span of one frame, a fade
 or dissolve spans its faded frames. A detected cut matches a transition when it lies inside the
-span widened by the tolerance; matching is one-to-one (:func:`eval.metrics.match_windows`: a
-second cut in the same fade is a false positive, it makes a junk shot). "Ignore" spans (a fade
-from black at the very start, a fade to black at the very end: no shot on the other side) count
-neither way. Used by ``scripts/choose_detector.py`` and ``scenesearch eval transitions``.
+span widened by the tolerance, one-to-one, and "ignore" spans (a fade from black at the very
+start, a fade to black at the very end: no shot on the other side) count neither way — the
+project's one definition of shot-boundary matching, :func:`eval.shot_eval.match_transitions`. Used by ``scripts/choose_detector.py`` and ``scenesearch eval transitions``.
 """
 
 from __future__ import annotations
@@ -19,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from scenesearch.eval.metrics import match_windows
+from scenesearch.eval.shot_eval import DEFAULT_TOLERANCES, match_transitions
 from scenesearch.indexer.config import DecodeConfig, ShotConfig
 from scenesearch.indexer.decode import VideoReader
 from scenesearch.indexer.shots import ShotSegmenter
 
-TOLERANCES = (0, 1, 5)
+TOLERANCES = DEFAULT_TOLERANCES
 PRIMARY_TOL = 1
 
 
@@ -167,11 +166,9 @@ def build_clips(corpus: Path, decode_cfg: DecodeConfig) -> list[Clip]:
 
 
 def score(cuts: list[int], clip: Clip, tol: int) -> tuple[int, int, int]:
-    """(true positives, false positives, false negatives) with one-to-one matching
-    (:func:`eval.metrics.match_windows`, each span widened by ``tol`` frames); cuts inside an
-    ignored span (widened the same way) are dropped first."""
-    cuts = [c for c in cuts if not any(a - tol <= c <= b + tol for a, b in clip.ignore)]
-    m = match_windows(cuts, [(a - tol, b + tol) for a, b in clip.spans])
+    """(true positives, false positives, false negatives) of ``cuts`` against the clip's
+    transitions at ``tol`` frames (:func:`eval.shot_eval.match_transitions`)."""
+    m = match_transitions(cuts, clip.spans, tol, clip.ignore)
     return m.tp, m.fp, m.fn
 
 

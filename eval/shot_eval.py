@@ -7,8 +7,10 @@ goldens JSON (``{"cuts": [frames]}``) or a plain list of times in seconds (or ti
 annotated time is the presentation time of the new shot's first frame; it becomes a decoded-frame
 index as ``round((t − t0) · fps)`` with ``t0`` the first frame's time (streams often start a
 frame or so after 0: the Sintel clip starts at 0.033 s). When a table has both a time and a frame
-column the time wins, because frame columns are 0- or 1-based depending on the tool. Cuts are matched one-to-one (:func:`eval.metrics.match_cuts`); precision, recall and F1
-are reported at each tolerance (default 0, 1 and 5 frames) for every detector configuration
+column the time wins, because frame columns are 0- or 1-based depending on the tool. Cuts are
+matched one-to-one by :func:`match_transitions`, the project's one definition of shot-boundary
+matching (also used for the annotated corpus clips and by scripts/choose_detector.py); precision,
+recall and F1 are reported at each tolerance (default 0, 1 and 5 frames) for every detector configuration
 asked for, so a user can tune the detector on their own footage.
 """
 
@@ -23,9 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from scenesearch.eval.metrics import match_cuts
+from scenesearch.eval.metrics import CutMatch, match_windows
 from scenesearch.indexer.config import DecodeConfig, ShotConfig
 from scenesearch.indexer.errors import InputError
 
@@ -139,13 +142,40 @@ def read_cuts(path: str | Path) -> CutTruth:
     return CutTruth(times=tuple(vals), source=src)
 
 
+def match_transitions(
+    pred: Sequence[int],
+    truth: Sequence[int | tuple[int, int]],
+    tolerance: int,
+    ignore: Sequence[tuple[int, int]] = (),
+) -> CutMatch:
+    """Match detected cuts to true transitions: the one definition of shot-boundary precision,
+    recall and F1 in this project (``eval shots``, the corpus clips of ``eval transitions`` and
+    scripts/choose_detector.py).
+
+    A cut is the first frame of a shot (every shot but the first). A true transition is a frame
+    span ``(first, last)``: a hard cut is the one-frame span ``(t, t)`` of the new shot's first
+    frame (a bare ``t`` is read so), a fade or dissolve spans its transitional frames, since
+    it has no single true frame. A cut matches a transition when
+    ``first − tolerance ≤ cut ≤ last + tolerance``, one-to-one (:func:`eval.metrics.match_windows`,
+    a maximum matching: a second cut in one fade is a false positive, it makes a junk shot); for
+    hard cuts this is :func:`eval.metrics.match_cuts`. Cuts inside an ``ignore`` span (widened
+    likewise: a fade from black at the very start, to black at the very end, with no shot on the
+    other side) count neither way. ``pairs`` are ``(cut, transition index)``.
+    """
+    if tolerance < 0:
+        raise ValueError("tolerance must be ≥ 0")
+    spans = [(t, t) if isinstance(t, int | np.integer) else (int(t[0]), int(t[1])) for t in truth]
+    kept = [int(c) for c in pred if not any(a - tolerance <= c <= b + tolerance for a, b in ignore)]
+    return match_windows(kept, [(a - tolerance, b + tolerance) for a, b in spans])
+
+
 def cut_table(
     pred: Sequence[int], truth: Sequence[int], tolerances: Sequence[int] = DEFAULT_TOLERANCES
 ) -> pl.DataFrame:
     """One row per tolerance: tolerance, tp, fp, fn, precision, recall, f1."""
     rows = []
     for t in tolerances:
-        m = match_cuts(pred, truth, t)
+        m = match_transitions(pred, truth, t)
         rows.append(
             {
                 "tolerance": int(t),
@@ -164,12 +194,12 @@ def cut_details(
     pred: Sequence[int], truth: Sequence[int], tolerance: int, fps: float | None
 ) -> pl.DataFrame:
     """Every cut with its fate at ``tolerance``: matched (with the offset), missed or spurious."""
-    m = match_cuts(pred, truth, tolerance)
-    rows = [
-        {"kind": "match", "pred_frame": p, "true_frame": t, "offset": p - t} for p, t in m.pairs
-    ]
-    mp = {p for p, _ in m.pairs}
-    mt = {t for _, t in m.pairs}
+    truth = sorted(int(t) for t in truth)
+    m = match_transitions(pred, truth, tolerance)
+    pairs = sorted((p, truth[j]) for p, j in m.pairs)
+    rows = [{"kind": "match", "pred_frame": p, "true_frame": t, "offset": p - t} for p, t in pairs]
+    mp = {p for p, _ in pairs}
+    mt = {t for _, t in pairs}
     rows += [
         {"kind": "false_positive", "pred_frame": p, "true_frame": None, "offset": None}
         for p in pred

@@ -255,14 +255,14 @@ def write(
     note: str = "",
 ):
     """report.json + report.md (main table, per-type table, targets, clips, machine)."""
-    from scenesearch.eval.bench_common import (
+    from scenesearch.eval.bench.common import (
         machine_info,
         machine_md,
         md_table,
         now_iso,
         target_rows,
     )
-    from scenesearch.eval.bench_common import write_report as _write
+    from scenesearch.eval.bench.common import write_report as _write
 
     machine = machine_info()
     rows, trows = summary_rows(tallies), type_rows(tallies)

@@ -2,13 +2,12 @@
 
 Each clip is decoded once with the indexer's decoder; every candidate configuration then runs the
 indexer's own incremental ``ShotSegmenter`` over those frames (the same path as indexing), and its
-cuts are scored against ground-truth transitions. A transition is a frame span [first, last]:
-a hard cut is a span of one frame, a fade or dissolve spans its faded frames. A detected cut
-matches a transition when it lies inside the span widened by the tolerance (0, 1 or 5 frames);
-matching is one-to-one (a second cut in the same fade is a false positive: it makes a junk shot).
-"Ignore" spans (a fade from black at the very start, a fade to black at the very end: no shot on
-the other side) count neither way. Scores are micro-averaged over all clips. Writes a Markdown
-report (default ``docs/shot_detection.md``).
+cuts are scored against the clips' ground-truth transitions with the same definition of
+precision / recall / F1 as ``scenesearch eval shots``: :func:`eval.shot_eval.match_transitions`
+(a hard cut is the new shot's first frame; a fade or dissolve is the span of its faded frames; a
+detected cut matches a transition within the tolerance, 0, 1 or 5 frames, one-to-one; "ignore"
+spans count neither way). Scores are micro-averaged over all clips. Writes a Markdown report
+(default ``docs/shot_detection.md``).
 
     python scripts/choose_detector.py [--corpus ../shared/corpus] [--out docs/shot_detection.md]
 """
@@ -95,11 +94,12 @@ def report(rows, clips, size_rows, out: Path, chosen: str) -> None:
          "the indexer's decoder (short side 256, detection on a 128-px-short-side box downscale, "
          "minimum shot 0.6 s), so these are the numbers the indexer gets.", "",
          "## Ground truth", "",
-         "A transition is a frame span: one frame for a hard cut, the faded frames for a fade or "
-         "dissolve. A detected cut matches when it lies in the span widened by the tolerance; "
-         "one-to-one, so two cuts in one fade give one true and one false positive (the second "
-         "makes a junk shot). Spans marked *ignored* count neither way. Frames are 0-based "
-         "indices of decoded frames.", "",
+         "Scored as `scenesearch eval shots` scores (`eval.shot_eval.match_transitions`, the "
+         "project's one definition). A transition is a frame span: one frame for a hard cut "
+         "(the new shot's first frame), the faded frames for a fade or dissolve. A detected cut "
+         "matches when it lies in the span widened by the tolerance; one-to-one, so two cuts in "
+         "one fade give one true and one false positive (the second makes a junk shot). Spans "
+         "marked *ignored* count neither way. Frames are 0-based indices of decoded frames.", "",
          "| clip | frames | transitions | ignored | how it was established |", "|---|---|---|---|---|"]  # fmt: skip
     for c in clips:
         sp = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in c.spans)

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scenesearch.eval.bench_common import (  # noqa: E402
+from scenesearch.eval.bench.common import (  # noqa: E402
     exclusive_bench,
     machine_info,
     machine_md,

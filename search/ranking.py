@@ -55,7 +55,7 @@ class ShotRanking:
                 rescore = Rescore(self.frame_vector, cand)
             recs = self.store.search(
                 vec, VECTOR_CLIP, flt, limit=fetch,
-                with_vectors=[VECTOR_CLIP] if dedup else False, params=params, rescore=rescore,
+                with_vectors=[VECTOR_CLIP] if dedup is not None else False, params=params, rescore=rescore,
             )  # fmt: skip
             shaped = shape(recs, per_movie, dedup)
             if len(shaped) > need or len(recs) < fetch or fetch >= MAX_CANDIDATES:

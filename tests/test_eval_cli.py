@@ -114,6 +114,11 @@ def run_cli(*argv: str) -> int:
     return args.func(args)
 
 
+def eval_index(cmd: str, index_dir, out, *argv: str) -> int:
+    """``scenesearch eval CMD --index INDEX_DIR ARGV... --out OUT --quiet``."""
+    return run_cli("eval", cmd, "--index", str(index_dir), *argv, "--out", str(out), "--quiet")
+
+
 def report_files(out):
     return sorted(p.name for p in out.iterdir())
 
@@ -149,8 +154,8 @@ def test_eval_genre_cli(index_dir, tmp_path):
     genres = tmp_path / "genres.csv"
     genres.write_text("title,genres\n" + "".join(f"{t},{'|'.join(g)}\n" for _, t, g, _ in MOVIES))
     out = tmp_path / "genre"
-    rc = run_cli("eval", "genre", "--index", str(index_dir), "--genres", str(genres), "--out", str(out),
-                 "--clip-seconds", "4", "--folds", "4", "--C", "0.1", "1", "--quiet")  # fmt: skip
+    rc = eval_index("genre", index_dir, out, "--genres", str(genres), "--clip-seconds", "4",
+                    "--folds", "4", "--C", "0.1", "1")  # fmt: skip
     assert rc == 0
     files = report_files(out)
     for name in ("summary", "per_genre", "per_fold", "folds"):
@@ -175,8 +180,7 @@ def test_eval_genre_uses_index_genres_and_split_file(index_dir, tmp_path):
     split.write_text("movie,split\n" + "".join(f"{mid},{'test' if k % 4 == 0 else 'train'}\n"
                                                for k, (mid, *_) in enumerate(MOVIES)))  # fmt: skip
     out = tmp_path / "genre2"
-    assert run_cli("eval", "genre", "--index", str(index_dir), "--split", str(split), "--out", str(out),
-                   "--C", "1", "--quiet") == 0  # fmt: skip
+    assert eval_index("genre", index_dir, out, "--split", str(split), "--C", "1") == 0
     s = pl.read_csv(out / "summary.csv")
     assert s["folds"].to_list() == [1, 1, 1, 1, 1]  # clip, scenes, clip+scenes, random, prior
     assert "1 fold(s) from the user's split file" in (out / "summary.md").read_text()
@@ -191,8 +195,8 @@ def test_eval_genre_reads_the_indexer_manifest(index_dir, tmp_path):
         + "".join(f"/movies/{t.lower()}.mp4,{t},2001,{'|'.join(g)},\n" for _, t, g, _ in MOVIES)
     )
     out = tmp_path / "genre3"
-    assert run_cli("eval", "genre", "--index", str(index_dir), "--genres", str(manifest), "--out", str(out),
-                   "--folds", "2", "--C", "1", "--no-baselines", "--quiet") == 0  # fmt: skip
+    assert eval_index("genre", index_dir, out, "--genres", str(manifest), "--folds", "2", "--C", "1",
+                      "--no-baselines") == 0  # fmt: skip
     text = (out / "summary.md").read_text()
     assert "8 samples (movies) from 8 movies" in text and "not in the index" not in text
     assert pl.read_csv(out / "summary.csv")["feature"].to_list() == [
@@ -212,20 +216,7 @@ def test_eval_scenes_cli(index_dir, tmp_path):
     gt = tmp_path / "shots.csv"
     gt.write_text("\n".join(rows) + "\n")
     out = tmp_path / "scenes"
-    assert (
-        run_cli(
-            "eval",
-            "scenes",
-            "--index",
-            str(index_dir),
-            "--labels",
-            str(gt),
-            "--out",
-            str(out),
-            "--quiet",
-        )
-        == 0
-    )
+    assert eval_index("scenes", index_dir, out, "--labels", str(gt)) == 0
     s = {r["space"]: r for r in pl.read_csv(out / "summary.csv").iter_rows(named=True)}
     assert set(s) == {"taxonomy-179", "movieclip-150"}
     for space in s.values():
@@ -246,20 +237,7 @@ def test_eval_scenes_movieclip_split_format(index_dir, tmp_path):
     split = tmp_path / "test_split.txt"
     split.write_text("\n".join(lines) + "\n")
     out = tmp_path / "scenes150"
-    assert (
-        run_cli(
-            "eval",
-            "scenes",
-            "--index",
-            str(index_dir),
-            "--labels",
-            str(split),
-            "--out",
-            str(out),
-            "--quiet",
-        )
-        == 0
-    )
+    assert eval_index("scenes", index_dir, out, "--labels", str(split)) == 0
     s = pl.read_csv(out / "summary.csv")
     assert s["space"].to_list() == ["movieclip-150"] and s["mAP"][0] == 1.0 and s["samples"][0] == 6
 
@@ -273,8 +251,8 @@ def test_eval_retrieval_cli(index_dir, tmp_path):
     gt = tmp_path / "shots.csv"
     gt.write_text("\n".join(rows) + "\n")
     out = tmp_path / "retrieval"
-    assert run_cli("eval", "retrieval", "--index", str(index_dir), "--labels", str(gt), "--out", str(out),
-                   "--k", "1", "10", "--device", "cpu", "--quiet") == 0  # fmt: skip
+    assert eval_index("retrieval", index_dir, out, "--labels", str(gt), "--k", "1", "10",
+                      "--device", "cpu") == 0  # fmt: skip
     s = {r["metric"]: r["value"] for r in pl.read_csv(out / "summary.csv").iter_rows(named=True)}
     assert s["MRR"] == 1.0 and s["hit@1"] == 1.0 and s["precision@10"] == 1.0
     assert s["recall@10"] == pytest.approx(10 / 12)
@@ -294,8 +272,8 @@ def test_eval_retrieval_query_table_and_weak_relevance(index_dir, tmp_path):
         "query,relevant,labels\na photo of a beach,m0:0002,\na photo of a church,,church\n"
     )
     out = tmp_path / "retrieval2"
-    assert run_cli("eval", "retrieval", "--index", str(index_dir), "--queries", str(q), "--out", str(out),
-                   "--k", "5", "--device", "cpu", "--quiet") == 0  # fmt: skip
+    assert eval_index("retrieval", index_dir, out, "--queries", str(q), "--k", "5",
+                      "--device", "cpu") == 0  # fmt: skip
     per = pl.read_csv(out / "per_query.csv")
     assert per["relevant"].to_list() == [1, 12]
     assert "circular" in (out / "summary.md").read_text()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenesearch.eval.genre import ProbeConfig, fold_ap, group_folds, run_probe
+from scenesearch.eval.genre import ProbeConfig, fold_ap, run_probe
+from scenesearch.eval.genre_data import group_folds
 
 FAST = ProbeConfig(n_splits=4, inner_splits=3, Cs=(0.1, 1.0, 10.0), seed=0)
 

@@ -9,19 +9,21 @@ import numpy as np
 import pytest
 
 from scenesearch.eval.features import ShotTable
-from scenesearch.eval.scenes import (
+from scenesearch.eval.scene_truth import (
     MERGED_150,
     GtShot,
-    evaluate_scenes,
     load_label_map_150,
-    match_to_index,
-    overlap_seconds,
     project_names,
     projection_matrix,
     read_ground_truth,
     read_movieclip_split,
     read_movieclip_times,
     read_scene_table,
+)
+from scenesearch.eval.scenes import (
+    evaluate_scenes,
+    match_to_index,
+    overlap_seconds,
     shot_labels_from_gt,
 )
 from scenesearch.indexer.labels import load_taxonomy
@@ -180,6 +182,6 @@ def test_evaluate_scenes_hand_computed(three_shot_table):
 
 
 def read_ground_truth_from(pairs):
-    from scenesearch.eval.scenes import GroundTruth
+    from scenesearch.eval.scene_truth import GroundTruth
 
     return GroundTruth([GtShot("", (lab,), shot_id=sid) for sid, lab in pairs], "taxonomy")

@@ -6,11 +6,13 @@ import importlib.util
 
 import pytest
 
+from scenesearch.eval.metrics import match_cuts
 from scenesearch.eval.shot_eval import (
     CutTruth,
     cut_details,
     cut_table,
     evaluate_detectors,
+    match_transitions,
     read_cuts,
 )
 from scenesearch.indexer.config import ShotConfig
@@ -51,6 +53,27 @@ def test_cut_table_and_details():
     d = cut_details([10, 20, 31], [11, 30], 1, fps=10.0)
     assert d["kind"].to_list() == ["match", "false_positive", "match"]
     assert d["offset"].to_list() == [-1, None, 1]
+
+
+def test_match_transitions_is_the_one_definition():
+    """Points are one-frame spans: on random cuts it scores exactly as match_cuts does. A fade
+    (spans 40-50) takes one cut anywhere inside it ± the tolerance, a second cut in it is a false
+    positive; a cut in an ignored span (0-5) counts neither way. Hand count at ±1: cuts 3
+    (ignored), 20 (↔ 21), 44 (↔ fade), 47 (spurious), 80 (spurious); truth 21, 40-50, 70
+    (missed) → tp 2, fp 2, fn 1."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        pred = rng.integers(0, 60, rng.integers(0, 8)).tolist()
+        truth = rng.integers(0, 60, rng.integers(0, 8)).tolist()
+        tol = int(rng.integers(0, 4))
+        a, b = match_transitions(pred, truth, tol), match_cuts(pred, truth, tol)
+        assert (a.tp, a.fp, a.fn, a.f1) == (b.tp, b.fp, b.fn, b.f1)
+    m = match_transitions([3, 20, 44, 47, 80], [21, (40, 50), 70], 1, ignore=[(0, 5)])
+    assert (m.tp, m.fp, m.fn) == (2, 2, 1)
+    with pytest.raises(ValueError):
+        match_transitions([1], [1], -1)
 
 
 def test_corpus_annotations_parse():

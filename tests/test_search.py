@@ -214,6 +214,18 @@ def test_grouping_stops_fetching_once_every_movie_is_in(engine, data, monkeypatc
         assert max(limits) < matching, limits  # stopped before fetching every matching shot
 
 
+def test_dedup_zero_keeps_one_shot_per_movie(engine, data):
+    """dedup 0 is a valid threshold (it was falsy: no vectors were fetched and the engine
+    crashed): every pair of kept shots of one movie has cosine < 0."""
+    by_sid = {p["shot_id"]: data.clip[i] for i, p in enumerate(data.payloads)}
+    res = engine.search(like=data.payloads[9]["shot_id"], limit=10, dedup=0.0, params=EXACT).hits
+    assert res
+    for a in range(len(res)):
+        for b in range(a):
+            if res[a].movie_id == res[b].movie_id:
+                assert by_sid[res[a].shot_id] @ by_sid[res[b].shot_id] < 0.0
+
+
 def test_dedup_collapses_near_duplicates_of_one_movie(engine, data):
     by_sid = {p["shot_id"]: data.clip[i] for i, p in enumerate(data.payloads)}
     sid = data.payloads[9]["shot_id"]

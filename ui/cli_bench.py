@@ -1,18 +1,25 @@
-"""``scenesearch bench index|search|stills``: the speed benchmarks (a thin shell over eval/bench_*.py).
+"""``scenesearch bench index|search|stills|temporal``: the speed benchmarks (a thin shell over
+eval/bench/).
 
-Each writes ``report.json`` + ``report.md`` (with the machine description) into ``--out``; long
-runs also append progress lines to ``<out>/progress.log``.
+Each writes ``report.json`` + ``report.md`` (with the machine description) into ``--out``, by
+default a folder under the user data dir (never the source tree); long runs also append
+progress lines to ``<out>/progress.log``. Every option's ``dest`` is the field of the bench's
+options dataclass (eval/bench/config.py) it sets, and options left out keep that dataclass's
+default, so no default is written twice.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
-from scenesearch.indexer.config import ModelConfig, RunConfig, SampleConfig
+from scenesearch.eval.bench import config as bc
+from scenesearch.indexer.config import ModelConfig
 from scenesearch.indexer.errors import ConfigError
 
-RESULTS = Path(__file__).resolve().parents[1] / "eval" / "results"
+UNSET = argparse.SUPPRESS  # an option not given is absent: the options dataclass's default holds
 
 
 def _positive(value: str) -> int:
@@ -21,236 +28,207 @@ def _positive(value: str) -> int:
     return int(value)
 
 
+def _options(cls, args: argparse.Namespace, **given: Any):
+    """``cls`` (a bench options dataclass) from the options the user gave, plus ``given``."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{**{k: v for k, v in vars(args).items() if k in names}, **given})
+
+
+def _done(report: dict[str, Any], out: str) -> int:
+    for t in report.get("targets", []):
+        print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}")
+    print(f"report: {out}/report.md")
+    return 0
+
+
+def _check_points(args) -> None:
+    if args.points < 100:
+        raise ConfigError("--points must be at least 100")
+
+
 def cmd_bench_index(args) -> int:
-    from scenesearch.eval.bench_index import IndexBenchConfig, run_index_bench
+    from scenesearch.eval.bench.index import run_index_bench
     from scenesearch.indexer.config import resolve_device
     from scenesearch.indexer.pipeline import validate_frames_per_shot
 
-    validate_frames_per_shot(args.frames_per_shot)
-    out = args.out or str(RESULTS / f"bench-index-{Path(args.video).stem}")
-    bc = IndexBenchConfig(
-        video=args.video,
-        out_dir=out,
-        model=args.model,
-        pretrained=args.pretrained,
-        device=resolve_device(args.device),
-        precision=args.precision,
-        frames_per_shot=str(args.frames_per_shot),
-        batch_size=args.batch_size,
-        workers=args.workers,
-        run_all=not args.skip_all,
-        baseline=not args.skip_baseline,
-        baseline_max_shots=args.baseline_max_shots,
-        limit_seconds=args.limit_seconds,
-        copies=args.copies,
-        scale_seconds=args.scale_seconds,
-        fidelity_frames=args.fidelity_frames,
-        detectors=tuple(args.detector),
-        work_dir=args.work_dir,
-        keep_work=args.keep_work,
-        quiet=args.quiet,
-    )
-    report = run_index_bench(bc)
-    for t in report.get("targets", []):
-        print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}")
-    print(f"report: {out}/report.md")
-    return 0
+    out = args.out or bc.default_out_dir(f"bench-index-{Path(args.video).stem}")
+    opts = _options(bc.IndexBenchConfig, args, out_dir=out, device=resolve_device(args.device),
+                    detectors=tuple(getattr(args, "detectors", ())))  # fmt: skip
+    validate_frames_per_shot(opts.frames_per_shot)
+    return _done(run_index_bench(opts), out)
 
 
 def cmd_bench_search(args) -> int:
-    from scenesearch.eval.bench_search import SearchBenchConfig, run_search_bench
-
-    if args.points < 100:
-        raise ConfigError("--points must be at least 100")
+    _check_points(args)
     if args.frame_vectors:  # best-frame ranking at scale: its own generator and report
-        from scenesearch.eval.bench_search_frames import FramesBenchConfig, run_frames_search_bench
+        from scenesearch.eval.bench.search_frames import run_frames_search_bench
 
-        out = args.out or str(RESULTS / f"bench-search-frames-{_points_name(args.points)}")
-        fc = FramesBenchConfig(args.points, out, min(args.queries, 100), args.seed,
-                               args.work_dir, args.quiet)  # fmt: skip
-        report = run_frames_search_bench(fc)
-        for t in report["targets"]:
-            print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}")
-        print(f"report: {out}/report.md")
-        return 0
-    out = args.out or str(RESULTS / f"bench-search-{_points_name(args.points)}")
-    bc = SearchBenchConfig(
-        points=args.points,
-        out_dir=out,
-        queries=args.queries,
-        text_model=args.model,
-        pretrained=args.pretrained,
-        text_queries=args.text_queries,
-        concurrency_s=args.concurrency_s,
-        clients=args.clients,
-        work_dir=args.work_dir,
-        keep_index=args.keep_index,
-        seed=args.seed,
-        tuning=args.tuning,
-        quiet=args.quiet,
-    )
-    report = run_search_bench(bc)
-    for t in report.get("targets", []):
-        print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}")
-    print(f"report: {out}/report.md")
-    return 0
+        out = args.out or bc.default_out_dir(f"bench-search-frames-{bc.points_name(args.points)}")
+        queries = min(getattr(args, "queries", bc.FramesBenchConfig.queries), 100)
+        opts = _options(bc.FramesBenchConfig, args, out_dir=out, queries=queries)
+        return _done(run_frames_search_bench(opts), out)
+    from scenesearch.eval.bench.search import run_search_bench
+
+    out = args.out or bc.default_out_dir(f"bench-search-{bc.points_name(args.points)}")
+    return _done(run_search_bench(_options(bc.SearchBenchConfig, args, out_dir=out)), out)
 
 
 def cmd_bench_stills(args) -> int:
-    from scenesearch.eval.bench_stills import StillsBenchConfig, run_stills_bench
+    from scenesearch.eval.bench.stills import run_stills_bench
 
-    if args.brute_stride < 1 or args.repeats < 1:
+    out = args.out or bc.default_out_dir("bench-stills")
+    opts = _options(bc.StillsBenchConfig, args, out_dir=out)
+    if opts.brute_stride < 1 or opts.repeats < 1:
         raise ConfigError("--brute-stride and --repeats must be ≥ 1")
-    out = args.out or str(RESULTS / "bench-stills")
-    bc = StillsBenchConfig(
-        out_dir=out, videos=args.videos, model=args.model, pretrained=args.pretrained,
-        brute_stride=args.brute_stride, repeats=args.repeats, cache_dir=args.cache_dir,
-        work_dir=args.work_dir, quiet=args.quiet, reuse=args.reuse,
-        long_still_every_s=args.long_still_every, exact_rescore=not args.no_exact_rescore,
-    )  # fmt: skip
-    report = run_stills_bench(bc)
-    for t in report.get("targets", []):
-        print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}")
-    print(f"report: {out}/report.md")
-    return 0
+    return _done(run_stills_bench(opts), out)
 
 
-def _points_name(n: int) -> str:
-    if n % 1_000_000 == 0:
-        return f"{n // 1_000_000}m"
-    if n % 1000 == 0:
-        return f"{n // 1000}k"
-    return str(n)
+def cmd_bench_temporal(args) -> int:
+    from scenesearch.eval.bench.temporal import run_temporal_bench
+
+    _check_points(args)
+    out = args.out or bc.default_out_dir(f"bench-temporal-{bc.points_name(args.points)}")
+    return _done(run_temporal_bench(_options(bc.TemporalBenchConfig, args, out_dir=out)), out)
 
 
-def register(sub) -> None:
-    """Add ``bench index`` and ``bench search`` to the main parser's subcommands."""
-    p = sub.add_parser("bench", help="speed benchmarks (indexing vs the paper's pipeline; search)")
-    bsub = p.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
+# ------------------------------------------------------------------------------ options
+def _add_common(p: argparse.ArgumentParser, work_help: str, quiet_help: str | None = None) -> None:
+    """--out, --work-dir and --quiet: every bench has them."""
+    p.add_argument("--out", metavar="DIR",
+                   help="report folder (default: a folder under the user data dir)")  # fmt: skip
+    p.add_argument("--work-dir", metavar="DIR", help=work_help)
+    p.add_argument("--quiet", action="store_true", help=quiet_help)
 
-    pi = bsub.add_parser(
+
+def _add_model(p: argparse.ArgumentParser, dest: str = "model", help: str | None = None) -> None:
+    """--model and --pretrained (default: the product's model, seeded random weights)."""
+    p.add_argument("--model", dest=dest, default=UNSET,
+                   help=help or f"open_clip model or config JSON (default {ModelConfig.name})")  # fmt: skip
+    p.add_argument("--pretrained", default=UNSET,
+                   help="weights: 'random' (seeded; same speed) or a tag/file "
+                   f"(default {bc.BENCH_PRETRAINED})")  # fmt: skip
+
+
+def _add_synthetic(p: argparse.ArgumentParser, cls, queries_help: str) -> None:
+    """--points, --queries, --tuning and --seed: the benches on N synthetic shots."""
+    p.add_argument("--points", type=int, required=True, metavar="N", help="shots in the index")
+    p.add_argument("--queries", type=int, default=UNSET,
+                   help=f"{queries_help} (default {cls.queries})")  # fmt: skip
+    p.add_argument("--tuning", default=UNSET, choices=["default", "bench-small"],
+                   help="store tuning (bench-small: low HNSW thresholds for tiny smoke runs)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=UNSET)
+
+
+def _add_index(bsub) -> None:
+    d = bc.IndexBenchConfig
+    p = bsub.add_parser(
         "index",
         help="time indexing VIDEO, side by side with the MovieCLIP pipeline (scenedetect "
         "split-video + CLIP on every frame)",
     )
-    pi.add_argument("video", metavar="VIDEO")
-    pi.add_argument("--out", metavar="DIR", help="report folder (default eval/results/...)")
-    pi.add_argument("--model", default=ModelConfig.name, help="open_clip model or config JSON")
-    pi.add_argument("--pretrained", default="random",
-                    help="weights: 'random' (seeded; same speed) or a tag/file (default random)")  # fmt: skip
-    pi.add_argument("--device", default=ModelConfig.device, help="auto | cpu | cuda")
-    pi.add_argument("--precision", default=ModelConfig.precision, choices=["auto", "fp32", "fp16", "bf16"],
-                    help="our runs' image-tower precision (the baseline always runs fp32)")  # fmt: skip
-    pi.add_argument("--frames-per-shot", default=str(SampleConfig.frames_per_shot),
-                    metavar="K|all", help="frames per shot of our default run "
-                    "(default %(default)s)")  # fmt: skip
-    pi.add_argument("--batch-size", type=int, default=ModelConfig.batch_size)
-    pi.add_argument("--workers", type=int, default=RunConfig.workers,
-                    help="decode workers (0 = automatic)")  # fmt: skip
-    pi.add_argument("--detector", action="append", default=[], metavar="LABEL",
-                    help="also index with this shot detector (spec [FIELD=VALUE ...]); repeat")  # fmt: skip
-    pi.add_argument("--skip-all", action="store_true", help="skip our all-frames run")
-    pi.add_argument("--skip-baseline", action="store_true", help="skip the paper's pipeline")
-    pi.add_argument("--baseline-max-shots", type=_positive, metavar="N",
-                    help="quick run: CLIP on the first N baseline shots, the rest extrapolated")  # fmt: skip
-    pi.add_argument("--limit-seconds", type=float, metavar="S",
-                    help="quick run: benchmark only the first S seconds of VIDEO")  # fmt: skip
-    pi.add_argument("--copies", type=int, default=10,
-                    help="scaling test: index N copies of a short clip vs one (0 = skip)")  # fmt: skip
-    pi.add_argument("--scale-seconds", type=float, default=20.0,
-                    help="length of the scaling-test clip (first S seconds of VIDEO)")  # fmt: skip
-    pi.add_argument("--fidelity-frames", type=int, default=32,
-                    help="frames for the preprocessing fidelity check (0 = skip)")  # fmt: skip
-    pi.add_argument("--work-dir", metavar="DIR", help="scratch folder (default: a temp dir)")
-    pi.add_argument("--keep-work", action="store_true", help="keep the scratch folder")
-    pi.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    pi.set_defaults(func=cmd_bench_index)
+    p.add_argument("video", metavar="VIDEO")
+    _add_model(p)
+    p.add_argument("--device", default=ModelConfig.device, help="auto | cpu | cuda")
+    p.add_argument("--precision", default=UNSET, choices=["auto", "fp32", "fp16", "bf16"],
+                   help="our runs' image-tower precision (the baseline always runs fp32)")  # fmt: skip
+    p.add_argument("--frames-per-shot", default=UNSET, metavar="K|all",
+                   help=f"frames per shot of our default run (default {d.frames_per_shot})")  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=UNSET,
+                   help=f"images per forward pass (default {d.batch_size})")  # fmt: skip
+    p.add_argument("--workers", type=int, default=UNSET, help="decode workers (0 = automatic)")
+    p.add_argument("--detector", dest="detectors", action="append", default=UNSET,
+                   metavar="LABEL",
+                   help="also index with this shot detector (spec [FIELD=VALUE ...]); repeat")  # fmt: skip
+    p.add_argument("--skip-all", dest="run_all", action="store_false", default=UNSET,
+                   help="skip our all-frames run")  # fmt: skip
+    p.add_argument("--skip-baseline", dest="baseline", action="store_false", default=UNSET,
+                   help="skip the paper's pipeline")  # fmt: skip
+    p.add_argument("--baseline-max-shots", type=_positive, metavar="N", default=UNSET,
+                   help="quick run: CLIP on the first N baseline shots, the rest extrapolated")  # fmt: skip
+    p.add_argument("--limit-seconds", type=float, metavar="S", default=UNSET,
+                   help="quick run: benchmark only the first S seconds of VIDEO")  # fmt: skip
+    p.add_argument("--copies", type=int, default=UNSET,
+                   help=f"scaling test: index N copies of a short clip vs one (0 = skip; "
+                   f"default {d.copies})")  # fmt: skip
+    p.add_argument("--scale-seconds", type=float, default=UNSET,
+                   help="length of the scaling-test clip (first S seconds of VIDEO; default "
+                   f"{d.scale_seconds:g})")  # fmt: skip
+    p.add_argument("--fidelity-frames", type=int, default=UNSET,
+                   help="frames for the preprocessing fidelity check (0 = skip; default "
+                   f"{d.fidelity_frames})")  # fmt: skip
+    _add_common(p, "scratch folder (default: a temp dir)", "no progress lines on stderr")
+    p.add_argument("--keep-work", action="store_true", help="keep the scratch folder")
+    p.set_defaults(func=cmd_bench_index)
 
-    ps = bsub.add_parser(
+
+def _add_search(bsub) -> None:
+    d = bc.SearchBenchConfig
+    p = bsub.add_parser(
         "search",
         help="latency/recall/ingest of the embedded store on N synthetic shots, vs numpy brute "
         "force; optionally the web app's JSON API under concurrent clients",
     )
-    ps.add_argument("--points", type=int, required=True, metavar="N", help="shots in the index")
-    ps.add_argument("--out", metavar="DIR", help="report folder (default eval/results/...)")
-    ps.add_argument("--queries", type=int, default=200, help="queries per measured case")
-    ps.add_argument("--model", default=ModelConfig.name,
-                    help="model for the text-query and API cases (512-d; default %(default)s)")  # fmt: skip
-    ps.add_argument("--pretrained", default="random")
-    ps.add_argument("--text-queries", type=int, default=50,
-                    help="end-to-end text queries (0 = skip)")  # fmt: skip
-    ps.add_argument("--concurrency-s", type=float, default=0.0, metavar="S",
-                    help="also load the web app's JSON API for S seconds (e.g. 60)")  # fmt: skip
-    ps.add_argument("--clients", type=int, default=8, help="concurrent API clients")
-    ps.add_argument("--tuning", default="default", choices=["default", "bench-small"],
-                    help="store tuning (bench-small: low HNSW thresholds for tiny smoke runs)")  # fmt: skip
-    ps.add_argument("--frame-vectors", action="store_true",
-                    help="shots with per-frame vectors: best-frame ranking latency and recall")  # fmt: skip
-    ps.add_argument("--seed", type=int, default=0)
-    ps.add_argument("--work-dir", metavar="DIR", help="where the index is built (default: temp)")
-    ps.add_argument("--keep-index", action="store_true", help="keep the built index")
-    ps.add_argument("--quiet", action="store_true")
-    ps.set_defaults(func=cmd_bench_search)
+    _add_synthetic(p, d, "queries per measured case")
+    _add_model(p, "text_model", "model for the text-query and API cases (512-d; default "
+               f"{d.text_model})")  # fmt: skip
+    p.add_argument("--text-queries", type=int, default=UNSET,
+                   help=f"end-to-end text queries (0 = skip; default {d.text_queries})")  # fmt: skip
+    p.add_argument("--concurrency-s", type=float, default=UNSET, metavar="S",
+                   help="also load the web app's JSON API for S seconds (e.g. 60)")  # fmt: skip
+    p.add_argument("--clients", type=int, default=UNSET,
+                   help=f"concurrent API clients (default {d.clients})")  # fmt: skip
+    p.add_argument("--frame-vectors", action="store_true",
+                   help="shots with per-frame vectors: best-frame ranking latency and recall")  # fmt: skip
+    _add_common(p, "where the index is built (default: temp)")
+    p.add_argument("--keep-index", action="store_true", help="keep the built index")
+    p.set_defaults(func=cmd_bench_search)
 
-    pt = bsub.add_parser(
+
+def _add_stills(bsub) -> None:
+    d = bc.StillsBenchConfig
+    p = bsub.add_parser(
         "stills",
         help="image queries with screenshots of the corpus films: mean-of-3 vs best-frame "
         "ranking vs brute force over every frame; indexing cost of both",
     )
-    pt.add_argument("videos", nargs="*", metavar="VIDEO", help="films (default: the corpus)")
-    pt.add_argument("--out", metavar="DIR", help="report folder (default eval/results/...)")
-    pt.add_argument("--model", default=ModelConfig.name, help="open_clip model or config JSON")
-    pt.add_argument("--pretrained", default="random")
-    pt.add_argument("--brute-stride", type=int, default=1,
-                    help="brute force embeds every Nth decoded frame (1 = every frame)")  # fmt: skip
-    pt.add_argument("--repeats", type=int, default=2,
-                    help="timed indexing runs of the long film per scheme")  # fmt: skip
-    pt.add_argument("--cache-dir", metavar="DIR", help="cache of the every-frame embeddings")
-    pt.add_argument("--work-dir", metavar="DIR", help="where the indexes are built (default: temp)")
-    pt.add_argument("--reuse", action="store_true",
-                    help="reuse the indexes and indexing figures an earlier run left in --work-dir")  # fmt: skip
-    pt.add_argument("--long-still-every", type=float, metavar="S",
-                    help="still spacing in the long film (default: the same 2 s)")  # fmt: skip
-    pt.add_argument("--no-exact-rescore", action="store_true",
-                    help="skip the exact-MAX_SIM check column (a third fewer queries)")  # fmt: skip
-    pt.add_argument("--quiet", action="store_true")
-    pt.set_defaults(func=cmd_bench_stills)
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help="films (default: the corpus)")
+    _add_model(p)
+    p.add_argument("--brute-stride", type=int, default=UNSET,
+                   help="brute force embeds every Nth decoded frame (1 = every frame; default "
+                   f"{d.brute_stride})")  # fmt: skip
+    p.add_argument("--repeats", type=int, default=UNSET,
+                   help=f"timed indexing runs of the long film per scheme (default {d.repeats})")  # fmt: skip
+    p.add_argument("--cache-dir", metavar="DIR", help="cache of the every-frame embeddings")
+    p.add_argument("--reuse", action="store_true",
+                   help="reuse the indexes and indexing figures an earlier run left in --work-dir")  # fmt: skip
+    p.add_argument("--long-still-every", dest="long_still_every_s", type=float, metavar="S",
+                   help="still spacing in the long film (default: the same "
+                   f"{d.still_every_s:g} s)")  # fmt: skip
+    p.add_argument("--no-exact-rescore", dest="exact_rescore", action="store_false",
+                   help="skip the exact-MAX_SIM check column (a third fewer queries)")  # fmt: skip
+    _add_common(p, "where the indexes are built (default: temp)")
+    p.set_defaults(func=cmd_bench_stills)
 
-    pt = bsub.add_parser(
+
+def _add_temporal(bsub) -> None:
+    d = bc.TemporalBenchConfig
+    p = bsub.add_parser(
         "temporal",
         help='"A then B within W s" sequence queries on N synthetic shots: latency and recall of '
         "the top 10 vs a brute force over all shot pairs",
     )
-    pt.add_argument("--points", type=int, required=True, metavar="N", help="shots in the index")
-    pt.add_argument("--out", metavar="DIR", help="report folder (default eval/results/...)")
-    pt.add_argument("--queries", type=int, default=100, help="query pairs per case")
-    pt.add_argument("--within", type=float, default=10.0, help="window in seconds (10)")
-    pt.add_argument("--tuning", default="default", choices=["default", "bench-small"])
-    pt.add_argument("--seed", type=int, default=0)
-    pt.add_argument("--work-dir", metavar="DIR", help="where the index is built (default: temp)")
-    pt.add_argument("--quiet", action="store_true")
-    pt.set_defaults(func=cmd_bench_temporal)
+    _add_synthetic(p, d, "query pairs per case")
+    p.add_argument("--within", dest="within_s", type=float, default=UNSET,
+                   help=f"window in seconds ({d.within_s:g})")  # fmt: skip
+    _add_common(p, "where the index is built (default: temp)")
+    p.set_defaults(func=cmd_bench_temporal)
 
 
-def cmd_bench_temporal(args) -> int:
-    from scenesearch.eval.bench_temporal import TemporalBenchConfig, run_temporal_bench
-
-    if args.points < 100:
-        raise ConfigError("--points must be at least 100")
-    out = args.out or str(RESULTS / f"bench-temporal-{_points_name(args.points)}")
-    report = run_temporal_bench(
-        TemporalBenchConfig(
-            points=args.points,
-            out_dir=out,
-            queries=args.queries,
-            within_s=args.within,
-            seed=args.seed,
-            work_dir=args.work_dir,
-            tuning=args.tuning,
-            quiet=args.quiet,
-        )  # fmt: skip
-    )
-    for t in report.get("targets", []):
-        print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}")
-    print(f"report: {out}/report.md")
-    return 0
+def register(sub) -> None:
+    """Add ``bench index|search|stills|temporal`` to the main parser's subcommands."""
+    p = sub.add_parser("bench", help="speed benchmarks (indexing vs the paper's pipeline; search)")
+    bsub = p.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
+    _add_index(bsub)
+    _add_search(bsub)
+    _add_stills(bsub)
+    _add_temporal(bsub)

@@ -1,18 +1,17 @@
 """``scenesearch eval``: the command-line shell over the ``eval`` library.
 
-Five subcommands — ``genre``, ``scenes``, ``shots``, ``transitions``, ``retrieval`` — each parse options, build
-the library's config, run it and write a report folder (``--out``, default
-``./reports/eval-<cmd>``): tables as CSV/Parquet/JSON, PNG plots, ``config.json`` and
-``summary.md``. The main CLI calls :func:`register` and turns ScenesearchErrors into one line.
+Five subcommands — ``genre``, ``scenes``, ``shots``, ``transitions``, ``retrieval`` — each parse
+options, check them, and call one ``run_*`` function of eval/run.py, which writes a report folder
+(``--out``, default ``./reports/eval-<cmd>``): tables as CSV/Parquet/JSON, PNG plots,
+``config.json`` and ``summary.md``. The main CLI calls :func:`register` and turns
+ScenesearchErrors into one line.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-from pathlib import Path
 
-from scenesearch.indexer.errors import ConfigError, InputError
+from scenesearch.indexer.errors import ConfigError
 from scenesearch.ui.common import add_index_args, store_config_from_args
 
 
@@ -185,51 +184,21 @@ def _common(p: argparse.ArgumentParser, cmd: str, index: bool = True) -> None:
         add_index_args(p)
 
 
-@contextlib.contextmanager
-def _open_index(args):
-    from scenesearch.indexer.store import open_store
-
-    cfg = store_config_from_args(args)
-    if not cfg.qdrant_url and not Path(cfg.index_dir).exists():
-        raise InputError(f"no index at {cfg.index_dir} (--index DIR)")
-    store = open_store(cfg)
-    try:
-        if not store.exists():
-            raise InputError(
-                f"no index at {cfg.index_dir or cfg.qdrant_url}: index some movies first"
-            )
-        yield store, cfg
-    finally:
-        store.close()
-
-
-def _report(args, title: str):
-    from scenesearch.eval.report import Report
-
-    return Report(Path(args.out), title=title, quiet=args.quiet)
-
-
-def _args_dict(args) -> dict:
+def _options(args) -> dict:
+    """The parsed options, as config.json records them."""
     return {k: v for k, v in vars(args).items() if k != "func" and not k.startswith("_")}
 
 
-# ------------------------------------------------------------------------------ genre
 def cmd_genre(args) -> int:
-    from scenesearch.eval.features import load_shots
-    from scenesearch.eval.genre import (
-        ProbeConfig,
-        genre_probe,
-        per_genre_plot,
-        read_genres,
-        read_split_file,
-    )
+    from scenesearch.eval.genre import ProbeConfig
+    from scenesearch.eval.run import open_index, run_genre
 
     pooling = tuple(x.strip() for x in args.pooling.split(",") if x.strip())
     if not pooling or set(pooling) - {"mean", "max"}:
         raise ConfigError(f"--pooling {args.pooling!r}: use mean, max or mean,max")
     if args.folds < 2 or args.inner_folds < 2:
         raise ConfigError("--folds and --inner-folds must be ≥ 2")
-    cfg = ProbeConfig(
+    probe = ProbeConfig(
         n_splits=args.folds,
         inner_splits=args.inner_folds,
         Cs=tuple(args.Cs),
@@ -238,143 +207,28 @@ def cmd_genre(args) -> int:
         clip_s=args.clip_seconds,
         baselines=not args.no_baselines,
     )
-    rows = read_genres(args.genres) if args.genres else None
-    split = read_split_file(args.split) if args.split else None
-    with _open_index(args) as (store, _):
-        table = load_shots(store)
-    res = genre_probe(table, rows, cfg, split)
-    rep = _report(args, "Genre linear probe")
-    rep.write_json(
-        "config",
-        {"args": _args_dict(args), "probe": vars(cfg), "index_meta": _meta_brief(table.meta)},
-    )
-    for n in res.notes:
-        rep.note(n)
-    rep.note(
-        "a genre's AP counts in a fold only when the fold's test samples include both positives "
-        "and negatives; mAP_mean/std are over folds, mAP_pooled over all out-of-fold predictions "
-        "at once; F1 uses the threshold tuned on inner out-of-fold predictions of the training part"
-    )
-    rep.table(
-        "summary",
-        res.summary,
-        "mAP and F1 per feature type (mean ± std over folds)",
-        in_summary=True,
-    )
-    rep.table("per_genre", res.per_genre, "AP per genre and feature type")
-    rep.table("per_fold", res.per_fold, "metrics per fold", show=False)
-    rep.table("folds", res.folds, "test fold of every sample (no film is in two folds)", show=False)
-    for w in res.warnings:
-        rep.warn(w)
-    rep.figure("per_genre_ap", per_genre_plot(res), "AP per genre for each feature type")
-    rep.write_summary()
+    with open_index(store_config_from_args(args)) as store:
+        run_genre(store, probe, args.out, genres_file=args.genres, split_file=args.split,
+                  quiet=args.quiet, options=_options(args))  # fmt: skip
     return 0
 
 
-# ------------------------------------------------------------------------------ scenes
 def cmd_scenes(args) -> int:
-    import polars as pl  # lazy: the other commands start faster without it
+    from scenesearch.eval.run import open_index, run_scenes
 
-    from scenesearch.eval.features import load_shots
-    from scenesearch.eval.scenes import (
-        evaluate_scenes,
-        load_label_map_150,
-        per_label_plot,
-        read_ground_truth,
-    )
-
-    l150 = load_label_map_150(args.label_map)
-    gt = read_ground_truth(args.labels, l150, args.shot_times)
-    with _open_index(args) as (store, _):
-        table = load_shots(store)
-    evals, matched, warns = evaluate_scenes(gt, table, args.min_coverage, l150)
-    rep = _report(args, "Scene recognition")
-    rep.write_json("config", {"args": _args_dict(args), "index_meta": _meta_brief(table.meta)})
-    rep.note(
-        f"{len(matched.gt)} of {len(gt.shots)} ground-truth shots matched to indexed shots "
-        f"({'time overlap, overlap-weighted scores' if any(g.start_s is not None for g in matched.gt) else 'by shot id/index'})"
-    )
-    rep.note(
-        "mAP = mean over labels with ≥ 1 positive of sklearn's average_precision_score (MovieCLIP's "
-        "metric); top-k accuracy = share of shots whose k best labels include a true one; "
-        "clean F1 = the stored clean labels as predictions"
-    )
-    if table.meta.get("pretrained") == "random":
-        rep.warn("the index was built with random weights: its scene scores are meaningless")
-    rep.table(
-        "summary",
-        pl.DataFrame([ev.summary for ev in evals]),
-        "scene recognition per label space",
-        in_summary=True,
-    )
-    for ev in evals:
-        rep.table(f"per_label_{ev.space}", ev.per_label, f"AP per label ({ev.space})", show=False)
-        rep.table(
-            f"confusion_{ev.space}",
-            ev.confusion,
-            f"most frequent wrong top-1 labels ({ev.space})",
-            show=ev is evals[-1],
-        )
-    rep.table(
-        "matches",
-        pl.DataFrame(
-            {
-                "gt": [g.source for g in matched.gt],
-                "movie": [g.movie for g in matched.gt],
-                "labels": [list(g.labels) for g in matched.gt],
-                "shots": [list(s) for s in matched.shot_ids],
-            },
-            schema={
-                "gt": pl.String,
-                "movie": pl.String,
-                "labels": pl.List(pl.String),
-                "shots": pl.List(pl.String),
-            },
-        ),
-        "indexed shots used for each ground-truth shot",
-        show=False,
-    )
-    if matched.unmatched:
-        rep.table(
-            "unmatched",
-            pl.DataFrame(
-                {
-                    "gt": [g.source for g, _ in matched.unmatched],
-                    "movie": [g.movie for g, _ in matched.unmatched],
-                    "reason": [r for _, r in matched.unmatched],
-                }
-            ),
-            "ground-truth shots without an indexed shot",
-            show=False,
-        )
-    for w in warns:
-        rep.warn(w)
-    rep.figure("per_label_ap", per_label_plot(evals), "AP per label (labels with positives)")
-    rep.write_summary()
+    with open_index(store_config_from_args(args)) as store:
+        run_scenes(store, args.labels, args.out, label_map=args.label_map,
+                   shot_times=args.shot_times, min_coverage=args.min_coverage, quiet=args.quiet,
+                   options=_options(args))  # fmt: skip
     return 0
 
 
-# ------------------------------------------------------------------------------ shots
 def cmd_shots(args) -> int:
-    from dataclasses import replace
+    from scenesearch.eval.run import run_shots
 
-    import polars as pl  # lazy: the other commands start faster without it
-
-    from scenesearch.eval.shot_eval import (
-        evaluate_detectors,
-        f1_plot,
-        read_cuts,
-        shot_config_variants,
-    )
-    from scenesearch.indexer.config import DecodeConfig, ShotConfig
-
-    video = Path(args.video)
-    if not video.is_file():
-        raise InputError(f"video not found: {video}")
     if args.tolerance < 0:
         raise ConfigError("--tolerance must be ≥ 0")
-    base = ShotConfig()
-    over = {
+    overrides = {
         "content_threshold": args.threshold,
         "adaptive_threshold": args.adaptive_threshold,
         "hash_threshold": args.hash_threshold,
@@ -382,82 +236,24 @@ def cmd_shots(args) -> int:
         "fade_threshold": args.fade_threshold,
         "min_shot_s": args.min_shot_s,
     }
-    base = replace(base, **{k: v for k, v in over.items() if v is not None})
-    configs = shot_config_variants(base, args.detector)
-    truth = read_cuts(args.truth)
-    tols = sorted({0, args.tolerance, 5})
-    table, details, runs = evaluate_detectors(
-        video, truth, configs, tols, DecodeConfig(), primary=args.tolerance
-    )
-    rep = _report(args, f"Shot boundaries: {video.name}")
-    rep.write_json("config", {"args": _args_dict(args), "shot_configs": [vars(c) for c in configs]})
-    rep.note(
-        f"truth: {truth.source} ({len(truth.to_frames(runs[0].fps, runs[0].t0))} cuts); video {runs[0].fps:g} fps, "
-        f"{runs[0].n_frames} frames"
-    )
-    rep.note(
-        "cut = first frame of every shot but the first; one-to-one matching within ± tolerance frames "
-        "(greedy in time order, which is a maximum matching on a line)"
-    )
-    rep.table(
-        "scores", table, "precision / recall / F1 per detector and tolerance", in_summary=True
-    )
-    rep.table(
-        "cuts",
-        pl.concat(details, how="diagonal"),
-        f"every cut at ±{args.tolerance} frames: match, missed or false positive",
-        show=False,
-    )
-    rep.figure("f1_vs_tolerance", f1_plot(table), "F1, precision and recall against tolerance")
-    rep.write_summary()
+    run_shots(args.video, args.truth, args.out, detectors=args.detector, overrides=overrides,
+              tolerance=args.tolerance, quiet=args.quiet, options=_options(args))  # fmt: skip
     return 0
 
 
-# ------------------------------------------------------------------------------ transitions
 def cmd_transitions(args) -> int:
-    import os
-    import time
+    from scenesearch.eval.run import run_transitions
 
-    from scenesearch.eval.transitions import DEFAULT_SPECS, benchmark, shot_config, write
-
-    specs = args.detector or list(DEFAULT_SPECS)
-    for s in specs:
-        shot_config(s)  # a typo fails now, not after minutes of clip building
-    corpus = Path(
-        args.corpus
-        or os.environ.get("SCENESEARCH_CORPUS")
-        or Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
-    )
-    if not (corpus / "video").is_dir():
-        raise InputError(f"corpus not found: {corpus} (give --corpus DIR)")
-    out = Path(args.out)
-    t0 = time.perf_counter()
     log = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
-
-    def partial(done, tallies, note):  # a report after every clip: long runs show progress
-        write(out, done, tallies, args.seed, time.perf_counter() - t0, note)
-
-    clips, tallies = benchmark(
-        specs, Path(args.clips) if args.clips else out / "clips", corpus, args.seed,
-        with_corpus=not args.no_corpus, log=log, progress=partial,
-    )  # fmt: skip
-    path = write(out, clips, tallies, args.seed, time.perf_counter() - t0)
+    path = run_transitions(args.detector, args.out, corpus=args.corpus, clips=args.clips,
+                           seed=args.seed, with_corpus=not args.no_corpus, log=log)  # fmt: skip
     print(f"report written to {path}/ (report.md)")
     return 0
 
 
-# ------------------------------------------------------------------------------ retrieval
 def cmd_retrieval(args) -> int:
-    from scenesearch.eval.features import load_shots
-    from scenesearch.eval.retrieval import (
-        evaluate_queries,
-        label_queries,
-        read_queries,
-        summary_plot,
-    )
-    from scenesearch.eval.scenes import load_label_map_150, read_ground_truth, shot_labels_from_gt
+    from scenesearch.eval.run import open_index, run_retrieval
     from scenesearch.indexer.config import env_defaults, resolve_device
-    from scenesearch.search.engine import SearchEngine
 
     if min(args.ks) < 1:
         raise ConfigError("--k values must be ≥ 1")
@@ -467,71 +263,10 @@ def cmd_retrieval(args) -> int:
     if relevance == "human" and not args.labels:
         raise ConfigError("--relevance human needs --labels FILE")
     device = resolve_device(args.device or env_defaults()["device"])
-    rep = _report(args, "Text retrieval")
-    with _open_index(args) as (store, cfg):
-        table = load_shots(store, vectors=("scenes",))
-        if relevance == "human":
-            gt = read_ground_truth(args.labels, load_label_map_150())
-            shot_labels = shot_labels_from_gt(gt.shots, table)
-            if not shot_labels:
-                raise InputError(
-                    "no scene label matched an indexed shot (check movie names and times)"
-                )
-            rep.note(
-                f"relevance: human labels from {args.labels} ({len(shot_labels)} labelled shots)"
-            )
-        else:
-            shot_labels = {
-                sid: set(ls) for sid, ls in zip(table.shot_ids, table.labels, strict=True) if ls
-            }
-            rep.warn(
-                "relevance from the index's own weak labels: circular (the same CLIP model made them); "
-                "a consistency check of text search, not a measure against human judgement"
-            )
-        queries = (
-            read_queries(args.queries, shot_labels)
-            if args.queries
-            else label_queries(shot_labels, args.template, args.min_relevant)
-        )
-        if not queries:
-            raise InputError("no query to run: no label has a shot")
-        engine = SearchEngine(store, cfg.index_dir, device=device)
-
-        def search_fn(text: str, k: int) -> list[str]:
-            return [h.shot_id for h in engine.search(text=text, limit=k).hits]
-
-        res = evaluate_queries(queries, search_fn, args.ks)
-    rep.write_json(
-        "config",
-        {"args": _args_dict(args), "device": device, "index_meta": _meta_brief(table.meta)},
-    )
-    rep.note(
-        f"{len(queries)} queries ({'from ' + args.queries if args.queries else 'one per label: ' + repr(args.template)}) "
-        f"over {len(table)} shots; text search = the index's CLIP model + vector search (search.engine)"
-    )
-    rep.note(
-        "recall@k = |top k ∩ relevant| / |relevant| (IR recall); hit@k = 1 if any relevant shot is in the "
-        "top k (the R@k of text-to-video papers); mAP@k normalised by min(|relevant|, k); binary nDCG@k; "
-        "MRR over the top max(k)"
-    )
-    if table.meta.get("pretrained") == "random":
-        rep.warn("the index was built with random weights: retrieval numbers are meaningless")
-    if res.skipped:
-        rep.warn(f"{len(res.skipped)} queries have no relevant shot and are not averaged")
-    rep.table("summary", res.summary, "retrieval metrics (mean over queries)", in_summary=True)
-    rep.table("per_query", res.per_query, "metrics per query", show=False)
-    rep.figure("retrieval_at_k", summary_plot(res, args.ks), "metrics against k")
-    rep.write_summary()
+    cfg = store_config_from_args(args)
+    with open_index(cfg) as store:
+        run_retrieval(store, cfg.index_dir, args.out, relevance=relevance, labels_file=args.labels,
+                      queries_file=args.queries, template=args.template, ks=args.ks,
+                      min_relevant=args.min_relevant, device=device, quiet=args.quiet,
+                      options=_options(args))  # fmt: skip
     return 0
-
-
-def _meta_brief(meta: dict) -> dict:
-    """The index metadata without the 179-name label list (kept short in config.json)."""
-    out = {k: v for k, v in meta.items() if k != "taxonomy"}
-    tax = meta.get("taxonomy") or {}
-    out["taxonomy"] = {
-        "source": tax.get("source"),
-        "sha": tax.get("sha"),
-        "n_labels": len(tax.get("labels") or []),
-    }
-    return out

@@ -64,14 +64,8 @@ def cmd_load(args) -> int:
             print(f"loaded {table.movie_id} {table.movie.get('title')}: {len(table.points)} shots")
 
     res = load_tables(cfg, args.tables, progress=said)
-    out = {"movies": res.movies, "points": res.points, "thumbs": res.thumbs,
-           "seconds": round(res.seconds, 3), "points_per_s": round(res.points_per_s, 1)}  # fmt: skip
-    if args.json:
-        print(json.dumps(out))
-    else:
-        print(f"index: {cfg.qdrant_url or cfg.index_dir}: {res.movies} movies, {res.points} shots "
-              f"in {res.seconds:.1f} s ({res.points_per_s:.0f} points/s)")  # fmt: skip
-    return 0
+    return _said(args, res, f"index: {cfg.qdrant_url or cfg.index_dir}: {res.movies} movies, "
+                 f"{res.points} shots")  # fmt: skip
 
 
 def cmd_export(args) -> int:
@@ -82,13 +76,18 @@ def cmd_export(args) -> int:
     cfg = store_config_from_args(args)
     with indexing_lock(cfg.index_dir), open_store(cfg) as store:
         res = export_index(store, cfg.index_dir, args.out, args.format, thumbs=not args.no_thumbs)
-    out = {"movies": res.movies, "points": res.points, "thumbs": res.thumbs, "out": args.out,
-           "seconds": round(res.seconds, 3), "points_per_s": round(res.points_per_s, 1)}  # fmt: skip
+    return _said(args, res, f"exported {res.movies} movies, {res.points} shots ({args.format}) "
+                 f"to {args.out}", out=args.out)  # fmt: skip
+
+
+def _said(args, res, what: str, **extra) -> int:
+    """Print a load or export result: one JSON object (``--json``) or ``what`` with its speed."""
     if args.json:
-        print(json.dumps(out))
+        print(json.dumps({"movies": res.movies, "points": res.points, "thumbs": res.thumbs,
+                          **extra, "seconds": round(res.seconds, 3),
+                          "points_per_s": round(res.points_per_s, 1)}))  # fmt: skip
     else:
-        print(f"exported {res.movies} movies, {res.points} shots ({args.format}) to {args.out} "
-              f"in {res.seconds:.1f} s ({res.points_per_s:.0f} points/s)")  # fmt: skip
+        print(f"{what} in {res.seconds:.1f} s ({res.points_per_s:.0f} points/s)")
     return 0
 
 

@@ -30,10 +30,11 @@ from scenesearch.indexer.store.base import (  # noqa: F401 - re-exported
 )
 
 
-def open_store(cfg: StoreConfig) -> ShotStore:
+def open_store(cfg: StoreConfig, *, tuning=None) -> ShotStore:
     """Open (not create) the store an index config names: a server when ``qdrant_url`` is set
     (``:memory:`` for qdrant-client's in-process mode), otherwise the embedded shard under
-    ``index_dir``."""
+    ``index_dir``. ``tuning`` (an ``edge.EdgeTuning``, for benchmarks) sets the embedded shard's
+    index thresholds when it is created; a server collection ignores it."""
     cluster = {
         "shard_number": getattr(cfg, "shard_number", None),
         "replication_factor": getattr(cfg, "replication_factor", None),
@@ -69,4 +70,4 @@ def open_store(cfg: StoreConfig) -> ShotStore:
 
     if os.path.isdir(cfg.index_dir):  # opening allocates even to read: see indexer/diskspace.py
         require_free(cfg.index_dir, OPEN_RESERVE, "opening the index")
-    return EdgeStore(cfg.index_dir)
+    return EdgeStore(cfg.index_dir, tuning=tuning)

@@ -174,7 +174,7 @@ edge_filter = _EdgeFilters().build  # base.py Filter (or None) → qe.Filter (or
 
 def engine_points(points: Sequence[StorePoint]) -> list[qe.Point]:
     """Our points as the binding's ``Point`` objects (the costly part of ingest: see
-    eval/ingest_profile.py)."""
+    indexer/store/edge_profile.py)."""
     vectors = tr.vectors_as_lists([p.vectors for p in points])
     return [
         qe.Point(tr.norm_id(p.id), v, tr.jsonable_payload(p.payload))

@@ -1,4 +1,4 @@
-"""``python -m scenesearch.eval.bench_ray``: the overhead of indexing through Ray, and shot-table throughput.
+"""``python -m scenesearch.eval.bench.ray``: the overhead of indexing through Ray, and shot-table throughput.
 
 1. The same corpus clips indexed by the local run (``Indexer``: decode worker processes + one
    embedder) and by ``index --ray`` on a one-node Ray cluster with the same cores, alternating
@@ -6,9 +6,9 @@
    loading the model (the local run builds it in-process, the Ray run in its actor) but not
    starting the Ray cluster (users run one; its start-up is reported apart).
 2. ``export`` (Parquet shot tables, npy) and ``load`` (tables → a fresh embedded store) of a
-   synthetic index with realistic payloads (eval/bench_search.generate), in points/s.
+   synthetic index with realistic payloads (eval/bench/search_data.generate), in points/s.
 
-Writes ``report.json`` + ``report.md`` into ``--out`` (default eval/results/bench-ray/).
+Writes ``report.json`` + ``report.md`` into ``--out`` (default ``<user data dir>/bench/bench-ray``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scenesearch.eval.bench_common import (
+from scenesearch.eval.bench.common import (
     RANDOM_WEIGHTS_NOTE,
     machine_info,
     machine_md,
@@ -30,9 +30,11 @@ from scenesearch.eval.bench_common import (
     now_iso,
     write_report,
 )
+from scenesearch.eval.bench.config import default_out_dir
+from scenesearch.eval.bench.stores import bench_store, reopen_store
 from scenesearch.indexer.config import ModelConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "video"
 CLIPS = (
     "bbb_full_1280x720_24p.mp4",
@@ -118,11 +120,10 @@ def index_rounds(clips: list[str], work: Path, rounds: int, model: str, pretrain
 
 
 def table_throughput(n: int, work: Path, log) -> dict:
-    from scenesearch.eval.bench_search import SHOTS_PER_MOVIE, generate
+    from scenesearch.eval.bench.search_data import SHOTS_PER_MOVIE, generate
     from scenesearch.indexer.config import StoreConfig
     from scenesearch.indexer.labels import load_taxonomy
-    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, CollectionSpec, VectorSpec
-    from scenesearch.indexer.store.edge import EdgeStore
+    from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_SCENES, VectorSpec
     from scenesearch.indexer.transfer import export_index, load_tables
 
     tax = load_taxonomy(None)
@@ -133,10 +134,8 @@ def table_throughput(n: int, work: Path, log) -> dict:
             "model_id": "synthetic", "embed_dim": 512, "prompt": "a photo of a {label}",
             "top_k": 5, "taxonomy": {"source": tax.source, "sha": tax.sha,
                                      "labels": list(tax.labels)}}  # fmt: skip
-    with EdgeStore(str(src)) as store:
-        store.create(CollectionSpec([VectorSpec(VECTOR_CLIP, 512),
-                                     VectorSpec(VECTOR_SCENES, len(tax.labels))]))  # fmt: skip
-        store.set_meta(meta)
+    with bench_store(src, [VectorSpec(VECTOR_CLIP, 512),
+                           VectorSpec(VECTOR_SCENES, len(tax.labels))], meta=meta) as store:  # fmt: skip
         _, upsert_s = generate(n, work, tax.labels, 7, store, log)
         for mi in range(max(1, n // SHOTS_PER_MOVIE)):
             store.put_movie({"movie_id": f"m{mi:05d}", "title": f"Movie {mi:05d}",
@@ -159,7 +158,7 @@ def table_throughput(n: int, work: Path, log) -> dict:
     res["load_without_optimize_points_per_s"] = round(n / (t.seconds - t.optimize_s), 1)
     res["load_wall_s"] = round(time.perf_counter() - t0, 2)
     log(f"[tables] load: {t.points_per_s:,.0f} points/s (optimize included)")
-    with EdgeStore(str(work / "loaded")) as a, EdgeStore(str(src)) as b:
+    with reopen_store(work / "loaded") as a, reopen_store(src) as b:
         res["loaded_count_matches"] = a.count() == b.count() == n
     return res
 
@@ -169,7 +168,7 @@ def render(r: dict) -> str:
     rows = [[x["round"], x["side"], x["wall_s"], x["in_run_s"], x["shots"], x["images"],
              x["load_avg"]] for x in ix["runs"]]  # fmt: skip
     return "\n\n".join([
-        "# Ray overhead and shot-table throughput (`python -m scenesearch.eval.bench_ray`)",
+        "# Ray overhead and shot-table throughput (`python -m scenesearch.eval.bench.ray`)",
         f"Run {r['date']}" + (f" (the local-vs-Ray part: {r['index_date']})"
                               if r.get("index_date") else "") + ". **The machine was shared with five other engineers' builds and tests "
         "while this ran** (load averages below): absolute times are noisy; the ratio is measured "
@@ -210,9 +209,9 @@ def render(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m scenesearch.eval.bench_ray", description=__doc__.split("\n")[0]
+        prog="python -m scenesearch.eval.bench.ray", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--out", default=str(REPO / "eval" / "results" / "bench-ray"))
+    p.add_argument("--out", default=default_out_dir("bench-ray"))
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--points", type=int, default=20_000)
     p.add_argument("--model", default=ModelConfig.name)

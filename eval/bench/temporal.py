@@ -16,6 +16,7 @@ exact and at which depth; the brute force's own latency.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from scenesearch.eval.bench_common import (
+from scenesearch.eval.bench.common import (
     Log,
     ResourceSampler,
     exclusive_bench,
@@ -39,30 +40,14 @@ from scenesearch.eval.bench_common import (
     target_rows,
     write_report,
 )
+from scenesearch.eval.bench.config import TemporalBenchConfig
+from scenesearch.eval.bench.search_data import CHUNK, DIM, SHOTS_PER_MOVIE, zipf
+from scenesearch.eval.bench.search_data import GENRES as SEARCH_GENRES
+from scenesearch.eval.bench.stores import bench_store, edge_tuning
 
-DIM = 512
-CHUNK = 20_000
-SHOTS_PER_MOVIE = 1000
-GENRES = ("drama", "comedy", "thriller", "action", "romance", "crime", "horror", "adventure",
-          "sci-fi", "fantasy")  # fmt: skip
+GENRES = SEARCH_GENRES[:10]  # the search bench's ten most frequent genres
 TARGET_P95_MS = 200.0
 TARGET_RECALL = 0.9
-
-
-@dataclass
-class TemporalBenchConfig:
-    """Options of one ``bench temporal`` run."""
-
-    points: int
-    out_dir: str
-    queries: int = 100  # query pairs per case
-    within_s: float = 10.0
-    depth: int = 400  # search/temporal.py DEFAULT_DEPTH
-    max_depth: int = 1600  # search/temporal.py MAX_DEPTH
-    seed: int = 0
-    work_dir: str | None = None
-    tuning: str = "default"  # default | bench-small
-    quiet: bool = False
 
 
 @dataclass
@@ -86,8 +71,7 @@ def generate(n: int, work: Path, seed: int, store, log) -> Data:
     centers = rng.standard_normal((n_clusters, DIM)).astype(np.float32)
     centers /= np.linalg.norm(centers, axis=1, keepdims=True)
     n_movies = max(1, -(-n // SHOTS_PER_MOVIE))
-    gp = 1.0 / np.arange(1, len(GENRES) + 1) ** 1.1
-    gp /= gp.sum()
+    gp = zipf(len(GENRES), 1.1)
     movie_genres = [tuple(sorted(rng.choice(len(GENRES), int(rng.integers(1, 4)), replace=False,
                                             p=gp))) for _ in range(n_movies)]  # fmt: skip
     vec = np.lib.format.open_memmap(str(work / "vectors.npy"), "w+", np.float32, (n, DIM))
@@ -180,14 +164,15 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
     from scenesearch.indexer.store import (
         VECTOR_CLIP,
         VECTOR_SCENES,
-        CollectionSpec,
         Filter,
         MatchAny,
         VectorSpec,
     )
-    from scenesearch.indexer.store.edge import EdgeStore, EdgeTuning
-    from scenesearch.search.temporal import sequences_for_vectors
+    from scenesearch.search.temporal import DEFAULT_DEPTH, MAX_DEPTH, sequences_for_vectors
 
+    # the engine's own depths unless the caller chose others (the report records the values)
+    bc = dataclasses.replace(bc, depth=bc.depth or DEFAULT_DEPTH,
+                             max_depth=bc.max_depth or MAX_DEPTH)  # fmt: skip
     log = Log(bc.out_dir, bc.quiet)
     work = Path(bc.work_dir or tempfile.mkdtemp(prefix="scenesearch-bench-temporal-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -198,11 +183,8 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
         "machine": machine_info(), "config": asdict(bc),
     }  # fmt: skip
     try:
-        tuning = EdgeTuning()
-        if bc.tuning == "bench-small":
-            tuning = EdgeTuning(indexing_threshold_kb=64, full_scan_threshold_kb=16)
-        store = EdgeStore(str(work / "index"), tuning=tuning)
-        store.create(CollectionSpec([VectorSpec(VECTOR_CLIP, DIM), VectorSpec(VECTOR_SCENES, 4)]))
+        store = bench_store(work / "index", [VectorSpec(VECTOR_CLIP, DIM),
+                                             VectorSpec(VECTOR_SCENES, 4)], edge_tuning(bc.tuning))  # fmt: skip
         with measure("ingest", sampler, log) as ph:
             d = generate(bc.points, work, bc.seed, store, log)
         report["ingest"] = ph.to_dict()

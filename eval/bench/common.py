@@ -68,7 +68,7 @@ def source_revision() -> str | None:
     files), or None outside a git checkout."""
     import subprocess
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, timeout=10)  # fmt: skip

@@ -20,12 +20,11 @@ import dataclasses
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from scenesearch.eval.bench_common import (
+from scenesearch.eval.bench.common import (
     Log,
     dir_size,
     machine_info,
@@ -36,8 +35,10 @@ from scenesearch.eval.bench_common import (
     target_rows,
     write_report,
 )
+from scenesearch.eval.bench.config import FramesBenchConfig
+from scenesearch.eval.bench.search_data import DIM, zipf
+from scenesearch.eval.bench.stores import bench_store, index_memory
 
-DIM = 512
 CHUNK = 10_000
 GENRES = ("drama", "comedy", "thriller", "action", "romance", "crime", "horror", "adventure",
           "sci-fi", "fantasy", "mystery", "family", "animation", "war", "western")  # fmt: skip
@@ -45,21 +46,6 @@ N_LABELS = 150
 CANDIDATES = (64, 256, 1024)
 TARGET_P95_MS = 30.0
 TARGET_RECALL = 0.95
-
-
-@dataclass
-class FramesBenchConfig:
-    points: int
-    out_dir: str
-    queries: int = 100
-    seed: int = 0
-    work_dir: str | None = None
-    quiet: bool = False
-
-
-def _zipf(n: int, s: float) -> np.ndarray:
-    p = 1.0 / np.arange(1, n + 1) ** s
-    return p / p.sum()
 
 
 def generate(n: int, work: Path, store, rng, log) -> dict:
@@ -79,8 +65,8 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
     n_movies = max(1, n // 1000)
     movie_of = np.minimum(np.arange(n) // 1000, n_movies - 1)
     genres_of = [tuple(sorted(rng.choice(len(GENRES), int(rng.integers(1, 4)), replace=False,
-                                         p=_zipf(len(GENRES), 1.1)))) for _ in range(n_movies)]  # fmt: skip
-    label_of = rng.choice(N_LABELS, n, p=_zipf(N_LABELS, 1.0))
+                                         p=zipf(len(GENRES), 1.1)))) for _ in range(n_movies)]  # fmt: skip
+    label_of = rng.choice(N_LABELS, n, p=zipf(N_LABELS, 1.0))
     store_s, pos = 0.0, 0
     for a in range(0, n, CHUNK):
         pts = []
@@ -120,16 +106,13 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
 
 
 def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
-    from scenesearch.eval.bench_stills import index_memory
     from scenesearch.indexer.store import (
         VECTOR_CLIP,
         VECTOR_FRAMES,
-        CollectionSpec,
         Filter,
         MatchAny,
         VectorSpec,
     )
-    from scenesearch.indexer.store.edge import EdgeStore
     from scenesearch.search import SearchEngine
 
     log = Log(bc.out_dir, bc.quiet)
@@ -140,11 +123,11 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
     rng = np.random.default_rng(bc.seed)
     report: dict = {"started": now_iso(), "machine": machine_info(),
                     "config": dataclasses.asdict(bc)}  # fmt: skip
-    store = EdgeStore(str(idx))
-    store.create(CollectionSpec([VectorSpec(VECTOR_CLIP, DIM),
-                                 VectorSpec(VECTOR_FRAMES, DIM, multivector=True)]))  # fmt: skip
-    store.set_meta({"model_id": "synthetic", "embed_dim": DIM, "frame_vectors": VECTOR_FRAMES,
-                    "taxonomy": {"labels": [], "sha": "-", "source": "synthetic"}})  # fmt: skip
+    store = bench_store(idx, [VectorSpec(VECTOR_CLIP, DIM),
+                              VectorSpec(VECTOR_FRAMES, DIM, multivector=True)],
+                        meta={"model_id": "synthetic", "embed_dim": DIM,
+                              "frame_vectors": VECTOR_FRAMES,
+                              "taxonomy": {"labels": [], "sha": "-", "source": "synthetic"}})  # fmt: skip
     t0 = time.perf_counter()
     g = generate(bc.points, work, store, rng, log)
     ingest_s = time.perf_counter() - t0

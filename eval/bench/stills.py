@@ -20,8 +20,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scenesearch.eval.bench_common import (
+from scenesearch.eval.bench.common import (
     Log,
     dir_size,
     machine_info,
@@ -37,34 +35,14 @@ from scenesearch.eval.bench_common import (
     percentiles,
     write_report,
 )
+from scenesearch.eval.bench.config import StillsBenchConfig
+from scenesearch.eval.bench.stores import index_memory
 from scenesearch.indexer.config import ModelConfig
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "video"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "video"
 LONG_FILM = "bbb_full_1280x720_24p.mp4"
 LENGTHS = (("<4 s", 0.0, 4.0), ("4-12 s", 4.0, 12.0), (">12 s", 12.0, float("inf")))
 SWEEP = ((None, 16), (1.0, 16), (2.0, 8), (2.0, 16), (2.0, 32), (3.0, 16), (4.0, 16), (6.0, 16))
-
-
-@dataclass
-class StillsBenchConfig:
-    out_dir: str
-    videos: list[str] = dataclasses.field(default_factory=list)  # default: every corpus film
-    model: str = ModelConfig.name
-    pretrained: str = "random"
-    still_every_s: float = 2.0
-    long_still_every_s: float | None = None  # the long film's still spacing (None: the same)
-    still_width: int = 640
-    still_quality: int = 75
-    # Brute force embeds every brute_stride-th decoded frame (1 = every frame, the exact upper
-    # bound; on a shared 2-core machine every frame of the corpus is ~18 k CLIP images)
-    brute_stride: int = 1
-    repeats: int = 2  # timed indexing runs of the long film per scheme (interleaved)
-    cache_dir: str | None = None  # every-frame embeddings (default: <tmp>/scenesearch-stills)
-    work_dir: str | None = None
-    # reuse the indexes (and the indexing figures in indexing.json) a run left in work_dir
-    reuse: bool = False
-    exact_rescore: bool = True  # also score every shot by MAX_SIM (checks the prefetch)
-    quiet: bool = False
 
 
 # ------------------------------------------------------------------------------ every frame
@@ -251,36 +229,9 @@ def _index(scheme: str, index_dir: str, videos: list[str], encoder, labeler) -> 
                                                           s.stage_s.items()}}  # fmt: skip
 
 
-_RAM_PROBE = """
-import json, sys, time, numpy as np, psutil
-from scenesearch.indexer.store.edge import EdgeStore
-from scenesearch.indexer.store.base import Rescore
-p = psutil.Process()
-before = p.memory_info().rss
-s = EdgeStore(sys.argv[1])
-opened = p.memory_info().rss
-rng = np.random.default_rng(0)
-meta = s.get_meta()
-rescore = Rescore(meta["frame_vectors"], 256) if meta.get("frame_vectors") else None
-for _ in range(50):
-    s.search(rng.normal(size=meta["embed_dim"]).astype(np.float32), limit=10, rescore=rescore)
-after = p.memory_info().rss
-s.close()
-print(json.dumps({"open_mib": (opened - before) / 2**20, "after_queries_mib": (after - before) / 2**20}))
-"""
-
-
-def index_memory(index_dir: str) -> dict:
-    """Resident memory the opened index adds to a fresh process (after 50 queries)."""
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    r = subprocess.run([sys.executable, "-c", _RAM_PROBE, index_dir], capture_output=True,
-                       text=True, env=env, timeout=600, check=True)  # fmt: skip
-    return {k: round(v, 1) for k, v in json.loads(r.stdout.strip().splitlines()[-1]).items()}
-
-
 # ------------------------------------------------------------------------------ the run
 def run_stills_bench(bc: StillsBenchConfig) -> dict:
-    from scenesearch.indexer.config import LabelConfig, ModelConfig, StoreConfig
+    from scenesearch.indexer.config import LabelConfig, StoreConfig
     from scenesearch.indexer.encoder import ClipEncoder
     from scenesearch.indexer.labels import SceneLabeler
     from scenesearch.indexer.store import Filter, MatchAny
@@ -400,7 +351,7 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
     log(f"sweep: {report['sweep']}")
     report["targets"] = targets(report)
     report["finished"] = now_iso()
-    from scenesearch.eval.bench_stills_report import markdown
+    from scenesearch.eval.bench.stills_report import markdown
 
     write_report(bc.out_dir, report, markdown(report))
     if not bc.work_dir:

@@ -1,9 +1,9 @@
-"""The Markdown report of ``scenesearch bench stills`` (see eval/bench_stills.py)."""
+"""The Markdown report of ``scenesearch bench stills`` (see eval/bench/stills.py)."""
 
 from __future__ import annotations
 
-from scenesearch.eval.bench_common import RANDOM_WEIGHTS_NOTE, machine_md, md_table, target_rows
-from scenesearch.eval.bench_stills import SCHEMES
+from scenesearch.eval.bench.common import RANDOM_WEIGHTS_NOTE, machine_md, md_table, target_rows
+from scenesearch.eval.bench.stills import SCHEMES
 
 
 def markdown(report: dict) -> str:
