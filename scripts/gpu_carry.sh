@@ -23,7 +23,7 @@ python -m pip download -q --only-binary=:all: --no-deps --python-version "$PYV" 
 python - "$CORPUS/video/bbb_full_1280x720_24p.mp4" \
     "gpu_carry/video/film_720p.mp4" "$SECONDS_CUT" <<'EOF'
 import sys
-from scenesearch.eval.bench_index import remux_video
+from scenesearch.eval.bench.index import remux_video
 remux_video(sys.argv[1], sys.argv[2], float(sys.argv[3]))
 EOF
 du -sh gpu_carry

@@ -5,8 +5,8 @@
 #
 # 1. installs what the machine's Python lacks, offline, from gpu_carry/wheels/ (GPU machines
 #    here reach nothing outside; scripts/gpu_carry.sh fills gpu_carry/ on any machine);
-# 2. verifies the CUDA path: `pytest -m gpu` (NVDEC frames and times equal PyAV's, torch content
-#    scores on the GPU equal PySceneDetect's on the CPU, same cuts, CLIP on CUDA);
+# 2. verifies the CUDA path: tests/test_gpu_paths.py (NVDEC frames and times equal PyAV's, torch content
+#    scores on the GPU equal PySceneDetect's on the CPU, same cuts) and the CLIP tests on CUDA;
 # 3. runs `bench index --gpu`: 720p with 1 film and 16 films at once, plus the CPU-vs-GPU
 #    agreement (shots ±1 frame, shot-vector cosine ≥ 0.999); then 1080p with 16 films.
 #
@@ -67,7 +67,7 @@ EOF
 
 step "CUDA path tests"
 SCENESEARCH_CORPUS="${SCENESEARCH_CORPUS:-$PWD/$CARRY/corpus}" TORCH_DEVICE=cuda \
-    timeout 180 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu_paths.py \
+    timeout 180 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu_paths.py \
     tests/test_encoder_labels.py 2>&1 | tee "$OUT/tests_cuda.log" | tail -15
 
 nvidia-smi dmon -s um -d 1 > "$OUT/dmon.log" 2>&1 &

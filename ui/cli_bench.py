@@ -51,11 +51,28 @@ def cmd_bench_index(args) -> int:
     from scenesearch.indexer.config import resolve_device
     from scenesearch.indexer.pipeline import validate_frames_per_shot
 
+    if args.gpu:
+        return cmd_bench_index_gpu(args)
     out = args.out or bc.default_out_dir(f"bench-index-{Path(args.video).stem}")
     opts = _options(bc.IndexBenchConfig, args, out_dir=out, device=resolve_device(args.device),
                     detectors=tuple(getattr(args, "detectors", ())))  # fmt: skip
     validate_frames_per_shot(opts.frames_per_shot)
     return _done(run_index_bench(opts), out)
+
+
+def cmd_bench_index_gpu(args) -> int:
+    """``bench index --gpu``: the GPU node benchmark (issue 18)."""
+    from scenesearch.eval.bench.gpu_node import GpuBenchConfig, run_gpu_bench
+    from scenesearch.indexer.config import resolve_device
+
+    try:
+        films = tuple(int(n) for n in str(args.films).split(","))
+    except ValueError:
+        raise ConfigError(f"--films takes numbers like 1,16, not {args.films!r}") from None
+    out = args.out or bc.default_out_dir(f"bench-index-gpu-{Path(args.video).stem}")
+    opts = _options(GpuBenchConfig, args, out_dir=out, device=resolve_device(args.device),
+                    films=films)  # fmt: skip
+    return _done(run_gpu_bench(opts), out)
 
 
 def cmd_bench_search(args) -> int:
@@ -158,6 +175,15 @@ def _add_index(bsub) -> None:
                    f"{d.fidelity_frames})")  # fmt: skip
     _add_common(p, "scratch folder (default: a temp dir)", "no progress lines on stderr")
     p.add_argument("--keep-work", action="store_true", help="keep the scratch folder")
+    p.add_argument("--gpu", action="store_true",
+                   help="GPU node mode (eval/bench/gpu_node.py): stage rates, 1 and N films at "
+                   "once, GPU busy share and memory, shots and vectors vs the CPU path")  # fmt: skip
+    p.add_argument("--films", default="1,16", metavar="N,M",
+                   help="--gpu: films indexed at once, one run per number (default 1,16)")  # fmt: skip
+    p.add_argument("--decoder", default=UNSET, choices=["auto", "pyav", "torchcodec"],
+                   help="--gpu: video decoder (auto: NVDEC when torchcodec is installed)")  # fmt: skip
+    p.add_argument("--no-agreement", dest="agreement", action="store_false", default=UNSET,
+                   help="--gpu: skip the comparison with the CPU path")  # fmt: skip
     p.set_defaults(func=cmd_bench_index)
 
 

@@ -96,6 +96,7 @@ def video_facts(path: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ our pipeline
 def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, detector=None):
     from scenesearch.indexer.config import IndexConfig
+    from scenesearch.indexer.decode import decoder_for_device
     from scenesearch.indexer.pipeline import validate_frames_per_shot
     from scenesearch.indexer.shots import for_device
 
@@ -110,6 +111,7 @@ def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, de
 
         cfg.shots = shot_config(detector, cfg.shots)
     cfg.shots = for_device(cfg.shots, bc.device)
+    cfg.decode = decoder_for_device(cfg.decode, bc.device)  # NVDEC on CUDA, as `index` does
     cfg.store.index_dir = index_dir
     cfg.run.workers = bc.workers
     cfg.run.progress = False
