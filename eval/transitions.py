@@ -28,8 +28,8 @@ from scenesearch.eval.shot_corpus import Clip, build_clips, run, score
 from scenesearch.eval.transition_clips import GRADUAL, TRAPS, ClipSpec, build
 from scenesearch.indexer.config import DecodeConfig, ShotConfig
 from scenesearch.indexer.decode import VideoReader
+from scenesearch.indexer.detectors import parse_detector_spec
 from scenesearch.indexer.errors import ConfigError, InputError
-from scenesearch.indexer.shots import parse_detector_spec
 
 GRADUAL_S = 0.5
 HARD_TOL = 1

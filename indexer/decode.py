@@ -16,6 +16,10 @@ default) and ``torchcodec`` (:mod:`indexer.decode_torchcodec`: NVDEC on a CUDA d
 the CPU otherwise). Stream choice, working size, frame numbering and timestamps are decided here
 for both, so both select the same frames with the same times. A movie NVDEC cannot decode is
 decoded by PyAV instead, with one log line; ``VideoReader.backend`` says which one ran.
+
+Why this module is over ~400 lines: ``VideoReader`` is one unit (stream choice, working size,
+rotation, numbering, timestamps, corrupt-frame accounting for both pixel backends); split, the
+two backends could again disagree on which frames they select and at which times.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from scenesearch.indexer import decode as decode_mod
 from scenesearch.indexer.config import DecodeConfig, ShotConfig
 from scenesearch.indexer.content_torch import TorchContentDetector
 from scenesearch.indexer.decode import VideoReader, decoder_for_device
+from scenesearch.indexer.detectors import for_device
 from scenesearch.indexer.errors import ConfigError
-from scenesearch.indexer.shots import for_device
 from scenesearch.ui.cli import main
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")

@@ -15,10 +15,11 @@ from scenedetect import FrameTimecode
 from scenedetect.detector import SceneDetector
 from videos import Segment, write_corrupt_video, write_fade_video, write_video
 
+import scenesearch.indexer.detectors as detectors_mod
 import scenesearch.indexer.sampling as sampling
-import scenesearch.indexer.shots as shots_mod
 from scenesearch.indexer.config import DecodeConfig, SampleConfig, ShotConfig
 from scenesearch.indexer.decode import VideoReader, iter_frames
+from scenesearch.indexer.detectors import DetectorEntry, available_detectors, parse_detector_spec
 from scenesearch.indexer.errors import ConfigError, InputError
 from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, ShotEnd
 from scenesearch.indexer.sampling import (
@@ -27,13 +28,7 @@ from scenesearch.indexer.sampling import (
     parse_frames_per_shot,
     sample_indices,
 )
-from scenesearch.indexer.shots import (
-    DetectorEntry,
-    ShotSegmenter,
-    available_detectors,
-    detect_shots,
-    parse_detector_spec,
-)
+from scenesearch.indexer.shots import ShotSegmenter, detect_shots
 
 FOUR_SHOTS = [(24, 40), (30, 200), (20, 60), (26, 230)]  # cuts at 24, 54, 74 (24 fps)
 
@@ -118,7 +113,7 @@ def scripted(monkeypatch):
 
     def use(script: dict[int, list[int]], lag: int = 0) -> None:
         entry = DetectorEntry("scripted", lambda cfg, n: Scripted(script, lag))
-        monkeypatch.setitem(shots_mod._REGISTRY, "scripted", entry)
+        monkeypatch.setitem(detectors_mod._REGISTRY, "scripted", entry)
 
     return use
 

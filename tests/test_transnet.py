@@ -17,9 +17,10 @@ import torch
 
 from scenesearch.indexer import transnet
 from scenesearch.indexer.config import ShotConfig
+from scenesearch.indexer.detectors import apply_spec, available_detectors
 from scenesearch.indexer.errors import ConfigError
 from scenesearch.indexer.sampling import iter_movie
-from scenesearch.indexer.shots import ShotSegmenter, apply_spec, available_detectors, detect_shots
+from scenesearch.indexer.shots import ShotSegmenter, detect_shots
 from tests.conftest import REPO, corpus_file
 from tests.videos import Segment, render_frame, write_frames
 
@@ -197,7 +198,7 @@ def test_our_tests_package_is_not_shadowed_by_the_wheels():
 def test_defaults_per_device():
     """The default detector stays ShotConfig's on every device (measured choice); the learned
     detector runs on the indexing device; a user's choice is kept."""
-    from scenesearch.indexer.shots import for_device
+    from scenesearch.indexer.detectors import for_device
 
     cpu = for_device(ShotConfig(), "cpu")
     assert cpu.detector == ShotConfig().detector and cpu.transnet_device == "cpu"

@@ -55,9 +55,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 def _index_config(args):
     from scenesearch.indexer.config import IndexConfig, env_defaults, resolve_device
     from scenesearch.indexer.decode import decoder_for_device
+    from scenesearch.indexer.detectors import for_device
     from scenesearch.indexer.pipeline import validate_frames_per_shot
     from scenesearch.indexer.sampling import check_sampling
-    from scenesearch.indexer.shots import for_device
 
     cfg = IndexConfig()
     cfg.store = store_config_from_args(args)

@@ -9,7 +9,7 @@ GPU):
    device frames (``ClipEncoder.encode_frames``).
 2. ``e2e_<N>`` — the product indexer (:class:`indexer.pipeline.Indexer`) on N copies of the film
    at once (distinct remuxed files), decoder and detectors as ``--device cuda`` sets them
-   (:func:`indexer.decode.decoder_for_device`, :func:`indexer.shots.for_device`): wall time,
+   (:func:`indexer.decode.decoder_for_device`, :func:`indexer.detectors.for_device`): wall time,
    × realtime, per-stage seconds, how busy the GPU (``nvidia-smi`` utilisation, sampled) and the
    decoders were, and GPU memory (device total in use: every process's context and caches).
 3. ``agreement`` — the same film indexed by the CPU path (PyAV, OpenCV content scores, CLIP on
@@ -190,7 +190,7 @@ def stage_rates(paths: list[str], encoder, cfg: GpuBenchConfig, log: Log) -> dic
 def _index_config(cfg: GpuBenchConfig, index_dir: str, device: str):
     from scenesearch.indexer.config import IndexConfig
     from scenesearch.indexer.decode import decoder_for_device
-    from scenesearch.indexer.shots import for_device
+    from scenesearch.indexer.detectors import for_device
 
     ic = IndexConfig()
     ic.model.name, ic.model.pretrained, ic.model.device = cfg.model, cfg.pretrained, device

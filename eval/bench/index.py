@@ -97,8 +97,8 @@ def video_facts(path: str) -> dict[str, Any]:
 def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, detector=None):
     from scenesearch.indexer.config import IndexConfig
     from scenesearch.indexer.decode import decoder_for_device
+    from scenesearch.indexer.detectors import for_device
     from scenesearch.indexer.pipeline import validate_frames_per_shot
-    from scenesearch.indexer.shots import for_device
 
     cfg = IndexConfig()
     cfg.model.name = bc.model
