@@ -98,14 +98,9 @@ def read_shot_vectors(index_dir: str) -> list[tuple[int, int, np.ndarray]]:
 
     rows = []
     with open_store(StoreConfig(index_dir=index_dir)) as store:
-        offset = None
-        while True:
-            recs, offset = store.scroll(limit=512, offset=offset, with_vectors=[VECTOR_CLIP])
-            for r in recs:
-                v = np.asarray(r.vectors[VECTOR_CLIP], np.float32)
-                rows.append((r.payload["start_frame"], r.payload["end_frame"], v))
-            if offset is None:
-                break
+        for r in store.iter_points(with_vectors=[VECTOR_CLIP]):
+            v = np.asarray(r.vectors[VECTOR_CLIP], np.float32)
+            rows.append((r.payload["start_frame"], r.payload["end_frame"], v))
     return sorted(rows, key=lambda s: s[0])
 
 

@@ -193,21 +193,16 @@ def read_our_shots(index_dir: str) -> list[dict[str, Any]]:
 
     shots = []
     with open_store(StoreConfig(index_dir=index_dir)) as store:
-        offset = None
-        while True:
-            recs, offset = store.scroll(limit=512, offset=offset, with_vectors=[VECTOR_SCENES])
-            for r in recs:
-                p = r.payload
-                shots.append(
-                    {
-                        "start_s": p["start_s"],
-                        "end_s": p["end_s"],
-                        "top1": p["top"][0]["label"] if p.get("top") else None,
-                        "scores": np.asarray(r.vectors[VECTOR_SCENES], np.float32),
-                    }
-                )
-            if offset is None:
-                break
+        for r in store.iter_points(with_vectors=[VECTOR_SCENES]):
+            p = r.payload
+            shots.append(
+                {
+                    "start_s": p["start_s"],
+                    "end_s": p["end_s"],
+                    "top1": p["top"][0]["label"] if p.get("top") else None,
+                    "scores": np.asarray(r.vectors[VECTOR_SCENES], np.float32),
+                }
+            )
     shots.sort(key=lambda s: s["start_s"])
     return shots
 
