@@ -36,6 +36,7 @@ from scenesearch.eval.bench.common import (
     write_report,
 )
 from scenesearch.eval.bench.config import StillsBenchConfig
+from scenesearch.eval.bench.stills_report import markdown
 from scenesearch.eval.bench.stores import index_memory
 from scenesearch.indexer.config import ModelConfig
 
@@ -351,8 +352,6 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
     log(f"sweep: {report['sweep']}")
     report["targets"] = targets(report)
     report["finished"] = now_iso()
-    from scenesearch.eval.bench.stills_report import markdown
-
     write_report(bc.out_dir, report, markdown(report))
     if not bc.work_dir:
         shutil.rmtree(work, ignore_errors=True)
