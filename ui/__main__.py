@@ -1,4 +1,4 @@
-"""``python -m ui`` runs the scenesearch command line."""
+"""``python -m scenesearch.ui`` runs the scenesearch command line."""
 
 import sys
 
