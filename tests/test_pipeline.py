@@ -315,7 +315,9 @@ def test_all_frames_mode_uses_every_frame(tmp_path, movies, tiny_encoder, tiny_l
 
 def _cli(args, **kw):
     env = {**os.environ, "SCENESEARCH_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "scenesearch.ui", *args], cwd=REPO, env=env, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scenesearch.ui", *args], cwd=REPO, env=env, **kw
+    )
 
 
 def _done_count(idx: Path) -> int:
