@@ -36,7 +36,7 @@ class Taxonomy:
 
 
 def bundled_taxonomy_path() -> Path:
-    return Path(str(resources.files("indexer") / "data" / "movieclip_taxonomy.txt"))
+    return Path(str(resources.files("scenesearch.indexer") / "data" / "movieclip_taxonomy.txt"))
 
 
 def load_taxonomy(path: str | None = None) -> Taxonomy:

@@ -116,3 +116,19 @@ def test_the_dockerfile_copies_every_folder_the_package_is_built_from():
         if ln.startswith("COPY ")
     }
     assert folders <= copied, folders - copied
+
+
+def test_bundled_data_is_found_by_the_installed_name(tmp_path):
+    """Outside the checkout (no PYTHONPATH, another cwd) only `scenesearch` is importable: the
+    bundled taxonomy and label map must be looked up under that name, not the folder names."""
+    code = (
+        "from scenesearch.indexer.labels import bundled_taxonomy_path\n"
+        "from scenesearch.eval.scene_truth import bundled_label_map_path\n"
+        "import importlib.util\n"
+        "assert importlib.util.find_spec('indexer') is None\n"
+        "assert bundled_taxonomy_path().is_file() and bundled_label_map_path().is_file()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
