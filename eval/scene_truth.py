@@ -27,7 +27,9 @@ SPLIT_LINE = re.compile(
 
 
 def bundled_label_map_path() -> Path:
-    return Path(str(resources.files("scenesearch.indexer") / "data" / "movieclip_label_map_150.json"))
+    return Path(
+        str(resources.files("scenesearch.indexer") / "data" / "movieclip_label_map_150.json")
+    )
 
 
 def load_label_map_150(path: str | Path | None = None) -> tuple[str, ...]:
