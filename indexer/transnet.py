@@ -42,6 +42,7 @@ STEP = 50  # new frames predicted per window (its centre)
 CONTEXT = (WINDOW - STEP) // 2  # 25 frames of context on either side
 SIZE = (48, 27)  # (width, height) of the model's input frames
 MAX_RUN = 100  # frames above threshold before a run is cut anyway (bounds the report delay)
+HEADS = ("single", "many", "max")  # which of the model's two outputs makes the probability
 GAP = 6  # frames either side over which the cascade's gate tests linear mixing
 
 _MODELS: dict[str, object] = {}
@@ -167,10 +168,14 @@ class TransNetDetector(SceneDetector):
         model=None,
         keep_probs: bool = False,
         gate: float = 0.0,
+        head: str = "single",
     ) -> None:
         super().__init__()
         if not 0.0 < threshold < 1.0:
             raise ConfigError(f"transnet threshold must be in (0, 1), got {threshold}")
+        if head not in HEADS:
+            raise ConfigError(f"unknown transnet head {head!r}; available: {', '.join(HEADS)}")
+        self.head = head
         self.device = resolve(device)
         self.threshold = float(threshold)
         self.batch = batch_for(self.device, batch)
@@ -248,8 +253,11 @@ class TransNetDetector(SceneDetector):
         if run:
             x = torch.from_numpy(np.stack([frames[i] for i in run]))
             with torch.inference_mode():
-                single, _ = self.model.predict_raw(x.to(self.device))
-            probs[run] = single[:, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy()
+                single, many = self.model.predict_raw(x.to(self.device))
+            p = {"single": single, "many": many}.get(self.head)
+            if p is None:  # "max"
+                p = torch.maximum(single, many)
+            probs[run] = p[:, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy()
         self.windows_run += len(run)
         self.windows_skipped += len(windows) - len(run)
         probs = probs.reshape(-1)
