@@ -26,13 +26,13 @@ def _flash(frames: list[np.ndarray], at: int, k: int, gain: float = 0.85) -> Non
 
 @pytest.fixture(scope="module")
 def flash_video(tmp_path_factory):
-    """Shot A (frames 0-59) with a 3-frame flash at 20-22 and a 2-frame-period strobe at 40-47,
-    hard cut at 60 to shot B; B ends in a flash at 100-102 that hides a hard cut to shot C at 103."""
-    frames = _shot(70, 1, 60) + _shot(170, 2, 43) + _shot(90, 3, 40)
+    """Shot A (frames 0-69) with a 3-frame flash at 20-22 and a 2-frame-period strobe at 45-52,
+    hard cut at 70 to shot B; B ends in a flash at 110-112 that hides a hard cut to shot C at 113."""
+    frames = _shot(70, 1, 70) + _shot(170, 2, 43) + _shot(90, 3, 40)
     _flash(frames, 20, 3)
-    for i in (40, 41, 44, 45):
+    for i in (45, 46, 49, 50):
         frames[i] = np.clip(frames[i].astype(np.float32) * 2.5, 0, 255).astype(np.uint8)
-    _flash(frames, 100, 3)
+    _flash(frames, 110, 3)
     tmp = tmp_path_factory.mktemp("flash")
     return write_frames(tmp / "flash.mp4", frames)
 
@@ -44,10 +44,10 @@ def starts(shots) -> list[int]:
 def test_flash_and_strobe_dropped_real_cuts_kept(flash_video):
     unfiltered = starts(detect_shots(flash_video.path, ShotConfig())[0])
     # the flash and the strobe are cuts to the plain detector (so this test can fail)
-    assert {20, 40} <= set(unfiltered)
+    assert 20 in unfiltered and any(45 <= c <= 52 for c in unfiltered)
     shots, _ = detect_shots(flash_video.path, ShotConfig(flash_return_s=0.5))
-    # 60: a hard cut; 100: the flash that hides the cut B -> C (its picture never comes back)
-    assert starts(shots) == [0, 60, 100]
+    # 70: a hard cut; 110: the flash that hides the cut B -> C (its picture never comes back)
+    assert starts(shots) == [0, 70, 110]
     assert shots[-1].end_frame == flash_video.n_frames
 
 
@@ -66,7 +66,7 @@ def test_flash_filter_streams_in_order_within_its_lag(flash_video):
             assert f.index - s.end_frame <= seg.max_lag
             out.append(s)
     out += seg.finish()
-    assert starts(out) == [0, 60, 100]
+    assert starts(out) == [0, 70, 110]
     assert all(a.end_frame == b.start_frame for a, b in zip(out, out[1:], strict=False))
 
 
