@@ -78,6 +78,9 @@ class ShotConfig:
     # Which model output is thresholded: "single" (the frame of a cut), "many" (every frame of a
     # gradual transition: one run per dissolve or fade), or "max" of both (docs/shot_detection.md).
     transnet_head: str = "single"
+    # Hysteresis: a run of frames above transnet_low (0: the threshold) is one transition, cut
+    # once at its most probable frame if that passes transnet_threshold.
+    transnet_low: float = 0.0
 
 
 @dataclass

@@ -143,6 +143,7 @@ def _build_transnet(c: ShotConfig, n: int) -> SceneDetector:
         c.transnet_batch,
         gate=c.transnet_gate,
         head=c.transnet_head,
+        low=c.transnet_low,
     )
 
 

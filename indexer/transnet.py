@@ -169,6 +169,7 @@ class TransNetDetector(SceneDetector):
         keep_probs: bool = False,
         gate: float = 0.0,
         head: str = "single",
+        low: float = 0.0,
     ) -> None:
         super().__init__()
         if not 0.0 < threshold < 1.0:
@@ -176,8 +177,13 @@ class TransNetDetector(SceneDetector):
         if head not in HEADS:
             raise ConfigError(f"unknown transnet head {head!r}; available: {', '.join(HEADS)}")
         self.head = head
-        self.device = resolve(device)
         self.threshold = float(threshold)
+        # Hysteresis: a run lasts while the probability stays above ``low`` (0: the threshold),
+        # so a dissolve whose probability dips mid-way stays one run, one cut.
+        self.low = float(low) if low > 0 else self.threshold
+        if self.low > self.threshold:
+            raise ConfigError(f"transnet low ({low}) must not exceed its threshold ({threshold})")
+        self.device = resolve(device)
         self.batch = batch_for(self.device, batch)
         self.model = model if model is not None else load_model(self.device)
         self.lag = lag_frames(self.batch)
@@ -215,7 +221,7 @@ class TransNetDetector(SceneDetector):
         pending = list(range(self._next_window, -(-self._n // STEP)))  # ceil(n / STEP)
         for i in range(0, len(pending), self.batch):
             cuts += self._run_windows(pending[i : i + self.batch])
-        if self._run_start is not None and not self._capped:
+        if self._run_start is not None and not self._capped and self._peak[1] > self.threshold:
             cuts.append(self._peak[0] + 1)
         self._run_start = None
         # a run ending on the last frame has its cut past the movie's end: not a cut
@@ -270,23 +276,25 @@ class TransNetDetector(SceneDetector):
         return self._scan(probs[:n_new])
 
     def _scan(self, probs: np.ndarray) -> list[int]:
-        """Turn the next frames' probabilities into cuts (run logic of the module docstring)."""
+        """Turn the next frames' probabilities into cuts (run logic of the module docstring):
+        a run is frames above ``low``; it makes a cut when its peak passes ``threshold``."""
         cuts = []
         if self.probs is not None:
             self.probs.extend(float(p) for p in probs)
         for p in probs:
             f = self.predicted
             self.predicted += 1
-            if p > self.threshold:
+            if p > self.low:
                 if self._run_start is None:
                     self._run_start, self._peak, self._capped = f, (f, p), False
                 elif p > self._peak[1] and not self._capped:
                     self._peak = (f, p)
                 if not self._capped and f - self._run_start + 1 >= MAX_RUN:
-                    cuts.append(self._peak[0] + 1)
+                    if self._peak[1] > self.threshold:
+                        cuts.append(self._peak[0] + 1)
                     self._capped = True
             elif self._run_start is not None:
-                if not self._capped:
+                if not self._capped and self._peak[1] > self.threshold:
                     cuts.append(self._peak[0] + 1)
                 self._run_start = None
         return cuts
