@@ -7,8 +7,11 @@ this module owns is feeding it from our single decode pass: every frame is area-
 RGB (3.9 KB), frames are kept only as long as a window still needs them, and the model runs on
 100-frame windows stepping 50 — each window predicts its central 50 frames with 25 frames of
 context on either side; the film's first and last frames are repeated as padding, exactly as the
-wheel's ``predict_frames`` does — ``batch`` windows per forward pass. Per-frame probabilities
-become cuts as runs above ``threshold``: a run's cut is the frame after its most probable frame
+wheel's ``predict_frames`` does — ``batch`` windows per forward pass. The model has two outputs:
+``single`` marks the frame of a transition, ``many`` (the "all frames" head) every frame of a
+gradual one; ``head`` picks one or their per-frame maximum. Per-frame probabilities become cuts
+as runs: frames above ``low`` (hysteresis; default: the threshold) make one run, which cuts once
+if its peak passes ``threshold``: a run's cut is the frame after its most probable frame
 (for a hard cut the model marks the last frame of the old shot, so the cut is the new shot's
 first frame; for a dissolve the peak sits inside it). A run longer than ``MAX_RUN`` frames is cut
 at its peak so far, which bounds how late a cut is reported (see :func:`lag_frames`).
