@@ -134,5 +134,7 @@ class TemporalBenchConfig:
     max_depth: int | None = None  # None: search/temporal.py's MAX_DEPTH
     seed: int = 0
     work_dir: str | None = None
+    keep_index: bool = False  # keep the built index (and its data) in work_dir
+    reuse: bool = False  # query an index a --keep-index run left in work_dir (no build)
     tuning: str = "default"  # default | bench-small
     quiet: bool = False
