@@ -20,10 +20,12 @@ def _private_bench_lock(monkeypatch, tmp_path):
 def test_bench_temporal_small(tmp_path, capsys):
     out = tmp_path / "report"
     code = main(["bench", "temporal", "--points", "3000", "--queries", "5", "--tuning",
-                 "bench-small", "--out", str(out), "--quiet"])  # fmt: skip
+                 "bench-small", "--warmup", "7", "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 0
     r = json.loads((out / "report.json").read_text())
     assert set(r["cases"]) == {"no_filter", "genre_both_steps", "window_30s"}
+    assert r["warmup"]["query_pairs_per_case"] == 7 and set(r["warmup"]) > set(r["cases"])
+    assert "7 other query pairs" in (out / "report.md").read_text()
     for c in r["cases"].values():
         assert c["n"] == 5 and c["recall_at_10"] >= 0.9
         assert c["brute_force"]["n"] == 5 and c["cpu"]["n"] == 5
@@ -42,7 +44,7 @@ def test_bench_temporal_keep_and_reuse(tmp_path, capsys):
     the same sequences; a mismatching --reuse is one line."""
     work, a, b = tmp_path / "work", tmp_path / "a", tmp_path / "b"
     common = ["bench", "temporal", "--points", "2000", "--queries", "4", "--tuning", "bench-small",
-              "--work-dir", str(work), "--quiet"]  # fmt: skip
+              "--work-dir", str(work), "--warmup", "3", "--quiet"]  # fmt: skip
     assert main([*common, "--keep-index", "--out", str(a)]) == 0
     assert (work / "index").is_dir() and (work / "data.npz").is_file()
     assert main([*common, "--reuse", "--out", str(b)]) == 0

@@ -129,6 +129,7 @@ class TemporalBenchConfig:
     points: int
     out_dir: str
     queries: int = 100  # query pairs per case
+    warmup: int = 100  # other query pairs run untimed before each case (steady state)
     within_s: float = 10.0
     depth: int | None = None  # None: search/temporal.py's DEFAULT_DEPTH
     max_depth: int | None = None  # None: search/temporal.py's MAX_DEPTH
