@@ -295,17 +295,7 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
                 f"{exact}/{bc.queries}, brute force p95 {c['brute_force']['p95_ms']} ms")  # fmt: skip
         store.close()
         report["cases"] = results
-        worst_p95 = max(c["p95_ms"] for c in results.values())
-        worst_recall = min(c["recall_at_10"] for c in results.values())
-        report["targets"] = [
-            {"target": f"p95 ≤ {TARGET_P95_MS:.0f} ms at default depths (every case)",
-             "measured": f"{worst_p95:.1f} ms (worst case) at {bc.points:,} shots",
-             "met": worst_p95 <= TARGET_P95_MS, "note": "1 M shots: not measured in this run"
-             if bc.points < 1_000_000 else ""},
-            {"target": f"recall of the top-10 sequences ≥ {TARGET_RECALL}",
-             "measured": f"{worst_recall:.3f} (worst case)", "met": worst_recall >= TARGET_RECALL,
-             "note": ""},
-        ]  # fmt: skip
+        report["targets"] = targets(results, bc.points, bc.within_s)
     finally:
         sampler.stop()
         if not (bc.keep_index or bc.reuse):
@@ -313,6 +303,28 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
     write_report(bc.out_dir, report, render_markdown(report))
     log(f"report written to {bc.out_dir}")
     return report
+
+
+def targets(results: dict[str, Any], points: int, within_s: float) -> list[dict[str, Any]]:
+    """The report's target rows: p95 per window (the default one, and the wider case), recall."""
+    worst_recall = min(c["recall_at_10"] for c in results.values())
+    note = "1 M shots: not measured in this run" if points < 1_000_000 else ""
+    return [
+        {"target": f"p95 ≤ {TARGET_P95_MS:.0f} ms at default depths, {label}",
+         "measured": ", ".join(f"{k} {results[k]['p95_ms']:.1f} ms" for k in keys)
+         + f" at {points:,} shots",
+         "met": all(results[k]["p95_ms"] <= TARGET_P95_MS for k in keys), "note": note}
+        for label, keys in (
+            (f"default window {within_s:g} s (no filter; genre on both steps)",
+             [k for k, c in results.items() if c["within_s"] == within_s]),
+            ("wider window 30 s", [k for k, c in results.items() if c["within_s"] != within_s]),
+        )
+        if keys
+    ] + [
+        {"target": f"recall of the top-10 sequences ≥ {TARGET_RECALL}",
+         "measured": f"{worst_recall:.3f} (worst case)", "met": worst_recall >= TARGET_RECALL,
+         "note": ""},
+    ]  # fmt: skip
 
 
 def render_markdown(r: dict[str, Any]) -> str:
