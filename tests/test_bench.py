@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from scenesearch.eval.bench.index_report import TARGET_FEATURE_COS
+from scenesearch.indexer.config import SampleConfig
 from scenesearch.ui.cli import main
 from tests.conftest import TINY_MODEL
 from tests.videos import write_video
@@ -186,9 +188,40 @@ def test_bench_search_frame_vectors_small(tmp_path):
     assert report["index"]["frames"] >= 3 * 600
     for row in report["cases"].values():
         assert set(row) == {"prefetch 64", "prefetch 256", "prefetch 1024", "mean vector only"}
-    # 1,024 candidates cover all 600 shots: the best-frame rerank is then exact
-    assert report["cases"]["unfiltered"]["prefetch 1024"]["recall@10"] == 1.0
+    # 1,024 candidates cover all 600 shots: the best-frame rerank is then exact, also for the
+    # ~1 % label filter that matches fewer than 10 shots (recall counts min(10, matching))
+    assert report["matching_shots"]["unfiltered"] == 600
+    assert min(report["matching_shots"].values()) < 10
+    for row in report["cases"].values():
+        assert row["prefetch 1024"]["recall@10"] == 1.0
     assert len(report["targets"]) == 2 and "recall@10" in md
+    sc = SampleConfig()
+    assert report["sampling"]["frame_interval_s"] == sc.frame_interval_s
+    assert report["sampling"]["max_frames_per_shot"] == sc.max_frames_per_shot
+
+
+def test_frames_bench_exact_reference():
+    """The bench's exact best-frame reference (chunked over a memmap-like array) equals a plain
+    per-shot max, and its top list is min(10, matching shots) long, matching shots only."""
+    from scenesearch.eval.bench import search_frames as sf
+
+    rng = np.random.default_rng(3)
+    counts = rng.integers(1, 7, 25_000)
+    frames = rng.standard_normal((int(counts.sum()), 8)).astype(np.float32)
+    qs = rng.standard_normal((3, 8)).astype(np.float32)
+    best = sf.best_frame_scores(frames, counts, qs)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    for j, q in enumerate(qs):
+        ref = np.full(len(counts), -np.inf, np.float32)
+        np.maximum.at(ref, owner, frames @ q)
+        np.testing.assert_allclose(best[:, j], ref, rtol=1e-5, atol=1e-5)
+    mask = np.zeros(len(counts), bool)
+    mask[[5, 70, 900]] = True
+    top = sf.exact_top(best[:, 0], mask)
+    assert sorted(top.tolist()) == [5, 70, 900]
+    assert sf.recall(set(top.tolist()), set(top.tolist())) == 1.0
+    assert sf.recall({5}, {5, 70, 900}) == 1 / 3
+    assert len(sf.exact_top(best[:, 0], None)) == 10
 
 
 def test_feature_fidelity_matches_open_clip(clip3):
