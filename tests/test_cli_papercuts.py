@@ -33,6 +33,24 @@ def _env() -> dict:
     return env
 
 
+def start_serve(idx: str, port: int) -> tuple[subprocess.Popen, Path]:
+    """``scenesearch serve`` on ``idx`` as a subprocess, once its endpoint file exists (the
+    caller stops it); returns the process and that file."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scenesearch.ui.cli", "serve", "--index", idx, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=REPO, text=True,
+    )  # fmt: skip
+    endpoint = Path(idx) / "serve.json"
+    for _ in range(600):  # up to 60 s for the server to start
+        if endpoint.is_file() or proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    if not endpoint.is_file():
+        proc.kill()
+        raise AssertionError(f"serve did not start: {proc.communicate(timeout=10)}")
+    return proc, endpoint
+
+
 # ------------------------------------------------------------------------------ 5. missing index
 @pytest.mark.parametrize("cmd", [["search", "x"], ["info"], ["remove", "m"], ["serve"]])
 def test_a_missing_index_path_is_an_error(cmd, tmp_path, capsys):
@@ -147,17 +165,8 @@ def test_search_goes_through_a_running_serve(index, capsys, tmp_path):
     local = [run_cli(capsys, "search", "--index", idx, *q) for q in queries]
     assert all(code == 0 and out for code, out, _ in local)
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scenesearch.ui.cli", "serve", "--index", idx, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=REPO, text=True,
-    )  # fmt: skip
-    endpoint = Path(idx) / "serve.json"
+    proc, endpoint = start_serve(idx, port)
     try:
-        for _ in range(600):  # up to 60 s for the server to start
-            if endpoint.is_file() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert endpoint.is_file(), proc.communicate(timeout=10)
         rec = json.loads(endpoint.read_text())
         assert rec["pid"] == proc.pid and rec["url"] == f"http://127.0.0.1:{port}/"
         # the index is locked by the server: a local search cannot open it ...

@@ -6,17 +6,13 @@ local path and failed with "in use by another process"; now they are answered by
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import opentimelineio as otio
 import pytest
 
 from tests.app_fixtures import free_port, index_fixture, run_cli
-from tests.conftest import REPO
-from tests.test_cli_papercuts import _env
+from tests.test_cli_papercuts import start_serve
 
 # (index_dir, info): Night Harbour (1994), Sunny Meadow (2008), Deep Orbit (2019).
 index = index_fixture("work-remote", pair=True)
@@ -51,17 +47,8 @@ def test_then_facets_and_export_go_through_a_running_serve(index, capsys, tmp_pa
     assert code == 0 and "exported 8 shots" in err
 
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scenesearch.ui.cli", "serve", "--index", idx, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=REPO, text=True,
-    )  # fmt: skip
-    endpoint = Path(idx) / "serve.json"
+    proc, endpoint = start_serve(idx, port)
     try:
-        for _ in range(600):  # up to 60 s for the server to start
-            if endpoint.is_file() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert endpoint.is_file(), proc.communicate(timeout=10)
         # the index is locked by the server: the local path cannot run these ...
         code, _, err = run_cli(capsys, "search", "--index", idx, "--no-server", *queries[0])
         assert code == 1 and "in use by another process" in err
