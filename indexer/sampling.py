@@ -4,7 +4,8 @@ frame sampler, and ``iter_movie`` turns it into the FrameChunk / ShotEnd / Movie
 represented by the frames nearest to ``a + floor((i + 0.5) · n / k)`` for i < k (the centres of k
 equal slices; all n frames when n ≤ k). Duration-aware sampling (``frame_interval_s = S``) raises k
 per shot to ``clamp(ceil(duration / S), k, max_frames_per_shot)``, so a long take gets a frame
-every S seconds instead of three in all (:func:`frames_for_duration`). A shot's end is only known once the detectors report its
+every S seconds instead of three in all (:func:`frames_for_duration`). A pick on a near-black
+frame is swapped for the nearest held frame that is not (:func:`skip_black`). A shot's end is only known once the detectors report its
 cut, possibly late, so the open shot's frames wait in a ``Reservoir``: every s-th frame of the
 open shot (s doubles when the buffer is full, so memory is O(capacity) however long the shot),
 plus the most recent frames whole, as many as a detector can report late. With
