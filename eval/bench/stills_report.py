@@ -29,6 +29,10 @@ def markdown(report: dict) -> str:
     )
     if c.get("long_still_every_s"):
         cmd += f" --long-still-every {c['long_still_every_s']:g}"
+    if c["repeats"] != 2:
+        cmd += f" --repeats {c['repeats']}"
+    if not c.get("exact_rescore", True):
+        cmd += " --no-exact-rescore"
     lat = report["query_latency"]
     parts = [
         "# Stills benchmark: find the shot a screenshot came from",
