@@ -59,6 +59,10 @@ class ShotConfig:
     # appears, and the cut is known at once (no unbounded report delay).
     fade_bias: float = 1.0
     min_shot_s: float = 0.6  # minimum shot length in seconds (the paper used 0.6 s)
+    # Flash filter: a cut whose picture comes back within this many seconds (the frame before it
+    # reappears after it, or the frame after it was already there before) is a flash or strobe,
+    # not a cut, and is dropped (indexer/shots.py). 0: off.
+    flash_return_s: float = 0.0
     # Split longer shots into max_shot_s pieces while streaming (bounded memory; the last piece is
     # shorter, never below min_shot_s). None: never split.
     max_shot_s: float | None = None
@@ -71,6 +75,12 @@ class ShotConfig:
     # Cascade: run the model only on windows whose dissolve score (indexer.transnet.
     # dissolve_score, 0-255) reaches this; hard cuts come from the cheap detectors. 0: every window.
     transnet_gate: float = 0.0
+    # Which model output is thresholded: "single" (the frame of a cut), "many" (every frame of a
+    # gradual transition: one run per dissolve or fade), or "max" of both (docs/shot_detection.md).
+    transnet_head: str = "single"
+    # Hysteresis: a run of frames above transnet_low (0: the threshold) is one transition, cut
+    # once at its most probable frame if that passes transnet_threshold.
+    transnet_low: float = 0.0
 
 
 @dataclass

@@ -138,7 +138,12 @@ def _build_transnet(c: ShotConfig, n: int) -> SceneDetector:
     from scenesearch.indexer.transnet import TransNetDetector
 
     return TransNetDetector(
-        c.transnet_threshold, c.transnet_device, c.transnet_batch, gate=c.transnet_gate
+        c.transnet_threshold,
+        c.transnet_device,
+        c.transnet_batch,
+        gate=c.transnet_gate,
+        head=c.transnet_head,
+        low=c.transnet_low,
     )
 
 

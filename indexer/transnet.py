@@ -7,8 +7,11 @@ this module owns is feeding it from our single decode pass: every frame is area-
 RGB (3.9 KB), frames are kept only as long as a window still needs them, and the model runs on
 100-frame windows stepping 50 — each window predicts its central 50 frames with 25 frames of
 context on either side; the film's first and last frames are repeated as padding, exactly as the
-wheel's ``predict_frames`` does — ``batch`` windows per forward pass. Per-frame probabilities
-become cuts as runs above ``threshold``: a run's cut is the frame after its most probable frame
+wheel's ``predict_frames`` does — ``batch`` windows per forward pass. The model has two outputs:
+``single`` marks the frame of a transition, ``many`` (the "all frames" head) every frame of a
+gradual one; ``head`` picks one or their per-frame maximum. Per-frame probabilities become cuts
+as runs: frames above ``low`` (hysteresis; default: the threshold) make one run, which cuts once
+if its peak passes ``threshold``: a run's cut is the frame after its most probable frame
 (for a hard cut the model marks the last frame of the old shot, so the cut is the new shot's
 first frame; for a dissolve the peak sits inside it). A run longer than ``MAX_RUN`` frames is cut
 at its peak so far, which bounds how late a cut is reported (see :func:`lag_frames`).
@@ -42,6 +45,7 @@ STEP = 50  # new frames predicted per window (its centre)
 CONTEXT = (WINDOW - STEP) // 2  # 25 frames of context on either side
 SIZE = (48, 27)  # (width, height) of the model's input frames
 MAX_RUN = 100  # frames above threshold before a run is cut anyway (bounds the report delay)
+HEADS = ("single", "many", "max")  # which of the model's two outputs makes the probability
 GAP = 6  # frames either side over which the cascade's gate tests linear mixing
 
 _MODELS: dict[str, object] = {}
@@ -167,12 +171,22 @@ class TransNetDetector(SceneDetector):
         model=None,
         keep_probs: bool = False,
         gate: float = 0.0,
+        head: str = "single",
+        low: float = 0.0,
     ) -> None:
         super().__init__()
         if not 0.0 < threshold < 1.0:
             raise ConfigError(f"transnet threshold must be in (0, 1), got {threshold}")
-        self.device = resolve(device)
+        if head not in HEADS:
+            raise ConfigError(f"unknown transnet head {head!r}; available: {', '.join(HEADS)}")
+        self.head = head
         self.threshold = float(threshold)
+        # Hysteresis: a run lasts while the probability stays above ``low`` (0: the threshold),
+        # so a dissolve whose probability dips mid-way stays one run, one cut.
+        self.low = float(low) if low > 0 else self.threshold
+        if self.low > self.threshold:
+            raise ConfigError(f"transnet low ({low}) must not exceed its threshold ({threshold})")
+        self.device = resolve(device)
         self.batch = batch_for(self.device, batch)
         self.model = model if model is not None else load_model(self.device)
         self.lag = lag_frames(self.batch)
@@ -210,7 +224,7 @@ class TransNetDetector(SceneDetector):
         pending = list(range(self._next_window, -(-self._n // STEP)))  # ceil(n / STEP)
         for i in range(0, len(pending), self.batch):
             cuts += self._run_windows(pending[i : i + self.batch])
-        if self._run_start is not None and not self._capped:
+        if self._run_start is not None and not self._capped and self._peak[1] > self.threshold:
             cuts.append(self._peak[0] + 1)
         self._run_start = None
         # a run ending on the last frame has its cut past the movie's end: not a cut
@@ -248,8 +262,11 @@ class TransNetDetector(SceneDetector):
         if run:
             x = torch.from_numpy(np.stack([frames[i] for i in run]))
             with torch.inference_mode():
-                single, _ = self.model.predict_raw(x.to(self.device))
-            probs[run] = single[:, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy()
+                single, many = self.model.predict_raw(x.to(self.device))
+            p = {"single": single, "many": many}.get(self.head)
+            if p is None:  # "max"
+                p = torch.maximum(single, many)
+            probs[run] = p[:, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy()
         self.windows_run += len(run)
         self.windows_skipped += len(windows) - len(run)
         probs = probs.reshape(-1)
@@ -262,23 +279,25 @@ class TransNetDetector(SceneDetector):
         return self._scan(probs[:n_new])
 
     def _scan(self, probs: np.ndarray) -> list[int]:
-        """Turn the next frames' probabilities into cuts (run logic of the module docstring)."""
+        """Turn the next frames' probabilities into cuts (run logic of the module docstring):
+        a run is frames above ``low``; it makes a cut when its peak passes ``threshold``."""
         cuts = []
         if self.probs is not None:
             self.probs.extend(float(p) for p in probs)
         for p in probs:
             f = self.predicted
             self.predicted += 1
-            if p > self.threshold:
+            if p > self.low:
                 if self._run_start is None:
                     self._run_start, self._peak, self._capped = f, (f, p), False
                 elif p > self._peak[1] and not self._capped:
                     self._peak = (f, p)
                 if not self._capped and f - self._run_start + 1 >= MAX_RUN:
-                    cuts.append(self._peak[0] + 1)
+                    if self._peak[1] > self.threshold:
+                        cuts.append(self._peak[0] + 1)
                     self._capped = True
             elif self._run_start is not None:
-                if not self._capped:
+                if not self._capped and self._peak[1] > self.threshold:
                     cuts.append(self._peak[0] + 1)
                 self._run_start = None
         return cuts

@@ -361,3 +361,19 @@ def test_hits_round_trip_through_their_dicts(engine):
     answer = handle_request(engine, {"text": "a dark street", "limit": 5})
     assert "path" not in answer["hits"][0] and answer["hits"][0]["movie_path"]
     assert hits_from_answer(answer) == res.hits
+
+
+def test_retry_refreshes_every_movie_list_including_the_film_strip(engine):
+    # The page starts on a busy index (no movies known); once Retry opens it, the film strip's
+    # movie dropdown must list the movies too, like the filter dropdowns.
+    opened = []
+    slot = EngineSlot(None, lambda: opened.append(1) or engine, busy_message="busy")
+    demo = build_app(slot)
+    retry = next(
+        f for f in demo.fns.values()
+        if any(getattr(demo.blocks.get(t[0]), "elem_id", None) == "ss-retry" for t in f.targets)
+    )  # fmt: skip
+    outs = dict(zip((o.elem_id for o in retry.outputs), retry.fn("clean")))
+    assert opened and "ss-strip-movie" in outs
+    movies = demo.scenesearch.choices("clean")[2]
+    assert movies and outs["ss-strip-movie"].choices == outs["ss-movies"].choices

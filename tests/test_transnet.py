@@ -129,6 +129,43 @@ def test_synthetic_dissolve_found_that_content_misses(dissolve_clip):
     assert a <= combined[0] <= b and cut in combined
 
 
+def test_hysteresis_makes_one_cut_per_run():
+    """A run lasts while the probability stays above ``low``: a dip between two peaks keeps
+    one transition (one cut, after its most probable frame); a run whose peak never passes the
+    threshold makes none. ``low`` 0 means the threshold (two cuts here)."""
+    probs = np.array([0.0, 0.2, 0.6, 0.15, 0.7, 0.2, 0.0, 0.3, 0.4, 0.0], np.float32)
+    plain = transnet.TransNetDetector(0.5, "cpu", model=object())
+    assert plain._scan(probs) == [3, 5]
+    hyst = transnet.TransNetDetector(0.5, "cpu", model=object(), low=0.1)
+    assert hyst._scan(probs) == [5]  # one run 1-5, peak 0.7 at frame 4; run 7-8 peaks at 0.4
+    with pytest.raises(ConfigError, match="must not exceed"):
+        transnet.TransNetDetector(0.3, "cpu", model=object(), low=0.4)
+    with pytest.raises(ConfigError, match="unknown transnet head"):
+        transnet.TransNetDetector(0.5, "cpu", model=object(), head="both")
+
+
+def test_many_hot_head_marks_the_whole_dissolve(dissolve_clip):
+    """The model's second output marks every frame of a gradual transition; "max" is the larger
+    of both per frame; with it and hysteresis the dissolve is one cut, the hard cut exact."""
+    frames, (a, b), cut = dissolve_frames()
+    bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in frames]
+    from scenedetect import FrameTimecode
+
+    probs = {}
+    for head in transnet.HEADS:
+        det = transnet.TransNetDetector(0.5, "cpu", keep_probs=True, head=head)
+        for i, f in enumerate(bgr):
+            det.process_frame(FrameTimecode(i, fps=24.0), f)
+        det.post_process(FrameTimecode(len(bgr) - 1, fps=24.0))
+        probs[head] = np.array(det.probs)
+    np.testing.assert_allclose(probs["max"], np.maximum(probs["single"], probs["many"]), atol=1e-6)
+    assert (probs["many"][a : b + 1] > 0.1).mean() > (probs["single"][a : b + 1] > 0.1).mean()
+    v = dissolve_clip[0]
+    cfg = ShotConfig(detector="transnet", transnet_head="many", transnet_low=0.1)
+    cuts = [s.start_frame for s in detect_shots(v.path, cfg)[0][1:]]
+    assert len(cuts) == 2 and a <= cuts[0] <= b and cuts[1] == cut
+
+
 def test_shots_stream_with_exact_times(dissolve_clip):
     """Through the frame source: shots tile the clip, times are the frames' timestamps, and
     the segmenter's lag covers the model's window delay (every cut was accepted in time)."""

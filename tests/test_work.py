@@ -144,7 +144,7 @@ def test_cli_export_facets_then_and_strip(cli_built, capsys, tmp_path):
     png = tmp_path / "strip.png"
     code, out, _ = run_cli(capsys, "strip", "--index", idx, "Deep Orbit", "--out", str(png),
                        "--query", "night", "-k", "2")  # fmt: skip
-    assert code == 0 and "5 shots" in out
+    assert code == 0 and "5 shots (2 hits of the query outlined)" in out
     with Image.open(png) as im:
         assert im.format == "PNG" and im.width > 900 and im.height > 150
 

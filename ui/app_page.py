@@ -197,6 +197,7 @@ def build_app(
                 gr.Dropdown(choices=lab),
                 gr.Dropdown(choices=gen),
                 gr.Dropdown(choices=mov),
+                gr.Dropdown(choices=mov),  # the film strip's movie list
                 gr.Timer(active=not ok),
             )
 
@@ -222,7 +223,7 @@ def build_app(
         # while the index is busy the page re-checks by itself (the timer stops once it opens);
         # the handlers and the JSON API re-check on each request too (EngineSlot.get)
         recheck = gr.Timer(5, active=slot.engine is None)
-        retry_out = [index_info, busy_row, labels, genres, movies, recheck]
+        retry_out = [index_info, busy_row, labels, genres, movies, work.strip_movie, recheck]
         retry_btn.click(do_retry, [label_source], retry_out, api_visibility="private")
         recheck.tick(
             do_retry, [label_source], retry_out, api_visibility="private",

@@ -253,6 +253,12 @@ def _add_temporal(bsub) -> None:
     p.add_argument("--within", dest="within_s", type=float, default=UNSET,
                    help=f"window in seconds ({d.within_s:g})")  # fmt: skip
     _add_common(p, "where the index is built (default: temp)")
+    p.add_argument("--warmup", type=int, default=UNSET, metavar="N",
+                   help=f"other query pairs run untimed before each case ({d.warmup})")  # fmt: skip
+    p.add_argument("--keep-index", action="store_true",
+                   help="keep the built index and its data in --work-dir")  # fmt: skip
+    p.add_argument("--reuse", action="store_true",
+                   help="query the index a --keep-index run left in --work-dir (no build)")  # fmt: skip
     p.set_defaults(func=cmd_bench_temporal)
 
 

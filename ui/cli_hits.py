@@ -71,9 +71,20 @@ def check_args(args) -> None:
         raise ConfigError("--then cannot be combined with --like: give the first step a query")
 
 
-def needs_engine(args) -> bool:
-    """Sequences and facets run here, not through a running server (ui.remote)."""
-    return bool(args.then or args.then_image or args.facets)
+def is_then(args) -> bool:
+    """An "A then B" sequence search (``--then`` / ``--then-image``)."""
+    return bool(args.then or args.then_image)
+
+
+def then_filters(args, filters):
+    """The second step's filters: the shared ones, with ``--then-label`` / ``--then-genre``
+    replacing labels / genres there."""
+    fb = filters
+    if args.then_label:
+        fb = replace(fb, labels_any=tuple(args.then_label), labels_all=())
+    if args.then_genre:
+        fb = replace(fb, genres=tuple(args.then_genre))
+    return fb
 
 
 def after_search(args, eng, res, filters) -> None:
@@ -86,13 +97,18 @@ def after_search(args, eng, res, filters) -> None:
 def print_facets(eng, filters, as_json: bool) -> None:
     from scenesearch.search.facets import facet_counts
 
-    f = facet_counts(eng, filters)
+    print_facet_dict(facet_counts(eng, filters).to_dict(), as_json)
+
+
+def print_facet_dict(f: dict, as_json: bool) -> None:
+    """Facet counts in their ``Facets.to_dict()`` form (local, or from a running server)."""
     if as_json:
-        print(json.dumps({"facets": f.to_dict()}))
+        print(json.dumps({"facets": f}))
         return
-    print(f"\nfacets over all {f.total} matching shots:")
-    for name, rows in (("labels", f.labels), ("genres", f.genres),
-                       ("movies", [(t, c) for _m, t, c in f.movies])):  # fmt: skip
+    print(f"\nfacets over all {f['total']} matching shots:")
+    for name, rows in (("labels", [(d["label"], d["count"]) for d in f["labels"]]),
+                       ("genres", [(d["genre"], d["count"]) for d in f["genres"]]),
+                       ("movies", [(d["title"], d["count"]) for d in f["movies"]])):  # fmt: skip
         shown = "  ".join(f"{k} {c}" for k, c in rows[:12])
         more = f"  (+{len(rows) - 12} more)" if len(rows) > 12 else ""
         print(f"  {name}: {shown or '-'}{more}")
@@ -103,25 +119,26 @@ def cmd_then(args, eng, query, image, filters) -> int:
     pair as two clips (A, then B)."""
     from scenesearch.search.temporal import MAX_DEPTH, Step, find_sequences
 
-    fb = filters
-    if args.then_label:
-        fb = replace(fb, labels_any=tuple(args.then_label), labels_all=())
-    if args.then_genre:
-        fb = replace(fb, genres=tuple(args.then_genre))
     res = find_sequences(
         eng,
         Step(query, image, filters),
-        Step(args.then, args.then_image, fb),  # the engine loads it at the index's frame scale
+        Step(args.then, args.then_image, then_filters(args, filters)),  # image: engine loads it
         within_s=args.within,
         limit=args.k,
         depth=args.depth,
         max_depth=max(args.depth, MAX_DEPTH),
     )
+    return show_pairs(args, eng, res, eng.random_weights)
+
+
+def show_pairs(args, eng, res, random_weights: bool) -> int:
+    """Print the pairs (table or JSON lines) and ``--export`` them as two clips each (``eng``:
+    None for pairs from a running server)."""
     if args.json:
         for p in res.pairs:
             print(json.dumps(p.to_dict()))
     else:
-        print_pairs(res, eng.random_weights)
+        print_pairs(res, random_weights)
     export(args, eng, [h for p in res.pairs for h in (p.first, p.then)])
     return 0
 
@@ -165,7 +182,9 @@ def cmd_strip(args) -> int:
             highlight = {h.shot_id for h in res.hits}
         out = strip_png(strip, args.out or default_out(strip.movie["movie_id"]), highlight,
                         per_row=args.per_row)  # fmt: skip
-    print(f"film strip of {len(strip.shots)} shots written to {out}")
+    n_hits = sum(h.shot_id in highlight for h in strip.shots)
+    outlined = f" ({n_hits} hits of the query outlined)" if args.query else ""
+    print(f"film strip of {len(strip.shots)} shots{outlined} written to {out}")
     return 0
 
 

@@ -16,7 +16,10 @@ from scenesearch.ui.cli_hits import (
     check_args,
     cmd_then,
     export,
-    needs_engine,
+    is_then,
+    print_facet_dict,
+    show_pairs,
+    then_filters,
 )
 from scenesearch.ui.common import (
     CLI_NAMES,
@@ -66,31 +69,18 @@ def search_here_or_there(args) -> int:
     cfg = store_config_from_args(args)
     require_index(cfg)
     check_args(args)  # --export path/format, --then combinations: before any search
-    url = None if args.no_server or needs_engine(args) else remote.find_server(cfg)
+    url = None if args.no_server else remote.find_server(cfg)
     if url is not None:
-        request = remote.build_request(
-            query, args.image, args.like, filters, args.k, args.offset, args.per_movie,
-            args.dedup, args.min_score,
-        )  # fmt: skip
-        try:
-            answer = remote.remote_search(url, request)
-        except remote.ServerGone:
-            pass  # killed or hung: search here (the index may still be locked: then that error)
-        else:
-            if answer.get("empty"):
-                print(EMPTY_INDEX, file=sys.stderr)
-                return 0
-            res, random_weights = remote.result_from_answer(answer)
-            _print_result(args, res, random_weights)
-            export(args, None, res.hits)  # --export
-            return 3 if res.no_good_match else 0
+        code = _search_there(url, args, query, filters)
+        if code is not None:
+            return code
     with open_engine(args, load_model=False) as eng:
         if eng.is_empty:
             print(EMPTY_INDEX, file=sys.stderr)
             return 0
         if eng.ranking_note and (query or args.image):
             print(f"note: {eng.ranking_note}", file=sys.stderr)
-        if args.then or args.then_image:  # "A then B" sequences (ui/cli_hits.py)
+        if is_then(args):  # "A then B" sequences (ui/cli_hits.py)
             return cmd_then(args, eng, query, image, filters)
         res = eng.search(
             text=query,
@@ -105,6 +95,39 @@ def search_here_or_there(args) -> int:
         )
         _print_result(args, res, eng.random_weights)
         after_search(args, eng, res, filters)  # --facets, --export
+    return 3 if res.no_good_match else 0
+
+
+def _search_there(url: str, args, query, filters) -> int | None:
+    """The search (with ``--facets``, or ``--then`` pairs) through the running server at
+    ``url``, printed as a local one would be; None when the server is gone (or too old to
+    answer ``--facets`` / ``--then``): then the search runs here."""
+    request = remote.build_request(
+        query, args.image, args.like, filters, args.k, args.offset, args.per_movie,
+        args.dedup, args.min_score,
+    )  # fmt: skip
+    remote.add_work(request, args.facets, args.then, args.then_image,
+                    then_filters(args, filters) if is_then(args) else None,
+                    args.within, args.depth)  # fmt: skip
+    try:
+        answer = remote.remote_search(url, request)
+    except remote.ServerGone:
+        return None  # killed or hung: search here (the index may still be locked: that error)
+    if answer.get("empty"):
+        print(EMPTY_INDEX, file=sys.stderr)
+        return 0
+    if is_then(args):
+        if "pairs" not in answer:
+            return None
+        _, random_weights = remote.result_from_answer(answer)
+        return show_pairs(args, None, remote.sequences_from_answer(answer), random_weights)
+    if args.facets and "facets" not in answer:
+        return None
+    res, random_weights = remote.result_from_answer(answer)
+    _print_result(args, res, random_weights)
+    if args.facets:
+        print_facet_dict(answer["facets"], args.json)
+    export(args, None, res.hits)  # --export
     return 3 if res.no_good_match else 0
 
 

@@ -12,7 +12,9 @@ forces the local path.
 
 Server side, :func:`handle_request` runs one request against the app's open engine; the answer
 carries the hits and the result flags (mode, no good match, exhausted) so the CLI prints exactly
-what a local search would. Errors come back as ``{"error": "one line"}``.
+what a local search would. ``--facets`` adds the facet counts to the answer; ``--then`` asks
+for "A then B" pairs instead of hits (:func:`add_work`). Errors come back as
+``{"error": "one line"}``.
 """
 
 from __future__ import annotations
@@ -29,8 +31,18 @@ from typing import Any
 from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import ConfigError, InputError, ScenesearchError
 from scenesearch.indexer.imageio import MAX_IMAGE_BYTES
+from scenesearch.search.facets import facet_counts
 from scenesearch.search.filters import SearchFilters
 from scenesearch.search.hits import SearchResult, hit_from_dict
+from scenesearch.search.temporal import (
+    DEFAULT_DEPTH,
+    DEFAULT_WITHIN_S,
+    MAX_DEPTH,
+    SequenceResult,
+    ShotPair,
+    Step,
+    find_sequences,
+)
 from scenesearch.search.validate import named
 from scenesearch.ui.common import CLI_NAMES
 
@@ -124,18 +136,11 @@ def build_request(
     dedup: float | None = None,
     min_score: float | None = None,
 ) -> dict[str, Any]:
-    """The JSON request for :func:`handle_request` (an image is sent as its file's bytes)."""
-    image = None
-    if image_path:
-        size = os.path.getsize(image_path)
-        if size > MAX_IMAGE_BYTES:
-            raise InputError(
-                f"image {image_path} is {size / 2**20:.0f} MiB; at most {MAX_IMAGE_BYTES >> 20} MiB"
-            )
-        image = base64.b64encode(Path(image_path).read_bytes()).decode("ascii")
+    """The JSON request for :func:`handle_request` (an image is sent as its file's bytes).
+    :func:`add_work` adds ``--facets`` and ``--then`` to it."""
     return {
         "text": text,
-        "image_b64": image,
+        "image_b64": _image_b64(image_path),
         "like": like,
         "filters": filters.to_dict(),
         "limit": limit,
@@ -144,6 +149,41 @@ def build_request(
         "dedup": dedup,
         "min_score": min_score,
     }
+
+
+def _image_b64(image_path: str | None) -> str | None:
+    if not image_path:
+        return None
+    size = os.path.getsize(image_path)
+    if size > MAX_IMAGE_BYTES:
+        raise InputError(
+            f"image {image_path} is {size / 2**20:.0f} MiB; at most {MAX_IMAGE_BYTES >> 20} MiB"
+        )
+    return base64.b64encode(Path(image_path).read_bytes()).decode("ascii")
+
+
+def add_work(
+    request: dict[str, Any],
+    facets: bool = False,
+    then: str | None = None,
+    then_image: str | None = None,
+    then_filters=None,
+    within: float = 10.0,
+    depth: int = 400,
+) -> dict[str, Any]:
+    """``request`` asking also for the facet counts, or (``then`` / ``then_image`` given) for
+    "A then B" sequences instead of hits; the answer then carries ``facets`` / ``pairs``."""
+    if facets:
+        request["facets"] = True
+    if then or then_image:
+        request["then"] = {
+            "text": then,
+            "image_b64": _image_b64(then_image),
+            "filters": then_filters.to_dict() if then_filters is not None else None,
+            "within": within,
+            "depth": depth,
+        }
+    return request
 
 
 def _http(url: str, data: bytes | None, timeout: float) -> bytes:
@@ -198,6 +238,18 @@ def hits_from_answer(answer: dict[str, Any]):
     ]
 
 
+def sequences_from_answer(answer: dict[str, Any]):
+    """The answer's "A then B" pairs as a :class:`search.temporal.SequenceResult` of
+    :class:`~search.temporal.ShotPair` (as a local ``find_sequences`` returns)."""
+    pairs = []
+    for p in answer.get("pairs") or []:
+        first, then = hits_from_answer({"hits": [p["first"], p["then"]]})
+        pairs.append(ShotPair(first, then, float(p["score"]), float(p["gap_s"])))
+    return SequenceResult(
+        pairs, bool(answer.get("exact", True)), int(answer.get("depth") or 0), answer.get("bound")
+    )
+
+
 def result_from_answer(answer: dict[str, Any]):
     """(SearchResult, random_weights) from a server answer."""
     res = SearchResult(
@@ -218,11 +270,9 @@ def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(request, dict):
             raise ConfigError("the request must be a JSON object")
         flt = SearchFilters.from_dict(request.get("filters") or {})
-        image = None
-        if request.get("image_b64"):
-            image = base64.b64decode(request["image_b64"], validate=True)
-            if len(image) > MAX_IMAGE_BYTES:
-                raise InputError(f"image too large: at most {MAX_IMAGE_BYTES >> 20} MiB")
+        image = _image(request)
+        if request.get("then"):
+            return _sequences(engine, request, flt, image)
         res = engine.search(
             text=request.get("text") or None,
             image=image,
@@ -234,15 +284,68 @@ def handle_request(engine, request: dict[str, Any]) -> dict[str, Any]:
             dedup=request.get("dedup"),
             min_score=request.get("min_score"),
         )
+        facets = facet_counts(engine, flt).to_dict() if request.get("facets") else None
     except (ScenesearchError, ValueError, TypeError) as e:
-        e = named(e, CLI_NAMES)  # the CLI's route: its words
-        return {"error": (str(e).strip().splitlines() or [type(e).__name__])[0]}
-    return {
+        return _error(e)
+    answer = {
         "hits": [api_hit(h.to_dict()) for h in res.hits],
         "mode": res.mode,
         "no_good_match": res.no_good_match,
         "best_score": res.best_score,
         "exhausted": res.exhausted,
+        "random_weights": engine.random_weights,
+        "empty": engine.is_empty,
+    }
+    if facets is not None:
+        answer["facets"] = facets
+    return answer
+
+
+def _error(e: Exception) -> dict[str, str]:
+    e = named(e, CLI_NAMES)  # the CLI's route: its words
+    return {"error": (str(e).strip().splitlines() or [type(e).__name__])[0]}
+
+
+def _image(step: dict[str, Any]) -> bytes | None:
+    if not step.get("image_b64"):
+        return None
+    image = base64.b64decode(step["image_b64"], validate=True)
+    if len(image) > MAX_IMAGE_BYTES:
+        raise InputError(f"image too large: at most {MAX_IMAGE_BYTES >> 20} MiB")
+    return image
+
+
+def _sequences(engine, request: dict[str, Any], flt: SearchFilters, image) -> dict[str, Any]:
+    """The ``then`` part of a request: "A then B" pairs (search/temporal.py), as the CLI's
+    ``--then`` runs them locally."""
+    then = request["then"]
+    if not isinstance(then, dict):
+        raise ConfigError("'then' must be a JSON object")
+    fb = SearchFilters.from_dict(then["filters"]) if then.get("filters") is not None else flt
+    depth = int(then.get("depth") or DEFAULT_DEPTH)
+    res = find_sequences(
+        engine,
+        Step(request.get("text") or None, image, flt),
+        Step(then.get("text") or None, _image(then), fb),
+        within_s=float(then.get("within", DEFAULT_WITHIN_S)),
+        limit=int(request.get("limit") or 10),
+        depth=depth,
+        max_depth=max(depth, MAX_DEPTH),
+    )
+    pairs = [
+        {
+            "score": p.score,
+            "gap_s": p.gap_s,
+            "first": api_hit(p.first.to_dict()),
+            "then": api_hit(p.then.to_dict()),
+        }  # fmt: skip
+        for p in res.pairs
+    ]
+    return {
+        "pairs": pairs,
+        "exact": res.exact,
+        "depth": res.depth,
+        "bound": res.bound,
         "random_weights": engine.random_weights,
         "empty": engine.is_empty,
     }

@@ -97,7 +97,9 @@ def strip_png(strip: Strip, out: str, highlight: Collection[str] = (), per_row: 
     height = grid_y + rows * cell_h + 12 + legend_rows * 22 + pad
     img = Image.new("RGB", (width, height), "white")
     d = ImageDraw.Draw(img)
-    d.text((pad, pad), _title(strip), fill="black", font=font)
+    n_hits = sum(h.shot_id in highlight for h in strip.shots)
+    note = f" · {n_hits} hit{'' if n_hits == 1 else 's'} of the query outlined" if n_hits else ""
+    d.text((pad, pad), _title(strip) + note, fill="black", font=font)  # the outline's meaning
 
     # timeline bar: one segment per shot, width ∝ duration, dark borders = shot boundaries
     total = strip.duration_s or 1.0

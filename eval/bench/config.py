@@ -130,10 +130,13 @@ class TemporalBenchConfig:
     points: int
     out_dir: str
     queries: int = 100  # query pairs per case
+    warmup: int = 100  # other query pairs run untimed before each case (steady state)
     within_s: float = 10.0
     depth: int | None = None  # None: search/temporal.py's DEFAULT_DEPTH
     max_depth: int | None = None  # None: search/temporal.py's MAX_DEPTH
     seed: int = 0
     work_dir: str | None = None
+    keep_index: bool = False  # keep the built index (and its data) in work_dir
+    reuse: bool = False  # query an index a --keep-index run left in work_dir (no build)
     tuning: str = "default"  # default | bench-small
     quiet: bool = False

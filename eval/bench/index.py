@@ -153,8 +153,7 @@ def run_ours(
     out = {
         "config": {
             "frames_per_shot": frames_per_shot,
-            "detector": cfg.shots.detector
-            + (f" transnet_gate={cfg.shots.transnet_gate:g}" if cfg.shots.transnet_gate else ""),
+            "detector": detector or cfg.shots.detector,  # the label with its overrides
             "decode_short_side": cfg.decode.short_side,
             "batch_size": cfg.model.batch_size,
             "workers": cfg.run.workers or auto_workers(),

@@ -17,6 +17,7 @@ exact and at which depth; the brute force's own latency.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import sys
 import tempfile
@@ -44,6 +45,7 @@ from scenesearch.eval.bench.config import TemporalBenchConfig
 from scenesearch.eval.bench.search_data import CHUNK, DIM, SHOTS_PER_MOVIE, zipf
 from scenesearch.eval.bench.search_data import GENRES as SEARCH_GENRES
 from scenesearch.eval.bench.stores import bench_store, edge_tuning
+from scenesearch.indexer.errors import ConfigError
 
 GENRES = SEARCH_GENRES[:10]  # the search bench's ten most frequent genres
 TARGET_P95_MS = 200.0
@@ -126,6 +128,34 @@ def generate(n: int, work: Path, seed: int, store, log) -> Data:
     return Data(vec, movie, start, end, genre_mask, GENRES[gi], centers)
 
 
+def _save(work: Path, bc: TemporalBenchConfig, d: Data, built: dict) -> None:
+    """What ``--reuse`` needs besides the index: the data's arrays and the build figures."""
+    np.savez(work / "data.npz", movie=d.movie, start=d.start, end=d.end,
+             genre_mask=d.genre_mask, centers=d.centers)  # fmt: skip
+    info = {"points": bc.points, "seed": bc.seed, "genre": d.genre, **built}
+    (work / "data.json").write_text(json.dumps(info))
+
+
+def _reopen(work: Path, bc: TemporalBenchConfig):
+    """The store, data and build figures a ``--keep-index`` run left in ``work``."""
+    from scenesearch.eval.bench.stores import reopen_store
+
+    try:
+        info = json.loads((work / "data.json").read_text())
+        arrays = np.load(work / "data.npz")
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--reuse: no kept index in {work} ({e}); build one with "
+                          "--keep-index first") from None  # fmt: skip
+    if (info["points"], info["seed"]) != (bc.points, bc.seed):
+        raise ConfigError(f"--reuse: the index in {work} has {info['points']:,} shots (seed "
+                          f"{info['seed']}), not {bc.points:,} (seed {bc.seed})")  # fmt: skip
+    vec = np.load(work / "vectors.npy", mmap_mode="r")
+    d = Data(vec, arrays["movie"], arrays["start"], arrays["end"], arrays["genre_mask"],
+             info["genre"], arrays["centers"])  # fmt: skip
+    built = {k: {**info[k], "reused": True} for k in ("ingest", "build")}
+    return reopen_store(work / "index"), d, built
+
+
 def brute_force(d: Data, qa, qb, mask, within: float, k: int = 10) -> list[tuple[int, int]]:
     """Exact top-k pairs (i, j) by (score desc, gap asc) over every pair of one movie with j
     after i and start[j] − end[i] ≤ within (search/temporal.py's definition), with numpy."""
@@ -183,14 +213,22 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
         "machine": machine_info(), "config": asdict(bc),
     }  # fmt: skip
     try:
-        store = bench_store(work / "index", [VectorSpec(VECTOR_CLIP, DIM),
-                                             VectorSpec(VECTOR_SCENES, 4)], edge_tuning(bc.tuning))  # fmt: skip
-        with measure("ingest", sampler, log) as ph:
-            d = generate(bc.points, work, bc.seed, store, log)
-        report["ingest"] = ph.to_dict()
-        with measure("build", sampler, log) as ph:
-            store.optimize()
-        report["build"] = ph.to_dict()
+        if bc.reuse:
+            store, d, built = _reopen(work, bc)
+            report.update(built)
+            log(f"[reuse] the index in {work} ({bc.points:,} shots)")
+        else:
+            store = bench_store(work / "index", [VectorSpec(VECTOR_CLIP, DIM),
+                                                 VectorSpec(VECTOR_SCENES, 4)],
+                                edge_tuning(bc.tuning))  # fmt: skip
+            with measure("ingest", sampler, log) as ph:
+                d = generate(bc.points, work, bc.seed, store, log)
+            report["ingest"] = ph.to_dict()
+            with measure("build", sampler, log) as ph:
+                store.optimize()
+            report["build"] = ph.to_dict()
+            if bc.keep_index:
+                _save(work, bc, d, {k: report[k] for k in ("ingest", "build")})
         rng = np.random.default_rng(bc.seed + 1)
 
         def near(c):
@@ -208,8 +246,18 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
             "window_30s": (None, None, 30.0),
         }
         sid = lambda x: make_shot_id(f"m{d.movie[x]:05d}", int(x - d.movie[x] * SHOTS_PER_MOVIE))  # noqa: E731
+        # a serving process's steady state: before each case, other query pairs of that case run
+        # untimed, so that the timings do not include paging in the parts of the store the
+        # case reads (a reopened index, --reuse, or a machine short of page cache has them on
+        # disk; the brute force of the previous case reads 2 GB of vectors at 1 M shots)
+        wa, wb = near(rng.integers(0, nc, bc.warmup)), near(rng.integers(0, nc, bc.warmup))
+        report["warmup"] = {"query_pairs_per_case": bc.warmup}
         results: dict[str, Any] = {}
         for name, (flt, mask, within) in cases.items():
+            with measure(f"warmup_{name}", sampler, log) as ph:
+                for i in range(bc.warmup):
+                    sequences_for_vectors(store, wa[i], flt, wb[i], flt, within)
+            report["warmup"][name] = ph.to_dict()
             sequences_for_vectors(store, qa[0], flt, qb[0], flt, within)  # warm
             ms, cpu_ms, got, exact, depths = [], [], [], 0, []
             with measure(f"case_{name}", sampler, log):
@@ -247,23 +295,36 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
                 f"{exact}/{bc.queries}, brute force p95 {c['brute_force']['p95_ms']} ms")  # fmt: skip
         store.close()
         report["cases"] = results
-        worst_p95 = max(c["p95_ms"] for c in results.values())
-        worst_recall = min(c["recall_at_10"] for c in results.values())
-        report["targets"] = [
-            {"target": f"p95 ≤ {TARGET_P95_MS:.0f} ms at default depths (every case)",
-             "measured": f"{worst_p95:.1f} ms (worst case) at {bc.points:,} shots",
-             "met": worst_p95 <= TARGET_P95_MS, "note": "1 M shots: not measured in this run"
-             if bc.points < 1_000_000 else ""},
-            {"target": f"recall of the top-10 sequences ≥ {TARGET_RECALL}",
-             "measured": f"{worst_recall:.3f} (worst case)", "met": worst_recall >= TARGET_RECALL,
-             "note": ""},
-        ]  # fmt: skip
+        report["targets"] = targets(results, bc.points, bc.within_s)
     finally:
         sampler.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if not (bc.keep_index or bc.reuse):
+            shutil.rmtree(work, ignore_errors=True)
     write_report(bc.out_dir, report, render_markdown(report))
     log(f"report written to {bc.out_dir}")
     return report
+
+
+def targets(results: dict[str, Any], points: int, within_s: float) -> list[dict[str, Any]]:
+    """The report's target rows: p95 per window (the default one, and the wider case), recall."""
+    worst_recall = min(c["recall_at_10"] for c in results.values())
+    note = "1 M shots: not measured in this run" if points < 1_000_000 else ""
+    return [
+        {"target": f"p95 ≤ {TARGET_P95_MS:.0f} ms at default depths, {label}",
+         "measured": ", ".join(f"{k} {results[k]['p95_ms']:.1f} ms" for k in keys)
+         + f" at {points:,} shots",
+         "met": all(results[k]["p95_ms"] <= TARGET_P95_MS for k in keys), "note": note}
+        for label, keys in (
+            (f"default window {within_s:g} s (no filter; genre on both steps)",
+             [k for k, c in results.items() if c["within_s"] == within_s]),
+            ("wider window 30 s", [k for k, c in results.items() if c["within_s"] != within_s]),
+        )
+        if keys
+    ] + [
+        {"target": f"recall of the top-10 sequences ≥ {TARGET_RECALL}",
+         "measured": f"{worst_recall:.3f} (worst case)", "met": worst_recall >= TARGET_RECALL,
+         "note": ""},
+    ]  # fmt: skip
 
 
 def render_markdown(r: dict[str, Any]) -> str:
@@ -284,7 +345,10 @@ def render_markdown(r: dict[str, Any]) -> str:
         md_table(["case", "filter (both steps)", "window s", "p50 ms", "p95 ms", "p99 ms",
                   "CPU p50 ms", "CPU p95 ms", "recall@10", "min recall", "proven exact", "depth: queries",
                   "numpy brute force p95 ms"], rows), "",
-        f"Ingest {r['ingest']['wall_s']:.0f} s, HNSW build {r['build']['wall_s']:.0f} s. "
+        f"Ingest {r['ingest']['wall_s']:.0f} s, HNSW build {r['build']['wall_s']:.0f} s"
+        + (" (when the reused index was built)" if r["build"].get("reused") else "") + ". "
+        f"Before each case, {cfg.get('warmup', 0)} other query pairs of that case ran untimed "
+        "(a serving process's steady state). "
         "Latency is the store-level query (vectors given; text encoding not included); CPU ms = "
         "process CPU time per query (this process and the store's threads), less sensitive to "
         "the other load on a shared machine than wall time. The "

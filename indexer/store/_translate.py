@@ -10,6 +10,7 @@ backend only supplies a small :class:`FilterBuilder` of constructors for its own
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -159,8 +160,15 @@ def payload_index_fields() -> list[tuple[str, str, str | None]]:
 
 
 # ---------------------------------------------------------------------------- ids, vectors, payloads
+# a point id already in canonical form (what point_id() makes) is returned as it is: parsing it
+# into a UUID and back cost ≈ 6 µs per id, and sequence queries pass thousands of ids per query
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def norm_id(point_id: Any) -> str:
     """The canonical string of a UUID point id (lower case, hyphenated)."""
+    if type(point_id) is str and _CANONICAL_UUID.fullmatch(point_id):
+        return point_id
     try:
         return str(point_id if isinstance(point_id, uuid.UUID) else uuid.UUID(str(point_id)))
     except ValueError as e:
