@@ -4,7 +4,8 @@ frame sampler, and ``iter_movie`` turns it into the FrameChunk / ShotEnd / Movie
 represented by the frames nearest to ``a + floor((i + 0.5) · n / k)`` for i < k (the centres of k
 equal slices; all n frames when n ≤ k). Duration-aware sampling (``frame_interval_s = S``) raises k
 per shot to ``clamp(ceil(duration / S), k, max_frames_per_shot)``, so a long take gets a frame
-every S seconds instead of three in all (:func:`frames_for_duration`). A shot's end is only known once the detectors report its
+every S seconds instead of three in all (:func:`frames_for_duration`). A pick on a near-black
+frame is swapped for the nearest held frame that is not (:func:`skip_black`). A shot's end is only known once the detectors report its
 cut, possibly late, so the open shot's frames wait in a ``Reservoir``: every s-th frame of the
 open shot (s doubles when the buffer is full, so memory is O(capacity) however long the shot),
 plus the most recent frames whole, as many as a detector can report late. With
@@ -30,7 +31,7 @@ from scenesearch.indexer.errors import ConfigError
 from scenesearch.indexer.records import FrameChunk, Movie, MovieEnd, Shot, ShotEnd
 from scenesearch.indexer.shots import ShotSegmenter
 from scenesearch.indexer.store.base import VECTOR_FRAMES
-from scenesearch.indexer.thumbnails import thumbnail_index
+from scenesearch.indexer.thumbnails import is_near_black, thumbnail_index
 
 Message = FrameChunk | ShotEnd | MovieEnd
 
@@ -181,6 +182,28 @@ def _nearest(held: dict[int, np.ndarray], targets: list[int]) -> list[int]:
     return sorted(picked)
 
 
+def skip_black(held: dict[int, np.ndarray], picks: list[int]) -> list[int]:
+    """``picks`` with each near-black frame (a fade's black, a black gap; see
+    :func:`indexer.thumbnails.is_near_black`) swapped for the nearest held frame that is not
+    near-black and not picked yet; a near-black pick with no such frame left is dropped. A shot
+    black throughout keeps its picks. A black frame shows nothing of the shot: as a frame vector it
+    matches every dark query equally (a fade made any dark still find that shot), and it adds
+    noise to the labels' mean."""
+    black = {i for i in picks if is_near_black(held[i])}
+    if not black:
+        return picks
+    free = sorted(i for i in held if i not in picks and not is_near_black(held[i]))
+    out = [i for i in picks if i not in black]
+    if not out and not free:
+        return picks
+    for b in sorted(black):
+        if free:
+            j = min(free, key=lambda i: (abs(i - b), i))
+            free.remove(j)
+            out.append(j)
+    return sorted(out)
+
+
 class _KSampler:
     """k evenly spaced frames per shot, sent in one FrameChunk just before the shot's ShotEnd."""
 
@@ -203,7 +226,7 @@ class _KSampler:
         a, b = shot.start_frame, shot.end_frame
         held = self.res.shot_frames(a, b)
         k = frames_for_duration(shot.duration_s, self.k, self.interval, self.cap)
-        idx = _nearest(held, sample_indices(a, b - a, k))
+        idx = skip_black(held, _nearest(held, sample_indices(a, b - a, k)))
         thumb = held[thumbnail_index(held, a, b)]
         self.res.restart(b)
         frame_idx = np.asarray(idx, dtype=np.int64)

@@ -163,10 +163,18 @@ def test_bench_stills_small(tmp_path):
     b = write_video(d / "three.mp4", [(24, 40), (60, 200), (40, 90)], size=(320, 180))
     out = tmp_path / "stills"
     code = main(["bench", "stills", str(a.path), str(b.path), "--model", TINY_MODEL,
-                 "--repeats", "1", "--brute-stride", "2", "--out", str(out), "--quiet",
-                 "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
+                 "--repeats", "1", "--brute-stride", "2", "--long-brute-stride", "1",
+                 "--out", str(out), "--quiet", "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
     assert code == 0
     report, md = _read(out)
+    assert "--brute-stride 2 --long-brute-stride 1" in md  # the command, as run
+    assert "## Where the new scheme misses and brute force hits" in md
+    keys = {"film", "t", "shot", "returned", "nearest_sampled_dt", "edge_dt", "cos_true_sampled",
+            "cos_returned_sampled", "cos_true_brute", "brute_frame_t"}  # fmt: skip
+    for miss in report["misses"]:
+        assert set(miss) == keys and miss["shot"] != miss["returned"]
+        if miss["film"] == "long.mp4":  # brute stride 1 there: the sampled frames are among them
+            assert miss["cos_true_brute"] >= miss["cos_true_sampled"] - 1e-3
     pooled = report["scores"]["pooled"]
     assert pooled["stills"] > 5
     for m in ("mean3", "frames", "frames_exact", "brute"):

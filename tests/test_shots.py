@@ -516,3 +516,36 @@ def test_corpus_pyscenedetect_goldens(golden_frames, key, det, variant):
         assert len(got) == len(gold) and all(near(g, got) for g in gold), (got, gold)
     else:
         assert {30, 180} <= set(got)
+
+
+def test_sampled_frames_skip_near_black_frames(tmp_path):
+    """A shot that fades to near-black after its first quarter (48 frames): two of its slice
+    centres [38, 54, 70] fall in the black part; the sampler swaps them for the nearest frames that are
+    not near-black, so neither a frame vector nor the labels' mean sees the black. Black shots
+    and ordinary shots keep their picks (the noise shots' slice centres below)."""
+    from scenesearch.indexer.thumbnails import is_near_black
+
+    segs = [Segment(30, 60, "noise", 1), Segment(48, 200, "fadeout", 2),
+            Segment(30, 160, "noise", 3)]  # fmt: skip
+    v = write_video(tmp_path / "fade.mp4", segs, fps=24.0, size=(160, 90))
+    ends, chunks, _ = collect(v.path, k=3)
+    assert [e.shot.start_frame for e in ends] == [0, 30, 78]
+    decoded = {i: rgb for i, _, rgb in iter_frames(str(v.path))}
+    fade = ends[1].frame_idx.tolist()
+    assert any(is_near_black(decoded[i]) for i in sample_indices(30, 48, 3))  # the old picks
+    assert len(fade) == 3 and all(30 <= i < 78 for i in fade)
+    assert not any(is_near_black(decoded[i]) for i in fade)
+    assert ends[0].frame_idx.tolist() == sample_indices(0, 30, 3)
+    assert ends[2].frame_idx.tolist() == sample_indices(78, 30, 3)
+    sent = {i for c in chunks for i in c.frame_idx.tolist()}
+    assert set(fade) <= sent
+
+
+def test_skip_black_rules():
+    black, grey = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 120, np.uint8)
+    held = {i: (black if i >= 4 else grey) for i in range(10)}
+    assert sampling.skip_black(held, [1, 5, 8]) == [1, 2, 3]  # nearest non-black, unpicked
+    assert sampling.skip_black(held, [0, 2]) == [0, 2]  # nothing black: unchanged
+    few = {0: grey, 5: black, 6: black}
+    assert sampling.skip_black(few, [0, 5, 6]) == [0]  # no frame left to swap in: dropped
+    assert sampling.skip_black({i: black for i in range(5)}, [1, 3]) == [1, 3]  # all black

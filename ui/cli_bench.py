@@ -95,8 +95,8 @@ def cmd_bench_stills(args) -> int:
 
     out = args.out or bc.default_out_dir("bench-stills")
     opts = _options(bc.StillsBenchConfig, args, out_dir=out)
-    if opts.brute_stride < 1 or opts.repeats < 1:
-        raise ConfigError("--brute-stride and --repeats must be ≥ 1")
+    if opts.brute_stride < 1 or opts.repeats < 1 or (opts.long_brute_stride or 1) < 1:
+        raise ConfigError("--brute-stride, --long-brute-stride and --repeats must be ≥ 1")
     return _done(run_stills_bench(opts), out)
 
 
@@ -222,6 +222,12 @@ def _add_stills(bsub) -> None:
     p.add_argument("--brute-stride", type=int, default=UNSET,
                    help="brute force embeds every Nth decoded frame (1 = every frame; default "
                    f"{d.brute_stride})")  # fmt: skip
+    p.add_argument(
+        "--long-brute-stride",
+        type=int,
+        metavar="N",
+        help="brute-force stride in the long film only (default: --brute-stride)",
+    )
     p.add_argument("--repeats", type=int, default=UNSET,
                    help=f"timed indexing runs of the long film per scheme (default {d.repeats})")  # fmt: skip
     p.add_argument("--cache-dir", metavar="DIR", help="cache of the every-frame embeddings")

@@ -113,6 +113,7 @@ class StillsBenchConfig:
     # Brute force embeds every brute_stride-th decoded frame (1 = every frame, the exact upper
     # bound; on a shared 2-core machine every frame of the corpus is ~18 k CLIP images)
     brute_stride: int = 1
+    long_brute_stride: int | None = None  # the long film's brute stride (None: brute_stride)
     repeats: int = 2  # timed indexing runs of the long film per scheme (interleaved)
     cache_dir: str | None = None  # every-frame embeddings (default: <tmp>/scenesearch-stills)
     work_dir: str | None = None

@@ -144,6 +144,36 @@ def length_class(d: float) -> str:
     return next(name for name, lo, hi in LENGTHS if lo <= d < hi)
 
 
+def sampled_frames(store) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """point id → (times, vectors) of the frames the index keeps for that shot."""
+    from scenesearch.indexer.store import VECTOR_FRAMES
+
+    return {r.id: (np.asarray(r.payload["frame_s"], np.float64),
+                   np.asarray(r.vectors[VECTOR_FRAMES], np.float32))
+            for r in store.iter_points(with_vectors=True)}  # fmt: skip
+
+
+def explain_miss(q, t, shots, truth, got, sampled, feats, times, owner) -> dict:
+    """Why the best-frame index missed a still that brute force found: the true and returned
+    shots, how far (s) the still is from the true shot's nearest sampled frame and from its edges,
+    and the cosines: best sampled frame of the true shot, of the returned one, best of every
+    frame of the true shot (brute force) and when that frame is."""
+    ts, vs = sampled[shots[truth].point_id]
+    own = np.flatnonzero(owner == truth)
+    cos_all = feats[own] @ q
+    sh = shots[truth]
+    return {
+        "shot": [round(sh.start_s, 2), round(sh.end_s, 2)],
+        "returned": [round(shots[got].start_s, 2), round(shots[got].end_s, 2)],
+        "nearest_sampled_dt": round(float(np.min(np.abs(ts - t))), 2),
+        "edge_dt": round(min(t - sh.start_s, sh.end_s - t), 2),
+        "cos_true_sampled": round(float(np.max(vs @ q)), 4),
+        "cos_returned_sampled": round(float(np.max(sampled[shots[got].point_id][1] @ q)), 4),
+        "cos_true_brute": round(float(cos_all.max()), 4),
+        "brute_frame_t": round(float(times[own[int(np.argmax(cos_all))]]), 2),
+    }
+
+
 # ------------------------------------------------------------------------------ brute force
 def frame_shots(times: np.ndarray, shots: list[ShotRow]) -> np.ndarray:
     """Shot index of every decoded frame (by time)."""
@@ -287,6 +317,7 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
     exact.frame_candidates = 0  # every shot of the film scored by MAX_SIM: checks the prefetch
     movies = {Path(m["path"]).name: m["movie_id"] for m in engines["frames"].movies()}
     rows_by_movie = shot_rows(engines["frames"].store)
+    sampled = sampled_frames(engines["frames"].store)
     assert shot_rows(engines["mean3"].store).keys() == rows_by_movie.keys()
     methods = (
         ("mean3", "frames", "frames_exact", "brute")
@@ -300,7 +331,10 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
         name, t0 = Path(v).name, time.perf_counter()
         mid = movies[name]
         shots = rows_by_movie[mid]
-        brute = all_frame_embeddings(v, encoder, cache, bc.brute_stride, log)
+        stride = (
+            bc.long_brute_stride if v == long_film and bc.long_brute_stride else bc.brute_stride
+        )
+        brute = all_frame_embeddings(v, encoder, cache, stride, log)
         owner = frame_shots(brute["t"], shots)
         flt = Filter(must=(MatchAny("movie_id", (mid,)),))
         qs, truths = [], []
@@ -335,6 +369,9 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
             for m in methods:
                 rec[f"{m}_hit1"] = ranked[m][:1] == [truth]
                 rec[f"{m}_hit5"] = truth in ranked[m][:5]
+            if rec["brute_hit1"] and not rec["frames_hit1"] and ranked["frames"]:
+                rec["miss"] = explain_miss(q, t, shots, truth, ranked["frames"][0], sampled,
+                                           brute["feats"], brute["t"], owner)  # fmt: skip
             records.append(rec)  # fmt: skip
             qs.append(q)
             truths.append(truth)
@@ -345,6 +382,8 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
         e.close()
 
     report["scores"] = score_table(records, methods)
+    report["misses"] = [{"film": r["film"], "t": r["t"], **r["miss"]} for r in records
+                        if "miss" in r]  # fmt: skip
     report["query_latency"] = {m: percentiles(v) for m, v in latency.items()}
     errs = [r["match_err_s"] for r in records if r["match_err_s"] is not None and r["frames_hit1"]]
     report["match_s_error"] = percentiles([e * 1000 for e in errs]) if errs else {}

@@ -14,18 +14,35 @@ def markdown(report: dict) -> str:
         return [name, d["stills"], d["mean3_hit1"], d["frames_hit1"], d.get("frames_exact_hit1"),
                 d["brute_hit1"], d["mean3_hit5"], d["frames_hit5"], d["brute_hit5"]]  # fmt: skip
 
-    stride = c["brute_stride"]
-    brute_what = "every decoded frame" if stride == 1 else f"every {stride}th decoded frame"
+    stride, long_stride = c["brute_stride"], c.get("long_brute_stride") or c["brute_stride"]
+
+    def nth(n: int) -> str:
+        return "every decoded frame" if n == 1 else f"every {n}th decoded frame"
+
+    brute_what = nth(stride) + (
+        f" ({nth(long_stride)} of {report['indexing']['long_film']})"
+        if long_stride != stride
+        else ""
+    )
+    cmd = f"scenesearch bench stills --brute-stride {stride}" + (
+        f" --long-brute-stride {long_stride}" if long_stride != stride else ""
+    )
+    if c.get("long_still_every_s"):
+        cmd += f" --long-still-every {c['long_still_every_s']:g}"
+    if c["repeats"] != 2:
+        cmd += f" --repeats {c['repeats']}"
+    if not c.get("exact_rescore", True):
+        cmd += " --no-exact-rescore"
     lat = report["query_latency"]
     parts = [
         "# Stills benchmark: find the shot a screenshot came from",
         "",
         f"Started {report['started']}, finished {report['finished']}. Command: "
-        f"`scenesearch bench stills --brute-stride {stride}`. Model {c['model']} with "
+        f"`{cmd}`. Model {c['model']} with "
         f"`--pretrained {c['pretrained']}`. {RANDOM_WEIGHTS_NOTE}",
         "",
-        "**The machine was shared with five other engineers' builds and tests while this ran** "
-        "(see the load average): absolute times are noisy; the ratios compare schemes measured "
+        "**The machine was shared with other jobs while this ran** (see the load average "
+        "below): absolute times are noisy; the ratios compare schemes measured "
         "in this same run, the long film's indexing timed alternately, best of "
         f"{c['repeats']} runs per scheme.",
         "",
@@ -108,6 +125,43 @@ def markdown(report: dict) -> str:
             if report["match_s_error"]
             else ""
         ),
+        "",
+        "## Where the new scheme misses and brute force hits",
+        "Per still: the true shot, the shot returned first, the still's distance (s) from the "
+        "true shot's nearest sampled frame and from the shot's nearest edge, and cosines with "
+        "the best sampled frame of the true and the returned shot and with the best of every "
+        "frame of the true shot (brute force, at the time given).",
+        md_table(
+            [
+                "film",
+                "still s",
+                "true shot s",
+                "returned shot s",
+                "nearest sampled Δs",
+                "edge Δs",
+                "cos true (sampled)",
+                "cos returned (sampled)",
+                "cos true (brute)",
+                "brute frame s",
+            ],
+            [
+                [
+                    m["film"],
+                    m["t"],
+                    "–".join(map(str, m["shot"])),
+                    "–".join(map(str, m["returned"])),
+                    m["nearest_sampled_dt"],
+                    m["edge_dt"],
+                    m["cos_true_sampled"],
+                    m["cos_returned_sampled"],
+                    m["cos_true_brute"],
+                    m["brute_frame_t"],
+                ]
+                for m in report.get("misses", [])
+            ],
+        )  # fmt: skip
+        if report.get("misses")
+        else "None.",
         "",
         "## Sampling settings (offline sweep, to choose the default)",
         "Scored from the brute-force embeddings with the same shots and stills: each setting's "
