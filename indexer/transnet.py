@@ -224,8 +224,8 @@ class TransNetDetector(SceneDetector):
         pending = list(range(self._next_window, -(-self._n // STEP)))  # ceil(n / STEP)
         for i in range(0, len(pending), self.batch):
             cuts += self._run_windows(pending[i : i + self.batch])
-        if self._run_start is not None and not self._capped and self._peak[1] > self.threshold:
-            cuts.append(self._peak[0] + 1)
+        if self._run_start is not None and not self._capped:
+            cuts += self._run_cut()
         self._run_start = None
         # a run ending on the last frame has its cut past the movie's end: not a cut
         return self._to_timecodes([c for c in cuts if c < self._n], timecode)
@@ -293,11 +293,15 @@ class TransNetDetector(SceneDetector):
                 elif p > self._peak[1] and not self._capped:
                     self._peak = (f, p)
                 if not self._capped and f - self._run_start + 1 >= MAX_RUN:
-                    if self._peak[1] > self.threshold:
-                        cuts.append(self._peak[0] + 1)
+                    cuts += self._run_cut()
                     self._capped = True
             elif self._run_start is not None:
-                if not self._capped and self._peak[1] > self.threshold:
-                    cuts.append(self._peak[0] + 1)
+                if not self._capped:
+                    cuts += self._run_cut()
                 self._run_start = None
         return cuts
+
+    def _run_cut(self) -> list[int]:
+        """The cut of the current run: the frame after its peak, when the peak passes the
+        threshold (with hysteresis a run may stay below it)."""
+        return [self._peak[0] + 1] if self._peak[1] > self.threshold else []

@@ -119,7 +119,7 @@ def _search_there(url: str, args, query, filters) -> int | None:
     if is_then(args):
         if "pairs" not in answer:
             return None
-        _, random_weights = remote.result_from_answer(answer)
+        random_weights = bool(answer.get("random_weights"))
         return show_pairs(args, None, remote.sequences_from_answer(answer), random_weights)
     if args.facets and "facets" not in answer:
         return None

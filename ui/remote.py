@@ -168,8 +168,8 @@ def add_work(
     then: str | None = None,
     then_image: str | None = None,
     then_filters=None,
-    within: float = 10.0,
-    depth: int = 400,
+    within: float = DEFAULT_WITHIN_S,
+    depth: int = DEFAULT_DEPTH,
 ) -> dict[str, Any]:
     """``request`` asking also for the facet counts, or (``then`` / ``then_image`` given) for
     "A then B" sequences instead of hits; the answer then carries ``facets`` / ``pairs``."""

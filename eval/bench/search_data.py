@@ -165,7 +165,13 @@ def generate(
 def make_queries(corpus: Corpus, q: int, seed: int) -> np.ndarray:
     """Query vectors near random cluster centres (a text query lands near some kind of shot)."""
     rng = np.random.default_rng(seed + 1)
-    c = corpus.centers[rng.integers(0, len(corpus.centers), q)]
+    return near_centres(corpus.centers, rng.integers(0, len(corpus.centers), q), rng)
+
+
+def near_centres(centers: np.ndarray, idx: np.ndarray, rng) -> np.ndarray:
+    """Unit query vectors near ``centers[idx]`` (Gaussian noise of 0.6/√dim per coordinate),
+    the synthetic benches' queries."""
+    c = centers[idx]
     v = c + rng.standard_normal(c.shape).astype(np.float32) * (0.6 / np.sqrt(c.shape[1]))
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 

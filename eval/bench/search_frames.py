@@ -40,7 +40,7 @@ from scenesearch.eval.bench.common import (
     write_report,
 )
 from scenesearch.eval.bench.config import FramesBenchConfig
-from scenesearch.eval.bench.search_data import DIM, zipf
+from scenesearch.eval.bench.search_data import DIM, near_centres, zipf
 from scenesearch.eval.bench.stores import bench_store, index_memory
 
 CHUNK = 10_000
@@ -200,14 +200,11 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
         f"genre ({genre_share[broad]:.0%})": (
             Filter(must=(MatchAny("genres", (GENRES[broad],)),)), movie_genre[g["movie_of"]]),
     }  # fmt: skip
-    qc = g["centers"][rng.integers(0, len(g["centers"]), bc.queries)]
-    qs = qc + rng.standard_normal(qc.shape).astype(np.float32) * (0.6 / np.sqrt(DIM))
-    qs = (qs / np.linalg.norm(qs, axis=1, keepdims=True)).astype(np.float32)
+    nc = len(g["centers"])
+    qs = near_centres(g["centers"], rng.integers(0, nc, bc.queries), rng)
     # other queries, run untimed before each timed loop: a serving process's steady state (a
     # fresh process pages the store's vectors and frame rows in during its first queries)
-    wq = g["centers"][rng.integers(0, len(g["centers"]), WARMUP)]
-    wq = wq + rng.standard_normal(wq.shape).astype(np.float32) * (0.6 / np.sqrt(DIM))
-    wq = (wq / np.linalg.norm(wq, axis=1, keepdims=True)).astype(np.float32)
+    wq = near_centres(g["centers"], rng.integers(0, nc, WARMUP), rng)
     from scenesearch.indexer.config import StoreConfig
 
     eng = SearchEngine.open(StoreConfig(index_dir=str(idx)), load_model=False)

@@ -42,7 +42,7 @@ from scenesearch.eval.bench.common import (
     write_report,
 )
 from scenesearch.eval.bench.config import TemporalBenchConfig
-from scenesearch.eval.bench.search_data import CHUNK, DIM, SHOTS_PER_MOVIE, zipf
+from scenesearch.eval.bench.search_data import CHUNK, DIM, SHOTS_PER_MOVIE, near_centres, zipf
 from scenesearch.eval.bench.search_data import GENRES as SEARCH_GENRES
 from scenesearch.eval.bench.stores import bench_store, edge_tuning
 from scenesearch.indexer.errors import ConfigError
@@ -232,10 +232,7 @@ def _run(bc: TemporalBenchConfig) -> dict[str, Any]:
         rng = np.random.default_rng(bc.seed + 1)
 
         def near(c):
-            v = d.centers[c] + rng.standard_normal((len(c), DIM)).astype(np.float32) * (
-                0.6 / np.sqrt(DIM)
-            )
-            return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+            return near_centres(d.centers, c, rng)
 
         nc = len(d.centers)
         qa, qb = near(rng.integers(0, nc, bc.queries)), near(rng.integers(0, nc, bc.queries))
