@@ -90,7 +90,10 @@ class SampleConfig:
     # than frames_per_shot and at most max_frames_per_shot (None or 0: always k). The default
     # was chosen with `scenesearch bench stills` (docs/benchmarks.md, "Stills").
     frame_interval_s: float | None = 2.0
-    max_frames_per_shot: int = 16
+    max_frames_per_shot: int = 32
+    # With duration-aware sampling, also a frame this many seconds inside each end of a shot
+    # when no sampled frame is near it (0: off). Chosen with `bench stills` like the above.
+    edge_frame_s: float = 0.1
     # Keep every sampled frame's vector with its shot (the multivector "frames"), so a query
     # ranks shots by their best-matching frame and a hit says which moment matched (match_s).
     frame_vectors: bool = True

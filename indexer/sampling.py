@@ -4,7 +4,10 @@ frame sampler, and ``iter_movie`` turns it into the FrameChunk / ShotEnd / Movie
 represented by the frames nearest to ``a + floor((i + 0.5) · n / k)`` for i < k (the centres of k
 equal slices; all n frames when n ≤ k). Duration-aware sampling (``frame_interval_s = S``) raises k
 per shot to ``clamp(ceil(duration / S), k, max_frames_per_shot)``, so a long take gets a frame
-every S seconds instead of three in all (:func:`frames_for_duration`). A pick on a near-black
+every S seconds instead of three in all (:func:`frames_for_duration`), and adds a frame
+``edge_frame_s`` inside each end of the shot when no slice centre is near it (a screenshot taken
+just after a cut shows the shot's first moments, which the centres miss; :func:`sample_targets`).
+A pick on a near-black
 frame is swapped for the nearest held frame that is not (:func:`skip_black`). A shot's end is only known once the detectors report its
 cut, possibly late, so the open shot's frames wait in a ``Reservoir``: every s-th frame of the
 open shot (s doubles when the buffer is full, so memory is O(capacity) however long the shot),
@@ -68,8 +71,42 @@ def frames_for_duration(
     return max(k, n)
 
 
-def check_sampling(frame_interval_s: float | None, max_frames_per_shot: int | None) -> None:
-    """ConfigError for a negative or non-finite interval or a cap below 1."""
+EDGE_GAP = 3.0  # an end frame is added when no slice centre lies within 3 × edge_frame_s of it
+
+
+def sample_targets(
+    start: int, n: int, duration_s: float, k: int, cfg: SampleConfig | None
+) -> list[int]:
+    """Ideal frame indices of a shot [start, start + n) lasting ``duration_s``: the slice
+    centres of :func:`frames_for_duration` frames, plus — with duration-aware sampling and
+    ``edge_frame_s`` > 0 — the frames ``edge_frame_s`` inside the shot's first and last frame,
+    each only when no centre is within ``EDGE_GAP × edge_frame_s`` of it. Every frame when there
+    are no more than the centres' count. The ONE sampling rule: the indexer, the "all" mode's
+    frame vectors and the benchmarks' frame counts use it.
+
+    >>> sample_targets(0, 96, 4.0, 3, SampleConfig(edge_frame_s=0.1))  # 4 s at 24 fps
+    [2, 16, 48, 80, 93]
+    >>> sample_targets(0, 96, 4.0, 3, SampleConfig(edge_frame_s=0))
+    [16, 48, 80]
+    """
+    if cfg is None:
+        return sample_indices(start, n, k)
+    m = frames_for_duration(duration_s, k, cfg.frame_interval_s, cfg.max_frames_per_shot)
+    picks = sample_indices(start, n, m)
+    edge = cfg.edge_frame_s or 0.0
+    if n <= m or edge <= 0 or not cfg.frame_interval_s or duration_s <= 0:
+        return picks
+    per = duration_s / n  # seconds per frame
+    off, gap = int(round(edge / per)), EDGE_GAP * edge / per
+    ends = [start + min(off, n - 1), start + max(0, n - 1 - off)]
+    extra = {e for e in ends if min(abs(e - p) for p in picks) > gap}
+    return sorted(set(picks) | extra)
+
+
+def check_sampling(
+    frame_interval_s: float | None, max_frames_per_shot: int | None, edge_frame_s: float = 0.0
+) -> None:
+    """ConfigError for a negative or non-finite interval or edge offset, or a cap below 1."""
     if frame_interval_s is not None and not (
         math.isfinite(frame_interval_s) and frame_interval_s >= 0
     ):
@@ -78,6 +115,8 @@ def check_sampling(frame_interval_s: float | None, max_frames_per_shot: int | No
         isinstance(max_frames_per_shot, bool) or int(max_frames_per_shot) < 1
     ):
         raise ConfigError(f"max frames per shot must be ≥ 1, not {max_frames_per_shot!r}")
+    if edge_frame_s is not None and not (math.isfinite(edge_frame_s) and edge_frame_s >= 0):
+        raise ConfigError(f"edge frame offset must be ≥ 0 seconds, not {edge_frame_s!r}")
 
 
 def vector_frames(shot: Shot, frame_idx: np.ndarray, cfg: SampleConfig) -> np.ndarray:
@@ -86,9 +125,9 @@ def vector_frames(shot: Shot, frame_idx: np.ndarray, cfg: SampleConfig) -> np.nd
     duration-aware subset — as if sampled with k = 3 — so the index stays small."""
     if parse_frames_per_shot(cfg.frames_per_shot) is not None or len(frame_idx) <= 1:
         return frame_idx
-    n = frames_for_duration(shot.duration_s, 3, cfg.frame_interval_s, cfg.max_frames_per_shot)
     held = {int(i): None for i in frame_idx.tolist()}
-    return np.asarray(_nearest(held, sample_indices(shot.start_frame, shot.n_frames, n)), np.int64)
+    targets = sample_targets(shot.start_frame, shot.n_frames, shot.duration_s, 3, cfg)
+    return np.asarray(_nearest(held, targets), np.int64)
 
 
 def frame_times(shot: Shot, frame_idx: np.ndarray) -> list[float]:
@@ -106,6 +145,7 @@ def sampling_meta(cfg: SampleConfig) -> dict:
             "frames_per_shot": cfg.frames_per_shot,
             "frame_interval_s": cfg.frame_interval_s or None,
             "max_frames_per_shot": cfg.max_frames_per_shot,
+            "edge_frame_s": cfg.edge_frame_s or None,
         },
         "frame_vectors": VECTOR_FRAMES if cfg.frame_vectors else None,
     }
@@ -212,6 +252,7 @@ class _KSampler:
     ) -> None:
         self.movie_id, self.k = movie_id, k
         cfg = cfg or SampleConfig(frames_per_shot=k, frame_interval_s=None)
+        self.cfg = cfg
         self.interval, self.cap = cfg.frame_interval_s, cfg.max_frames_per_shot
         most = max(k, self.cap or k) if self.interval else k
         # The open region runs up to `recent` frames past the shot's end before the cut is
@@ -225,8 +266,8 @@ class _KSampler:
     def close(self, shot: Shot) -> list[Message]:
         a, b = shot.start_frame, shot.end_frame
         held = self.res.shot_frames(a, b)
-        k = frames_for_duration(shot.duration_s, self.k, self.interval, self.cap)
-        idx = skip_black(held, _nearest(held, sample_indices(a, b - a, k)))
+        targets = sample_targets(a, b - a, shot.duration_s, self.k, self.cfg)
+        idx = skip_black(held, _nearest(held, targets))
         thumb = held[thumbnail_index(held, a, b)]
         self.res.restart(b)
         frame_idx = np.asarray(idx, dtype=np.int64)
@@ -286,7 +327,9 @@ def iter_movie(
     shot_cfg = shot_cfg or ShotConfig()
     sample_cfg = sample_cfg or SampleConfig()
     k = parse_frames_per_shot(sample_cfg.frames_per_shot)
-    check_sampling(sample_cfg.frame_interval_s, sample_cfg.max_frames_per_shot)
+    check_sampling(
+        sample_cfg.frame_interval_s, sample_cfg.max_frames_per_shot, sample_cfg.edge_frame_s
+    )
     reader = VideoReader(movie.path, decode_cfg)
     try:
         seg = ShotSegmenter(shot_cfg, reader.fps, movie.movie_id)

@@ -11,7 +11,8 @@ import pytest
 
 from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.pipeline import Indexer
-from scenesearch.indexer.sampling import frames_for_duration
+from scenesearch.indexer.config import SampleConfig
+from scenesearch.indexer.sampling import sample_targets
 from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_FRAMES, VECTOR_SCENES, open_store
 from scenesearch.search import SearchEngine
 from scenesearch.ui.cli import main
@@ -43,10 +44,16 @@ def test_long_shot_gets_a_frame_every_interval_and_labels_keep_the_recipe(
     meta, recs = shots_of(idx)
     assert meta["frame_vectors"] == VECTOR_FRAMES
     assert meta["sampling"] == {"frames_per_shot": 3, "frame_interval_s": 2.0,
-                                "max_frames_per_shot": 16}  # fmt: skip
+                                "max_frames_per_shot": 32, "edge_frame_s": 0.1}  # fmt: skip
     counts = [len(r.payload["frame_s"]) for r in recs]
-    assert counts == [frames_for_duration(r.payload["duration_s"], 3, 2.0, 16) for r in recs]
-    assert counts == [3, 6, 3]
+    sc = SampleConfig()
+    assert counts == [
+        len(sample_targets(0, p["end_frame"] - p["start_frame"], p["duration_s"], 3, sc))
+        for p in (r.payload for r in recs)
+    ]
+    # 1.25 s: 3 centres only; 11 s: 6 centres + a frame 0.1 s inside each end; 2.5 s: the
+    # first centre is 10 frames in (0.42 s > 0.3 s from the edge frame), the last 9 (0.29 s)
+    assert counts == [3, 8, 4]
     for r in recs:
         p, rows = r.payload, r.vectors[VECTOR_FRAMES]
         assert rows.shape == (len(p["frame_s"]), tiny_encoder.spec.embed_dim)
@@ -60,8 +67,11 @@ def test_long_shot_gets_a_frame_every_interval_and_labels_keep_the_recipe(
         assert p["top_labels"][0] == tiny_labeler.labels[int(np.argmax(scores))]
         m = rows.mean(0)
         np.testing.assert_allclose(r.vectors[VECTOR_CLIP], m / np.linalg.norm(m), atol=1e-5)
-    gaps = np.diff(recs[1].payload["frame_s"])
+    fs = recs[1].payload["frame_s"]
+    gaps = np.diff(fs[1:-1])
     assert np.all(np.abs(gaps - 11 / 6) < 0.5), gaps  # one frame every ~11/6 s in the 11 s shot
+    start, end = recs[1].payload["start_s"], recs[1].payload["end_s"]
+    assert abs(fs[0] - start - 0.1) < 0.05 and abs(end - 1 / 24 - fs[-1] - 0.1) < 0.05  # edges
 
     # the engine: a query equal to one frame finds that shot, at that frame's time
     with SearchEngine.open(StoreConfig(index_dir=str(idx)), encoder=tiny_encoder) as eng:
@@ -85,7 +95,7 @@ def test_all_frames_mode_keeps_a_duration_aware_subset_of_vectors(
     )
     _, recs = shots_of(idx)
     assert [r.payload["n_frames_used"] for r in recs] == [30, 264, 60]  # labels: every frame
-    assert [len(r.vectors[VECTOR_FRAMES]) for r in recs] == [3, 6, 3]
+    assert [len(r.vectors[VECTOR_FRAMES]) for r in recs] == [3, 8, 4]  # as in k mode
 
 
 def test_index_without_frame_vectors_keeps_its_layout_and_says_so(
@@ -128,5 +138,5 @@ def test_cli_sampling_options(tmp_path, movie, capsys):
     assert code == 0
     meta, recs = shots_of(idx, with_vectors=False)
     assert meta["sampling"] == {"frames_per_shot": 3, "frame_interval_s": None,
-                                "max_frames_per_shot": 4}  # fmt: skip
+                                "max_frames_per_shot": 4, "edge_frame_s": 0.1}  # fmt: skip
     assert [r.payload["n_frames_used"] for r in recs] == [3, 3, 3]

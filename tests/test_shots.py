@@ -371,17 +371,42 @@ def test_long_shot_sampling_uses_bounded_memory(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("interval", "cap", "n"), [(2.0, 16, 10), (1.0, 16, 16), (5.0, 16, 4)])
 def test_duration_aware_sampling_of_a_long_shot(tmp_path, monkeypatch, interval, cap, n):
     """One 480-frame shot at 24 fps (20 s), k=3: one frame every `interval` s, capped at `cap`:
-    n = clamp(ceil(20 / interval), 3, cap) picks, each within half a reservoir stride of the
-    slice centres, in memory bounded by the reservoir (4 · cap frames + recent)."""
+    n = clamp(ceil(20 / interval), 3, cap) slice centres and the two edge frames (0.1 s inside
+    each end), each pick within half a reservoir stride of its target, in memory bounded by the
+    reservoir (4 · cap frames + recent)."""
     ends, peaks = sample_long_shot(tmp_path, monkeypatch, frame_interval_s=interval,
                                    max_frames_per_shot=cap)  # fmt: skip
     picks = ends[0].frame_idx.tolist()
-    assert len(picks) == n == sampling.frames_for_duration(20.0, 3, interval, cap)
+    assert n == sampling.frames_for_duration(20.0, 3, interval, cap)
+    sc = SampleConfig(frame_interval_s=interval, max_frames_per_shot=cap)
+    targets = sampling.sample_targets(0, 480, 20.0, 3, sc)
+    assert targets == sorted([2, *sample_indices(0, 480, n), 477])
+    assert len(picks) == n + 2
     recent = ShotSegmenter(ShotConfig(), 24.0).max_lag + 2
     capacity = max(SampleConfig().buffer_frames, 4 * cap)
     assert max(peaks) <= capacity + 2 * recent
     stride = 480 / capacity
-    assert all(abs(p - t) <= stride for p, t in zip(picks, sample_indices(0, 480, n), strict=True))
+    assert all(abs(p - t) <= stride for p, t in zip(picks, targets, strict=True))
+
+
+def test_edge_frames_rule():
+    """sample_targets: the slice centres, plus the frame edge_frame_s inside each end of the shot
+    when no centre is within 3 × edge_frame_s of it; none without duration-aware sampling, with
+    edge_frame_s = 0, or when the shot has no more frames than centres."""
+    sc = SampleConfig(frame_interval_s=2.0, max_frames_per_shot=32, edge_frame_s=0.1)
+    # 10 s at 24 fps: 5 centres [24, 72, 120, 168, 216]; ends 2 and 237 are 22/21 frames away
+    assert sampling.sample_targets(0, 240, 10.0, 3, sc) == [2, 24, 72, 120, 168, 216, 237]
+    assert sampling.sample_targets(100, 240, 10.0, 3, sc)[0] == 102  # relative to the start
+    # 1 s: centres [4, 12, 20]; ends 2 and 21 are within 7.2 frames (0.3 s) of them
+    assert sampling.sample_targets(0, 24, 1.0, 3, sc) == [4, 12, 20]
+    assert sampling.sample_targets(0, 3, 0.125, 3, sc) == [0, 1, 2]  # every frame
+    no_edge = replace(sc, edge_frame_s=0.0)
+    assert sampling.sample_targets(0, 240, 10.0, 3, no_edge) == sample_indices(0, 240, 5)
+    k_only = replace(sc, frame_interval_s=None)
+    assert sampling.sample_targets(0, 240, 10.0, 3, k_only) == sample_indices(0, 240, 3)
+    assert sampling.sample_targets(0, 240, 10.0, 3, None) == sample_indices(0, 240, 3)
+    with pytest.raises(ConfigError, match="edge frame"):
+        sampling.check_sampling(2.0, 16, -0.1)
 
 
 def test_frames_for_duration_formula():

@@ -68,8 +68,11 @@ def _index_config(args):
     cfg.sample.frames_per_shot = validate_frames_per_shot(args.frames_per_shot)
     cfg.sample.frame_interval_s = parse_frame_interval(args.frame_interval)
     cfg.sample.max_frames_per_shot = args.max_frames_per_shot
+    cfg.sample.edge_frame_s = parse_frame_interval(args.edge_frames, "--edge-frames") or 0.0
     cfg.sample.frame_vectors = not args.no_frame_vectors
-    check_sampling(cfg.sample.frame_interval_s, cfg.sample.max_frames_per_shot)
+    check_sampling(
+        cfg.sample.frame_interval_s, cfg.sample.max_frames_per_shot, cfg.sample.edge_frame_s
+    )
     if args.detector:
         cfg.shots.detector = args.detector
     # learned detector where CLIP runs; frames decoded and scored on the GPU too, except with Ray
@@ -91,14 +94,14 @@ def _index_config(args):
     return cfg
 
 
-def parse_frame_interval(text: str) -> float | None:
-    """``--frame-interval``: seconds (``0`` or ``off``: always k frames per shot)."""
+def parse_frame_interval(text: str, flag: str = "--frame-interval") -> float | None:
+    """``--frame-interval`` / ``--edge-frames``: seconds (``0`` or ``off``: None, i.e. off)."""
     if str(text).strip().lower() in ("0", "off", "none"):
         return None
     try:
         return float(text)
     except ValueError as e:
-        raise ScenesearchError(f"--frame-interval must be seconds or 'off', not {text!r}") from e
+        raise ScenesearchError(f"{flag} must be seconds or 'off', not {text!r}") from e
 
 
 def cmd_index(args) -> int:
@@ -150,6 +153,11 @@ def _add_index_parser(sub) -> None:
     p.add_argument("--max-frames-per-shot", type=int, default=SampleConfig.max_frames_per_shot,
                    metavar="N", help="cap on frames per shot from --frame-interval "
                    "(default %(default)s)")  # fmt: skip
+    p.add_argument(
+        "--edge-frames", default=f"{SampleConfig.edge_frame_s:g}", metavar="S|off",
+        help="with --frame-interval, also a frame S seconds inside each end of a shot when no "
+        "sampled frame is near it (default %(default)s; off = none)",
+    )  # fmt: skip
     p.add_argument("--no-frame-vectors", action="store_true",
                    help="store only each shot's mean vector (smaller index; no best-frame "
                    "ranking, no match times)")  # fmt: skip

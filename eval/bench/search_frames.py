@@ -2,8 +2,8 @@
 
 N synthetic shots with realistic frame counts: shot lengths drawn log-normally (median ≈ 3.3 s,
 mean ≈ 4.6 s, clipped to 0.6–60 s, like a feature film's), frames per shot from the indexer's own
-rule with the product's default sampling (:func:`indexer.sampling.frames_for_duration` with
-``SampleConfig()``'s k, interval and cap, at the slice times the indexer picks); each
+rule with the product's default sampling (:func:`indexer.sampling.sample_targets` with
+``SampleConfig()``'s k, interval, cap and edge frames, for a 24 fps shot); each
 frame a unit 512-d vector near its shot's cluster, a third of the shots with ≥ 4 frames panning
 towards another cluster (a camera move: the moment differs from the average). The shot's mean
 vector is the normalised mean of its frames, as the indexer stores it.
@@ -44,6 +44,7 @@ from scenesearch.eval.bench.search_data import DIM, near_centres, zipf
 from scenesearch.eval.bench.stores import bench_store, index_memory
 
 CHUNK = 10_000
+FPS = 24.0  # frame rate of the synthetic shots (decides which edge frames the rule adds)
 GENRES = ("drama", "comedy", "thriller", "action", "romance", "crime", "horror", "adventure",
           "sci-fi", "fantasy", "mystery", "family", "animation", "war", "western")  # fmt: skip
 N_LABELS = 150
@@ -57,7 +58,7 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
     """Upsert n shots with frame vectors; keep every frame (memmap) and its shot for numpy."""
     from scenesearch.indexer.config import SampleConfig
     from scenesearch.indexer.records import make_shot_id
-    from scenesearch.indexer.sampling import frames_for_duration
+    from scenesearch.indexer.sampling import sample_targets
     from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_FRAMES
     from scenesearch.indexer.stored import ShotRecord
 
@@ -67,7 +68,9 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
     dur = np.clip(rng.lognormal(np.log(3.3), 0.8, n), 0.6, 60.0)
     sc = SampleConfig()  # the product's default sampling decides the frames per shot
     k0, interval, cap = int(sc.frames_per_shot), sc.frame_interval_s, sc.max_frames_per_shot
-    counts = np.array([frames_for_duration(float(d), k0, interval, cap) for d in dur])
+    counts = np.array(
+        [len(sample_targets(0, max(1, round(d * FPS)), float(d), k0, sc)) for d in dur]
+    )
     total = int(counts.sum())
     frames_mm = np.lib.format.open_memmap(str(work / "frames.npy"), "w+", np.float32, (total, DIM))
     owner = np.repeat(np.arange(n, dtype=np.int32), counts)
@@ -112,7 +115,8 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
     return {"centers": centers, "owner": owner, "counts": counts, "total_frames": total,
             "store_s": store_s, "label_of": label_of, "genres_of": genres_of,
             "movie_of": movie_of, "sampling": {"frames_per_shot": k0, "frame_interval_s": interval,
-                                               "max_frames_per_shot": cap}}  # fmt: skip
+                                               "max_frames_per_shot": cap,
+                                               "edge_frame_s": sc.edge_frame_s}}  # fmt: skip
 
 
 def best_frame_scores(frames: np.ndarray, counts: np.ndarray, qs: np.ndarray) -> np.ndarray:

@@ -43,7 +43,9 @@ from scenesearch.indexer.config import ModelConfig
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "video"
 LONG_FILM = "bbb_full_1280x720_24p.mp4"
 LENGTHS = (("<4 s", 0.0, 4.0), ("4-12 s", 4.0, 12.0), (">12 s", 12.0, float("inf")))
-SWEEP = ((None, 16), (1.0, 16), (2.0, 8), (2.0, 16), (2.0, 32), (3.0, 16), (4.0, 16), (6.0, 16))
+# (frame interval s, cap, edge frame s) settings scored offline
+SWEEP = ((None, 16, 0.0), (2.0, 16, 0.0), (2.0, 32, 0.0), (2.0, 32, 0.1), (1.5, 32, 0.1),
+         (1.0, 16, 0.0), (1.0, 32, 0.1), (4.0, 16, 0.0), (0.75, 64, 0.1), (0.5, 64, 0.1))  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ every frame
@@ -189,12 +191,15 @@ def rank_best_frame(q: np.ndarray, feats: np.ndarray, owner: np.ndarray, n_shots
 
 
 def sweep(films: dict, settings=SWEEP) -> list[dict]:
-    """hit@1 pooled and on shots > 12 s, and images embedded, for each (interval, cap)
-    setting, scored offline from the every-frame embeddings with the same stills and shots."""
-    from scenesearch.indexer.sampling import frames_for_duration, sample_indices
+    """hit@1 pooled and on shots > 12 s, and images embedded, for each (interval, cap, edge)
+    setting, scored offline from the every-frame embeddings with the same stills and shots (the
+    product's rule, :func:`indexer.sampling.sample_targets`, over the embedded frames)."""
+    from scenesearch.indexer.config import SampleConfig
+    from scenesearch.indexer.sampling import sample_targets
 
     out = []
-    for interval, cap in settings:
+    for interval, cap, edge in settings:
+        sc = SampleConfig(frame_interval_s=interval, max_frames_per_shot=cap, edge_frame_s=edge)
         images = 0
         hits = {"mean": [], "frames": []}
         long_hits = {"mean": [], "frames": []}
@@ -207,8 +212,7 @@ def sweep(films: dict, settings=SWEEP) -> list[dict]:
                     means.append(np.zeros(feats.shape[1], np.float32))
                     rows.append(np.zeros((1, feats.shape[1]), np.float32))
                     continue
-                n = frames_for_duration(sh.duration_s, 3, interval, cap)
-                pick = idx[sample_indices(0, len(idx), n)] if len(idx) > n else idx
+                pick = idx[sample_targets(0, len(idx), sh.duration_s, 3, sc)]
                 images += len(pick)
                 m = feats[pick].mean(0)
                 means.append(m / max(np.linalg.norm(m), 1e-12))
@@ -224,7 +228,8 @@ def sweep(films: dict, settings=SWEEP) -> list[dict]:
                     if shots[truth].duration_s >= 12:
                         long_hits[name].append(b == truth)
         out.append({
-            "frame_interval_s": interval, "max_frames_per_shot": cap, "images": images,
+            "frame_interval_s": interval, "max_frames_per_shot": cap, "edge_frame_s": edge,
+            "images": images,
             "hit1_mean_vector": round(float(np.mean(hits["mean"])), 4),
             "hit1_best_frame": round(float(np.mean(hits["frames"])), 4),
             "hit1_best_frame_long": round(float(np.mean(long_hits["frames"])), 4)

@@ -171,6 +171,7 @@ def markdown(report: dict) -> str:
             [
                 "frame interval s",
                 "cap",
+                "edge frames s",
                 "images embedded",
                 "hit@1 mean vector",
                 "hit@1 best frame",
@@ -180,6 +181,7 @@ def markdown(report: dict) -> str:
                 [
                     s["frame_interval_s"] or "— (k=3)",
                     s["max_frames_per_shot"],
+                    s.get("edge_frame_s") or "—",
                     s["images"],
                     s["hit1_mean_vector"],
                     s["hit1_best_frame"],
