@@ -9,9 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.config import SampleConfig, StoreConfig
 from scenesearch.indexer.pipeline import Indexer
-from scenesearch.indexer.config import SampleConfig
 from scenesearch.indexer.sampling import sample_targets
 from scenesearch.indexer.store import VECTOR_CLIP, VECTOR_FRAMES, VECTOR_SCENES, open_store
 from scenesearch.search import SearchEngine
