@@ -206,6 +206,7 @@ def test_bench_search_frame_vectors_small(tmp_path):
     sc = SampleConfig()
     assert report["sampling"]["frame_interval_s"] == sc.frame_interval_s
     assert report["sampling"]["max_frames_per_shot"] == sc.max_frames_per_shot
+    assert report["sampling"]["edge_frame_s"] == sc.edge_frame_s
 
 
 def test_frames_bench_exact_reference():
