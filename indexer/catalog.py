@@ -150,9 +150,36 @@ def remove_movie(store: ShotStore, index_dir: str, movie_id: str) -> None:
     shutil.rmtree(thumbs_dir(index_dir, movie_id), ignore_errors=True)
 
 
-def open_index_store(cfg: StoreConfig, meta: dict, dims: list[VectorSpec]) -> ShotStore:
+SAMPLING_KEYS = ("frame_interval_s", "max_frames_per_shot", "edge_frame_s")
+
+
+def adopt_sampling(found: dict, meta: dict, sample, where: str) -> None:
+    """An index samples every movie's frames the same way: when the index ``found`` records a
+    duration-aware sampling other than this run's ``sample`` (a SampleConfig, changed in place),
+    new movies are sampled as the index was (one warning), so one index never mixes samplings.
+    An index that records no sampling (built before sampling was recorded) is left alone."""
+    rec = found.get("sampling")
+    if not rec or sample is None:
+        return
+    old = {k: rec.get(k) or None for k in SAMPLING_KEYS}  # no edge key: built without them
+    new = {k: getattr(sample, k) or None for k in SAMPLING_KEYS}
+    if old == new:
+        return
+    desc = ", ".join(f"{k}={v}" for k, v in old.items())
+    log.warning("index %s samples frames with %s: new movies are sampled the same way "
+                "(re-index into a new folder to change it)", where, desc)  # fmt: skip
+    sample.frame_interval_s = old["frame_interval_s"]
+    sample.max_frames_per_shot = old["max_frames_per_shot"] or sample.max_frames_per_shot
+    sample.edge_frame_s = old["edge_frame_s"] or 0.0
+    meta["sampling"] = dict(rec)
+
+
+def open_index_store(
+    cfg: StoreConfig, meta: dict, dims: list[VectorSpec], sample=None
+) -> ShotStore:
     """Open the store ``cfg`` names for writing: create it (vectors ``dims``, metadata ``meta``)
-    when new, else check that it was built with the same model, taxonomy and prompt."""
+    when new, else check that it was built with the same model, taxonomy and prompt, and sample
+    new movies the way it records (``sample``, a SampleConfig, adopts it: :func:`adopt_sampling`)."""
     store = open_store(cfg)
     try:
         found = store.get_meta() if store.exists() else None
@@ -167,6 +194,7 @@ def open_index_store(cfg: StoreConfig, meta: dict, dims: list[VectorSpec]) -> Sh
                             cfg.index_dir or cfg.qdrant_url,
                             "has" if found.get("frame_vectors") else "was built without")  # fmt: skip
             meta["frame_vectors"] = found.get("frame_vectors")
+            adopt_sampling(found, meta, sample, cfg.index_dir or cfg.qdrant_url)
     except BaseException:
         store.close()
         raise

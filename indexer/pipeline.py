@@ -108,7 +108,9 @@ class Indexer:
         return CollectionSpec(dims)
 
     def open_store(self) -> ShotStore:
-        return open_index_store(self.cfg.store, self.meta, self.collection_spec().vectors)
+        return open_index_store(
+            self.cfg.store, self.meta, self.collection_spec().vectors, self.cfg.sample
+        )
 
     # -- the run -----------------------------------------------------------------------
     def run(self, paths: list[str], manifest: str | None = None) -> RunSummary:

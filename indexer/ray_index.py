@@ -218,7 +218,7 @@ class _Driver:
     stage_s: dict[str, float] = field(default_factory=dict)
 
     def open_store(self) -> ShotStore:
-        return open_index_store(self.cfg.store, self.meta, self.dims)
+        return open_index_store(self.cfg.store, self.meta, self.dims, self.cfg.sample)
 
 
 def run_ray(cfg: IndexConfig, paths: list[str], manifest: str | None,

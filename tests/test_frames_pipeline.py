@@ -139,3 +139,29 @@ def test_cli_sampling_options(tmp_path, movie, capsys):
     assert meta["sampling"] == {"frames_per_shot": 3, "frame_interval_s": None,
                                 "max_frames_per_shot": 4, "edge_frame_s": 0.1}  # fmt: skip
     assert [r.payload["n_frames_used"] for r in recs] == [3, 3, 3]
+
+
+def test_adding_movies_keeps_the_index_sampling(
+    tmp_path, movie, tiny_encoder, tiny_labeler, caplog
+):
+    """An index records its frame sampling; movies added later by a run with other settings (e.g.
+    after an upgrade changed the defaults) are sampled the way the index records, with one
+    warning, so one index never mixes samplings."""
+    idx = tmp_path / "idx"
+    cfg = make_cfg(idx)
+    cfg.sample.max_frames_per_shot, cfg.sample.edge_frame_s = 4, 0.0
+    Indexer(cfg, tiny_encoder, tiny_labeler).run([str(movie[1].path)])
+    with caplog.at_level("WARNING"):
+        Indexer(make_cfg(idx), tiny_encoder, tiny_labeler).run([str(movie[0].path)])  # defaults
+    assert sum("samples frames with" in r.getMessage() for r in caplog.records) == 1
+    meta, recs = shots_of(idx)
+    assert meta["sampling"] == {"frames_per_shot": 3, "frame_interval_s": 2.0,
+                                "max_frames_per_shot": 4, "edge_frame_s": None}  # fmt: skip
+    added = [r.payload for r in recs if r.payload["path"] == str(movie[0].path)]
+    kept = SampleConfig(max_frames_per_shot=4, edge_frame_s=0.0)
+    counts = [len(p["frame_s"]) for p in added]
+    assert counts == [
+        len(sample_targets(0, p["end_frame"] - p["start_frame"], p["duration_s"], 3, kept))
+        for p in added
+    ]
+    assert counts == [3, 4, 3]  # the 11 s shot: 4 frames (the index's cap), not 8 (defaults)
