@@ -71,14 +71,15 @@ class ShotRanking:
 
     def match_times(self, vec: np.ndarray, recs: list[StoredRecord]) -> dict[str, float]:
         """Point id → time (s) of its best-matching frame, for shots with frame vectors: one
-        retrieve of the page's frame rows and a dot product per row (rows align with the
-        payload's ``frame_s``)."""
+        retrieve of the page's frame rows (without payloads: the hits carry ``frame_s``) and a
+        dot product per row (rows align with the payload's ``frame_s``)."""
         if not self.frame_vector or not recs:
             return {}
-        got = self.store.retrieve([r.id for r in recs], with_vectors=[self.frame_vector])
+        times_of = {r.id: r.payload.get("frame_s") or [] for r in recs}
+        got = self.store.retrieve(list(times_of), [self.frame_vector], with_payload=False)
         out: dict[str, float] = {}
         for r in got:
-            times = r.payload.get("frame_s") or []
+            times = times_of.get(r.id, [])
             rows = np.asarray((r.vectors or {}).get(self.frame_vector, []), dtype=np.float32)
             if rows.ndim == 2 and len(rows) == len(times) and len(times):
                 out[r.id] = float(times[int(np.argmax(rows @ vec))])

@@ -183,6 +183,19 @@ def test_upsert_retrieve(loaded, small):
         np.testing.assert_allclose(r.vectors[VECTOR_SCENES], sc, atol=1e-6)
     recs = loaded.retrieve(small.ids[:2], with_vectors=[VECTOR_CLIP])
     assert all(set(r.vectors) == {VECTOR_CLIP} for r in recs)
+    bare = loaded.retrieve(small.ids[:2], with_vectors=[VECTOR_CLIP], with_payload=False)
+    assert ids_of(bare) == small.ids[:2] and all(r.payload == {} for r in bare)
+    np.testing.assert_allclose(bare[1].vectors[VECTOR_CLIP], small.clip[1], atol=1e-6)
+
+
+def test_prefetch_ef():
+    """A prefetch of n candidates walks with ef ≥ 2·n; an explicit hnsw_ef is kept as given."""
+    from scenesearch.indexer.store.base import EF_FILTERED, EF_UNFILTERED, prefetch_ef
+
+    assert prefetch_ef(SearchParams(), False, 256) == 512
+    assert prefetch_ef(SearchParams(), True, 16) == EF_FILTERED
+    assert prefetch_ef(SearchParams(), False, 16) == EF_UNFILTERED
+    assert prefetch_ef(SearchParams(hnsw_ef=64), False, 256) == 64
 
 
 def test_upsert_converts_numpy_payloads_and_rejects_bad_vectors(store, small):

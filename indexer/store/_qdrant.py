@@ -69,7 +69,10 @@ class QdrantStore(ShotStore):
         return self.approximate and short_under_filter(n_hits, q.limit, q.flt, q.params)
 
     def retrieve(
-        self, ids: Sequence[str], with_vectors: bool | Sequence[str] = False
+        self,
+        ids: Sequence[str],
+        with_vectors: bool | Sequence[str] = False,
+        with_payload: bool = True,
     ) -> list[StoredRecord]:
         """See :meth:`ShotStore.retrieve`."""
         self._ready()
@@ -77,7 +80,7 @@ class QdrantStore(ShotStore):
             return []
         wanted = list(dict.fromkeys(tr.norm_id(i) for i in ids))
         with self._guard("retrieve"):
-            recs = self._retrieve(wanted, with_vectors)
+            recs = self._retrieve(wanted, with_vectors, with_payload)
         return tr.in_asked_order(ids, [record(r, with_vectors) for r in recs])
 
     def scroll(
@@ -165,7 +168,9 @@ class QdrantStore(ShotStore):
         ``order`` = (field, start_from) for a scroll ordered by a payload field."""
 
     @abstractmethod
-    def _retrieve(self, ids: list[str], with_vectors: bool | Sequence[str]) -> list[Any]:
+    def _retrieve(
+        self, ids: list[str], with_vectors: bool | Sequence[str], with_payload: bool = True
+    ) -> list[Any]:
         """Backend records of the (normalised, distinct) ``ids`` that exist, in any order."""
 
     @abstractmethod

@@ -221,9 +221,11 @@ class EdgeStore(QdrantStore):
         batch = qe.QueryBatchRequest([query_request(q) for q in queries])
         return self._need_shard().query_batch(batch)
 
-    def _retrieve(self, ids: list[str], with_vectors: bool | Sequence[str]) -> list[Any]:
+    def _retrieve(
+        self, ids: list[str], with_vectors: bool | Sequence[str], with_payload: bool = True
+    ) -> list[Any]:
         wv = tr.with_vectors_arg(with_vectors)
-        return self._need_shard().retrieve(ids, with_payload=True, with_vector=wv)
+        return self._need_shard().retrieve(ids, with_payload=with_payload, with_vector=wv)
 
     def _scroll(self, qf, limit, offset, with_vectors, order) -> tuple[list[Any], Any]:
         req = qe.ScrollRequest(

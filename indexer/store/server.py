@@ -23,7 +23,14 @@ from scenesearch.indexer.config import StoreConfig
 from scenesearch.indexer.errors import IndexMismatchError, StoreError
 from scenesearch.indexer.store import _translate as tr
 from scenesearch.indexer.store._qdrant import QdrantStore, movie_id_of, store_errors
-from scenesearch.indexer.store.base import CollectionSpec, Filter, Query, SearchParams, StorePoint
+from scenesearch.indexer.store.base import (
+    CollectionSpec,
+    Filter,
+    Query,
+    SearchParams,
+    StorePoint,
+    prefetch_ef,
+)
 from scenesearch.indexer.store.edge_types import EdgeTuning
 from scenesearch.indexer.store.server_types import ClientFilters, index_forms, vector_params
 
@@ -264,12 +271,14 @@ class ServerStore(QdrantStore):
                 wait=True,
             )
 
-    def _params(self, params: SearchParams | None, filtered: bool) -> Any:
+    def _params(self, params: SearchParams | None, filtered: bool, prefetch: int = 0) -> Any:
+        """The request's search parameters; ``prefetch`` > 0: those of a prefetch of that many
+        candidates (:func:`base.prefetch_ef`)."""
         if self.local:
             return None  # local mode is exact and warns about any search parameters
         p = params or SearchParams()
         return self._m.SearchParams(
-            hnsw_ef=p.ef(filtered),
+            hnsw_ef=prefetch_ef(p, filtered, prefetch) if prefetch else p.ef(filtered),
             exact=bool(p.exact),
             acorn=self._m.AcornSearchParams(
                 enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
@@ -289,9 +298,10 @@ class ServerStore(QdrantStore):
             kw.update(query=[vector], using=q.rescore.using)
             if q.rescore.candidates > 0:
                 n = max(int(q.rescore.candidates), int(q.limit) + int(q.offset))
+                kw.pop("search_params")
                 kw["prefetch"] = [
                     m.Prefetch(query=vector, using=q.using, filter=qf, limit=n,
-                               params=kw.pop("search_params"))
+                               params=self._params(q.params, qf is not None, n))
                 ]  # fmt: skip
             elif not self.local:
                 kw["search_params"] = m.SearchParams(exact=True)
@@ -318,9 +328,13 @@ class ServerStore(QdrantStore):
         resps = self._client.query_batch_points(self.collection, requests=reqs)
         return [r.points for r in resps]
 
-    def _retrieve(self, ids: list[str], with_vectors: bool | Sequence[str]) -> list[Any]:
+    def _retrieve(
+        self, ids: list[str], with_vectors: bool | Sequence[str], with_payload: bool = True
+    ) -> list[Any]:
         wv = tr.with_vectors_arg(with_vectors)
-        return self._client.retrieve(self.collection, ids, with_payload=True, with_vectors=wv)
+        return self._client.retrieve(
+            self.collection, ids, with_payload=with_payload, with_vectors=wv
+        )
 
     def _scroll(self, qf, limit, offset, with_vectors, order) -> tuple[list[Any], Any]:
         m = self._m
