@@ -187,12 +187,27 @@ def test_bench_stills_small(tmp_path):
     assert len(report["targets"]) == 3 and "## By film" in md
 
 
-def test_bench_search_frame_vectors_small(tmp_path):
-    out = tmp_path / "frames"
+def test_bench_search_frame_vectors_small(tmp_path, capsys):
+    out, work = tmp_path / "frames", tmp_path / "work"
     code = main(["bench", "search", "--points", "600", "--frame-vectors", "--queries", "5",
-                 "--out", str(out), "--quiet"])  # fmt: skip
+                 "--out", str(out), "--work-dir", str(work), "--quiet"])  # fmt: skip
     assert code == 0
     report, md = _read(out)
+    # --reuse queries the same index with the same (regenerated) data: same recall, same build
+    again = tmp_path / "again"
+    code = main(["bench", "search", "--points", "600", "--frame-vectors", "--queries", "5",
+                 "--out", str(again), "--work-dir", str(work), "--reuse", "--quiet"])  # fmt: skip
+    assert code == 0
+    reused, _ = _read(again)
+    assert reused["index"]["optimize_s"] == report["index"]["optimize_s"]
+    for case, row in report["cases"].items():
+        for k, v in row.items():
+            assert reused["cases"][case][k]["recall@10"] == v["recall@10"]
+    capsys.readouterr()
+    assert main(["bench", "search", "--points", "700", "--frame-vectors", "--work-dir",
+                 str(work), "--reuse", "--out", str(again), "--quiet"]) == 1  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "to reuse" in err[0]
     assert report["index"]["frames"] >= 3 * 600
     for row in report["cases"].values():
         assert set(row) == {"prefetch 64", "prefetch 256", "prefetch 1024", "mean vector only"}

@@ -77,6 +77,8 @@ def cmd_bench_index_gpu(args) -> int:
 
 def cmd_bench_search(args) -> int:
     _check_points(args)
+    if getattr(args, "reuse", False) and not (args.frame_vectors and args.work_dir):
+        raise ConfigError("--reuse needs --frame-vectors and the --work-dir of an earlier run")
     if args.frame_vectors:  # best-frame ranking at scale: its own generator and report
         from scenesearch.eval.bench.search_frames import run_frames_search_bench
 
@@ -207,6 +209,9 @@ def _add_search(bsub) -> None:
                    help="shots with per-frame vectors: best-frame ranking latency and recall")  # fmt: skip
     _add_common(p, "where the index is built (default: temp)")
     p.add_argument("--keep-index", action="store_true", help="keep the built index")
+    p.add_argument("--reuse", action="store_true",
+                   help="with --frame-vectors: query the index an earlier run left in "
+                   "--work-dir (no ingest, no build; the data is regenerated from the seed)")  # fmt: skip
     p.set_defaults(func=cmd_bench_search)
 
 

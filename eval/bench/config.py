@@ -95,6 +95,7 @@ class FramesBenchConfig:
     queries: int = 100
     seed: int = 0
     work_dir: str | None = None
+    reuse: bool = False  # query the index an earlier run left in work_dir (no ingest, no build)
     quiet: bool = False
 
 

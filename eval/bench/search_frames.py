@@ -21,6 +21,8 @@ The mean-vector ranking is timed alongside.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import shutil
 import tempfile
 import time
@@ -42,6 +44,7 @@ from scenesearch.eval.bench.common import (
 from scenesearch.eval.bench.config import FramesBenchConfig
 from scenesearch.eval.bench.search_data import DIM, near_centres, zipf
 from scenesearch.eval.bench.stores import bench_store, index_memory
+from scenesearch.indexer.errors import ConfigError
 
 CHUNK = 10_000
 FPS = 24.0  # frame rate of the synthetic shots (decides which edge frames the rule adds)
@@ -55,7 +58,9 @@ WARMUP = 50  # untimed queries before each timed loop
 
 
 def generate(n: int, work: Path, store, rng, log) -> dict:
-    """Upsert n shots with frame vectors; keep every frame (memmap) and its shot for numpy."""
+    """Upsert n shots with frame vectors; keep every frame (memmap) and its shot for numpy.
+    ``store=None`` regenerates the same data (same seed, same draws) without a store: the
+    frames file and what the queries need, for an index an earlier run built (``--reuse``)."""
     from scenesearch.indexer.config import SampleConfig
     from scenesearch.indexer.records import make_shot_id
     from scenesearch.indexer.sampling import sample_targets
@@ -97,6 +102,8 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
             f /= np.linalg.norm(f, axis=1, keepdims=True)
             frames_mm[pos : pos + k] = f
             pos += k
+            if store is None:
+                continue
             m = f.mean(0)
             mi = int(movie_of[i])
             sid = make_shot_id(f"m{mi:05d}", i - mi * 1000)
@@ -110,11 +117,13 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
             )  # fmt: skip
             pts.append(shot.to_point())
         t0 = time.perf_counter()
-        store.upsert(pts)
+        if store is not None:
+            store.upsert(pts)
         store_s += time.perf_counter() - t0
         log(f"[ingest] {min(n, a + CHUNK):,}/{n:,} shots, {pos:,} frames")
     t0 = time.perf_counter()
-    store.flush()
+    if store is not None:
+        store.flush()
     store_s += time.perf_counter() - t0
     frames_mm.flush()
     return {"centers": centers, "owner": owner, "counts": counts, "total_frames": total,
@@ -122,6 +131,18 @@ def generate(n: int, work: Path, store, rng, log) -> dict:
             "movie_of": movie_of, "sampling": {"frames_per_shot": k0, "frame_interval_s": interval,
                                                "max_frames_per_shot": cap,
                                                "edge_frame_s": sc.edge_frame_s}}  # fmt: skip
+
+
+def drop_from_page_cache(path: Path) -> None:
+    """Let the kernel drop ``path``'s cached pages: the reference's pass over the frames file is
+    not part of a serving system, and at 1 M shots (10 GB) it would push the store's own pages
+    out of the page cache right before the timed queries."""
+    if hasattr(os, "posix_fadvise"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
 def best_frame_scores(frames: np.ndarray, counts: np.ndarray, qs: np.ndarray) -> np.ndarray:
@@ -170,30 +191,40 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
     work = Path(bc.work_dir or tempfile.mkdtemp(prefix="scenesearch-frames-"))
     work.mkdir(parents=True, exist_ok=True)
     idx = work / "index"
-    shutil.rmtree(idx, ignore_errors=True)
     rng = np.random.default_rng(bc.seed)
     report: dict = {"started": now_iso(), "machine": machine_info(),
                     "config": dataclasses.asdict(bc)}  # fmt: skip
-    store = bench_store(idx, [VectorSpec(VECTOR_CLIP, DIM),
-                              VectorSpec(VECTOR_FRAMES, DIM, multivector=True)],
-                        meta={"model_id": "synthetic", "embed_dim": DIM,
-                              "frame_vectors": VECTOR_FRAMES,
-                              "taxonomy": {"labels": [], "sha": "-", "source": "synthetic"}})  # fmt: skip
-    t0 = time.perf_counter()
-    g = generate(bc.points, work, store, rng, log)
-    ingest_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    store.optimize()
-    build_s = time.perf_counter() - t0
-    store.close()
-    log(f"built: ingest {ingest_s:.0f} s, optimize {build_s:.0f} s")
-    report["index"] = {
-        "shots": bc.points, "frames": g["total_frames"],
-        "frames_per_shot_mean": round(g["total_frames"] / bc.points, 2),
-        "ingest_s": round(ingest_s, 1), "store_ingest_shots_per_s": round(bc.points / g["store_s"]),
-        "optimize_s": round(build_s, 1), "disk_mib": round(dir_size(idx / "shard") / 2**20, 1),
-        "memory_mib": index_memory(str(idx)),
-    }  # fmt: skip
+    built = work / "built.json"  # what the run that built the index measured (for --reuse)
+    if bc.reuse:
+        if not built.exists() or json.loads(built.read_text())["points"] != bc.points:
+            raise ConfigError(f"no index of {bc.points:,} shots built in {work} to reuse")
+        g = generate(bc.points, work, None, rng, log)
+        log(f"reusing the index in {idx} (data regenerated from seed {bc.seed})")
+        report["index"] = json.loads(built.read_text())["index"]
+    else:
+        shutil.rmtree(idx, ignore_errors=True)
+        store = bench_store(idx, [VectorSpec(VECTOR_CLIP, DIM),
+                                  VectorSpec(VECTOR_FRAMES, DIM, multivector=True)],
+                            meta={"model_id": "synthetic", "embed_dim": DIM,
+                                  "frame_vectors": VECTOR_FRAMES,
+                                  "taxonomy": {"labels": [], "sha": "-", "source": "synthetic"}})  # fmt: skip
+        t0 = time.perf_counter()
+        g = generate(bc.points, work, store, rng, log)
+        ingest_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        store.optimize()
+        build_s = time.perf_counter() - t0
+        store.close()
+        log(f"built: ingest {ingest_s:.0f} s, optimize {build_s:.0f} s")
+        report["index"] = {
+            "shots": bc.points, "frames": g["total_frames"],
+            "frames_per_shot_mean": round(g["total_frames"] / bc.points, 2),
+            "ingest_s": round(ingest_s, 1),
+            "store_ingest_shots_per_s": round(bc.points / g["store_s"]),
+            "optimize_s": round(build_s, 1), "disk_mib": round(dir_size(idx / "shard") / 2**20, 1),
+        }  # fmt: skip
+        built.write_text(json.dumps({"points": bc.points, "index": report["index"]}))
+    report["index"]["memory_mib"] = index_memory(str(idx))
 
     frames = np.load(work / "frames.npy", mmap_mode="r")
     label_counts = np.bincount(g["label_of"], minlength=N_LABELS)
@@ -224,6 +255,7 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
     t0 = time.perf_counter()
     best = best_frame_scores(frames, g["counts"], qs)  # exact best-frame reference
     del frames
+    drop_from_page_cache(work / "frames.npy")
     log(f"exact best-frame reference: {time.perf_counter() - t0:.0f} s")
     results: dict = {}
     matching: dict = {}
@@ -292,7 +324,8 @@ def _markdown(r: dict) -> str:
         f"--points {ix['shots']} --frame-vectors`. Synthetic clustered 512-d frames, "
         f"{ix['frames_per_shot_mean']} per shot on average (the product's default sampling: one "
         f"every {sm['frame_interval_s']:g} s of a log-normal shot length, at least "
-        f"{sm['frames_per_shot']}, at most {sm['max_frames_per_shot']}). On a shared machine "
+        f"{sm['frames_per_shot']}, at most {sm['max_frames_per_shot']}, plus edge frames "
+        f"{sm.get('edge_frame_s') or 0:g} s inside each end). On a shared machine "
         "latencies are upper bounds of a quiet machine's (load average below).",
         "",
         "## Targets",
