@@ -189,11 +189,12 @@ def test_upsert_retrieve(loaded, small):
 
 
 def test_prefetch_ef():
-    """A prefetch of n candidates walks with ef ≥ 2·n; an explicit hnsw_ef is kept as given."""
+    """An unfiltered prefetch of n candidates walks with ef ≥ 2·n, a filtered one with the
+    default; an explicit hnsw_ef is kept as given."""
     from scenesearch.indexer.store.base import EF_FILTERED, EF_UNFILTERED, prefetch_ef
 
     assert prefetch_ef(SearchParams(), False, 256) == 512
-    assert prefetch_ef(SearchParams(), True, 16) == EF_FILTERED
+    assert prefetch_ef(SearchParams(), True, 256) == EF_FILTERED
     assert prefetch_ef(SearchParams(), False, 16) == EF_UNFILTERED
     assert prefetch_ef(SearchParams(hnsw_ef=64), False, 256) == 64
 
