@@ -158,6 +158,27 @@ def dissolve_score(window: np.ndarray, gap: int = GAP) -> float:
     return float(score[lo:hi].max())
 
 
+# On CPU the model runs inside the decode worker while the main process embeds with every
+# core: one intra-op thread does not fight the embedder for the cores (a forward pass measured
+# 24 frames/s with 1 thread against 11 with 2, in the pipeline's company; docs/shot_detection.md).
+CPU_THREADS = 1
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` for the block, then restored (0: unchanged)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n > 0 and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 class TransNetDetector(SceneDetector):
     """Streaming TransNetV2: ``process_frame`` takes each detection frame (BGR, in order) and
     returns the cuts that became known; ``post_process`` pads the end and flushes. ``probs``
@@ -261,7 +282,7 @@ class TransNetDetector(SceneDetector):
         run = [i for i, f in enumerate(frames) if not self.gate or dissolve_score(f) >= self.gate]
         if run:
             x = torch.from_numpy(np.stack([frames[i] for i in run]))
-            with torch.inference_mode():
+            with torch.inference_mode(), cpu_threads(CPU_THREADS if self.device == "cpu" else 0):
                 single, many = self.model.predict_raw(x.to(self.device))
             p = {"single": single, "many": many}.get(self.head)
             if p is None:  # "max"

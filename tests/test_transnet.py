@@ -242,3 +242,21 @@ def test_defaults_per_device():
     gpu = for_device(ShotConfig(detector="transnet"), "cuda")
     assert (gpu.detector, gpu.transnet_device) == ("transnet", "cuda")
     assert for_device(ShotConfig(), "cuda").detector == ShotConfig().detector
+
+
+def test_cpu_threads_is_scoped():
+    """The model's CPU forward runs with CPU_THREADS intra-op threads; the process's own setting
+    comes back afterwards (also after an error), and 0 leaves it alone."""
+    import torch
+
+    from scenesearch.indexer.transnet import CPU_THREADS, cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(CPU_THREADS):
+        assert torch.get_num_threads() == CPU_THREADS
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), cpu_threads(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with cpu_threads(0):
+        assert torch.get_num_threads() == before
