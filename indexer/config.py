@@ -81,6 +81,8 @@ class ShotConfig:
     # Hysteresis: a run of frames above transnet_low (0: the threshold) is one transition, cut
     # once at its most probable frame if that passes transnet_threshold.
     transnet_low: float = 0.0
+    # Intra-op threads of the model's CPU forward pass (0: torch's own setting, every core).
+    transnet_threads: int = 1
 
 
 @dataclass

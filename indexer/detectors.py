@@ -144,6 +144,7 @@ def _build_transnet(c: ShotConfig, n: int) -> SceneDetector:
         gate=c.transnet_gate,
         head=c.transnet_head,
         low=c.transnet_low,
+        threads=c.transnet_threads,
     )
 
 

@@ -194,6 +194,7 @@ class TransNetDetector(SceneDetector):
         gate: float = 0.0,
         head: str = "single",
         low: float = 0.0,
+        threads: int = CPU_THREADS,
     ) -> None:
         super().__init__()
         if not 0.0 < threshold < 1.0:
@@ -208,6 +209,7 @@ class TransNetDetector(SceneDetector):
         if self.low > self.threshold:
             raise ConfigError(f"transnet low ({low}) must not exceed its threshold ({threshold})")
         self.device = resolve(device)
+        self.threads = max(0, int(threads)) if self.device == "cpu" else 0
         self.batch = batch_for(self.device, batch)
         self.model = model if model is not None else load_model(self.device)
         self.lag = lag_frames(self.batch)
@@ -282,7 +284,7 @@ class TransNetDetector(SceneDetector):
         run = [i for i, f in enumerate(frames) if not self.gate or dissolve_score(f) >= self.gate]
         if run:
             x = torch.from_numpy(np.stack([frames[i] for i in run]))
-            with torch.inference_mode(), cpu_threads(CPU_THREADS if self.device == "cpu" else 0):
+            with torch.inference_mode(), cpu_threads(self.threads):
                 single, many = self.model.predict_raw(x.to(self.device))
             p = {"single": single, "many": many}.get(self.head)
             if p is None:  # "max"
