@@ -81,8 +81,9 @@ class ShotConfig:
     # Hysteresis: a run of frames above transnet_low (0: the threshold) is one transition, cut
     # once at its most probable frame if that passes transnet_threshold.
     transnet_low: float = 0.0
-    # Intra-op threads of the model's CPU forward pass (0: torch's own setting, every core).
-    transnet_threads: int = 1
+    # Intra-op threads of the model's CPU forward pass (0: torch's own setting, every core; 1
+    # measured slower end to end on a quiet machine: docs/shot_detection.md).
+    transnet_threads: int = 0
 
 
 @dataclass

@@ -158,10 +158,11 @@ def dissolve_score(window: np.ndarray, gap: int = GAP) -> float:
     return float(score[lo:hi].max())
 
 
-# On CPU the model runs inside the decode worker while the main process embeds with every
-# core: one intra-op thread does not fight the embedder for the cores (a forward pass measured
-# 24 frames/s with 1 thread against 11 with 2, in the pipeline's company; docs/shot_detection.md).
-CPU_THREADS = 1
+# Intra-op threads of the model's CPU forward pass (ShotConfig.transnet_threads; 0: torch's own
+# setting). One thread looked faster in a micro-benchmark on a loaded machine (24 against 11
+# frames/s), but end to end on a quiet one it was slower: Big Buck Bunny took 105 s with 1 thread
+# and 92 s with torch's 2 (docs/shot_detection.md), so the default leaves torch alone.
+CPU_THREADS = 0
 
 
 @contextlib.contextmanager

@@ -245,15 +245,16 @@ def test_defaults_per_device():
 
 
 def test_cpu_threads_is_scoped():
-    """The model's CPU forward runs with CPU_THREADS intra-op threads; the process's own setting
-    comes back afterwards (also after an error), and 0 leaves it alone."""
+    """transnet_threads = n runs the model's CPU forward with n intra-op threads; the process's
+    own setting comes back afterwards (also after an error), and 0 (the default) leaves it."""
     import torch
 
     from scenesearch.indexer.transnet import CPU_THREADS, cpu_threads
 
+    assert CPU_THREADS == 0 == ShotConfig().transnet_threads
     before = torch.get_num_threads()
-    with cpu_threads(CPU_THREADS):
-        assert torch.get_num_threads() == CPU_THREADS
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
     with pytest.raises(RuntimeError), cpu_threads(1):
         raise RuntimeError("boom")
