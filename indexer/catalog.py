@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from scenesearch.indexer import __version__
-from scenesearch.indexer.config import StoreConfig
+from scenesearch.indexer.config import SampleConfig, StoreConfig
 from scenesearch.indexer.errors import (
     IndexBusyError,
     IndexMismatchError,
@@ -153,7 +153,7 @@ def remove_movie(store: ShotStore, index_dir: str, movie_id: str) -> None:
 SAMPLING_KEYS = ("frame_interval_s", "max_frames_per_shot", "edge_frame_s")
 
 
-def adopt_sampling(found: dict, meta: dict, sample, where: str) -> None:
+def adopt_sampling(found: dict, meta: dict, sample: SampleConfig | None, where: str) -> None:
     """An index samples every movie's frames the same way: when the index ``found`` records a
     duration-aware sampling other than this run's ``sample`` (a SampleConfig, changed in place),
     new movies are sampled as the index was (one warning), so one index never mixes samplings.
@@ -175,7 +175,7 @@ def adopt_sampling(found: dict, meta: dict, sample, where: str) -> None:
 
 
 def open_index_store(
-    cfg: StoreConfig, meta: dict, dims: list[VectorSpec], sample=None
+    cfg: StoreConfig, meta: dict, dims: list[VectorSpec], sample: SampleConfig | None = None
 ) -> ShotStore:
     """Open the store ``cfg`` names for writing: create it (vectors ``dims``, metadata ``meta``)
     when new, else check that it was built with the same model, taxonomy and prompt, and sample

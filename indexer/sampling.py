@@ -251,10 +251,9 @@ class _KSampler:
         self, movie_id: str, k: int, capacity: int, recent: int, cfg: SampleConfig | None = None
     ) -> None:
         self.movie_id, self.k = movie_id, k
-        cfg = cfg or SampleConfig(frames_per_shot=k, frame_interval_s=None)
-        self.cfg = cfg
-        self.interval, self.cap = cfg.frame_interval_s, cfg.max_frames_per_shot
-        most = max(k, self.cap or k) if self.interval else k
+        # sample_targets decides each shot's frames from it
+        self.cfg = cfg = cfg or SampleConfig(frames_per_shot=k, frame_interval_s=None)
+        most = max(k, cfg.max_frames_per_shot or k) if cfg.frame_interval_s else k
         # The open region runs up to `recent` frames past the shot's end before the cut is
         # final; the extra capacity keeps shots of up to `capacity` frames exactly sampled.
         self.res = Reservoir(max(capacity, 4 * most) + recent, recent)

@@ -196,11 +196,12 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
                     "config": dataclasses.asdict(bc)}  # fmt: skip
     built = work / "built.json"  # what the run that built the index measured (for --reuse)
     if bc.reuse:
-        if not built.exists() or json.loads(built.read_text())["points"] != bc.points:
+        prev = json.loads(built.read_text()) if built.exists() else {}
+        if prev.get("points") != bc.points:
             raise ConfigError(f"no index of {bc.points:,} shots built in {work} to reuse")
         g = generate(bc.points, work, None, rng, log)
         log(f"reusing the index in {idx} (data regenerated from seed {bc.seed})")
-        report["index"] = json.loads(built.read_text())["index"]
+        report["index"] = prev["index"]
     else:
         shutil.rmtree(idx, ignore_errors=True)
         store = bench_store(idx, [VectorSpec(VECTOR_CLIP, DIM),

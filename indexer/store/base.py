@@ -211,6 +211,13 @@ class Query:
         """The same query as a brute-force scan of the points passing the filter."""
         return replace(self, params=replace(self.params, exact=True))
 
+    def prefetch_limit(self) -> int:
+        """Points the mean-vector prefetch of a rescore fetches (at least the page it serves);
+        0 when there is none (a plain search, or a MAX_SIM scan of every matching point)."""
+        if self.rescore is None or self.rescore.candidates <= 0:
+            return 0
+        return max(int(self.rescore.candidates), int(self.limit) + int(self.offset))
+
 
 @dataclass(frozen=True)
 class Rescore:

@@ -185,21 +185,21 @@ def engine_points(points: Sequence[StorePoint]) -> list[qe.Point]:
 
 def query_request(q: Query) -> qe.QueryRequest:
     """One search as the engine's request (a rescore: a prefetch plus a MAX_SIM query)."""
-    p, qf = q.params, q.native_filter
-    acorn = qe.AcornSearchParams(
-        enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
+    p, qf, n = q.params, q.native_filter, q.prefetch_limit()
+    sp = qe.SearchParams(
+        hnsw_ef=prefetch_ef(p, qf is not None, n) if n else p.ef(filtered=qf is not None),
+        exact=bool(p.exact),
+        acorn=qe.AcornSearchParams(
+            enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
+        ),
     )
-    sp = qe.SearchParams(hnsw_ef=p.ef(filtered=qf is not None), exact=bool(p.exact), acorn=acorn)
     vector = tr.as_list(q.vector)
     query = qe.Query.Nearest(vector, using=q.using)
     prefetches = None
     if q.rescore is not None:
         # one query row against every frame row: MAX_SIM = the best frame's cosine
         query = qe.Query.Nearest([vector], using=q.rescore.using)
-        if q.rescore.candidates > 0:
-            n = max(int(q.rescore.candidates), int(q.limit) + int(q.offset))
-            ef = prefetch_ef(p, qf is not None, n)
-            sp = qe.SearchParams(hnsw_ef=ef, exact=bool(p.exact), acorn=acorn)
+        if n:  # the prefetch walks with sp; the rescore reads the original rows
             nearest = qe.Query.Nearest(vector, using=q.using)
             prefetches = [qe.Prefetch(limit=n, query=nearest, filter=qf, params=sp)]
         else:  # no graph on a multivector: scan what passes, with the original rows

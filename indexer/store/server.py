@@ -286,22 +286,20 @@ class ServerStore(QdrantStore):
         )
 
     def _query(self, q: Query) -> list[Any]:
-        m, qf = self._m, q.native_filter
+        m, qf, n = self._m, q.native_filter, q.prefetch_limit()
         vector = tr.as_list(q.vector)
         kw: dict[str, Any] = {
             "query": vector,
             "using": q.using,
-            "search_params": self._params(q.params, filtered=qf is not None),
+            "search_params": self._params(q.params, qf is not None, n),
         }
         if q.rescore is not None:
             # one query row against every frame row: MAX_SIM = the best frame's cosine
             kw.update(query=[vector], using=q.rescore.using)
-            if q.rescore.candidates > 0:
-                n = max(int(q.rescore.candidates), int(q.limit) + int(q.offset))
-                kw.pop("search_params")
+            if n:  # the prefetch walks with the search parameters, the rescore reads every row
                 kw["prefetch"] = [
                     m.Prefetch(query=vector, using=q.using, filter=qf, limit=n,
-                               params=self._params(q.params, qf is not None, n))
+                               params=kw.pop("search_params"))
                 ]  # fmt: skip
             elif not self.local:
                 kw["search_params"] = m.SearchParams(exact=True)
