@@ -16,11 +16,10 @@ is detection alone (downscale + detectors; decoding excluded), wall and CPU seco
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scenesearch.eval.metrics import match_windows, prf
@@ -28,37 +27,21 @@ from scenesearch.eval.shot_corpus import Clip, build_clips, run, score
 from scenesearch.eval.transition_clips import GRADUAL, TRAPS, ClipSpec, build
 from scenesearch.indexer.config import DecodeConfig, ShotConfig
 from scenesearch.indexer.decode import VideoReader
-from scenesearch.indexer.detectors import parse_detector_spec
-from scenesearch.indexer.errors import ConfigError, InputError
+from scenesearch.indexer.detectors import config_from_label as shot_config
+from scenesearch.indexer.errors import InputError
 
 GRADUAL_S = 0.5
 HARD_TOL = 1
 KINDS = ("cut", *GRADUAL)
 DEFAULT_SPECS = (
-    "content+threshold",
-    "content",
+    "content+threshold+transnet",  # the default (ShotConfig)
+    "content+threshold+transnet merge_fades=0",  # the same without one cut per fade
+    "content+threshold flash_return_s=0 merge_fades=0",  # the default until 2026-11-28
+    "content+threshold",  # the cheap detectors with the flash filter and one cut per fade
+    "transnet",  # alone: every window, single head (the wheel's own way)
+    "transnet transnet_head=many",  # alone with the cascade's head (hysteresis 0.1)
     "adaptive+threshold",
-    "transnet",
-    "content+threshold+transnet transnet_gate=8",
 )
-
-
-def shot_config(label: str, base: ShotConfig | None = None) -> ShotConfig:
-    """A configuration from its label: a detector spec, then optional ``field=value`` ShotConfig
-    overrides, e.g. ``"content+threshold+transnet transnet_gate=8"``."""
-    spec, *over = label.split()
-    cfg = replace(base or ShotConfig(), detector=spec)
-    fields = {f.name: f.type for f in dataclasses.fields(ShotConfig)}
-    for kv in over:
-        key, sep, value = kv.partition("=")
-        if not sep or key not in fields or key == "detector":
-            raise ConfigError(f"bad override {kv!r} in {label!r}; use FIELD=VALUE of ShotConfig")
-        try:
-            cfg = replace(cfg, **{key: type(getattr(cfg, key) or 0.0)(value)})
-        except ValueError:
-            raise ConfigError(f"bad value {value!r} for {key} in {label!r}") from None
-    parse_detector_spec(spec)
-    return cfg
 
 
 @dataclass

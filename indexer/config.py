@@ -39,10 +39,12 @@ class DecodeConfig:
 @dataclass
 class ShotConfig:
     # Detector spec: one registered name, or several joined with "+" whose cuts are merged.
-    # "content+threshold" = hard cuts (HSV content change) + fades through black. The default was
-    # chosen by F1 on the annotated corpus clips: docs/shot_detection.md (F1 0.95 at ±1 frame,
-    # scripts/choose_detector.py).
-    detector: str = "content+threshold"
+    # The default, chosen on the transitions benchmark and the annotated corpus clips
+    # (docs/shot_detection.md, `scenesearch eval transitions`): hard cuts from the content
+    # detector, fades through black from the threshold detector, dissolves and other fades
+    # from TransNetV2 run only where the gate sees a gradual transition, flashes dropped, one
+    # cut per fade. "content+threshold" was the default before (no dissolves).
+    detector: str = "content+threshold+transnet"
     content_threshold: float = 27.0  # ContentDetector threshold (PySceneDetect 0.7 default)
     # How the content detector computes its frame scores: "opencv" (PySceneDetect) or "torch"
     # (the same scores as batched torch ops on content_device, content_batch frames at a time;
@@ -62,7 +64,11 @@ class ShotConfig:
     # Flash filter: a cut whose picture comes back within this many seconds (the frame before it
     # reappears after it, or the frame after it was already there before) is a flash or strobe,
     # not a cut, and is dropped (indexer/shots.py). 0: off.
-    flash_return_s: float = 0.0
+    flash_return_s: float = 0.5
+    # One cut per fade through black: every cut inside a dip (dark frames and the brightness
+    # ramps around them) moves to the dip's end, the first frame that is not dark
+    # (indexer/fades.py). Detectors that see a fade-out and a fade-in cut it once.
+    merge_fades: bool = True
     # Split longer shots into max_shot_s pieces while streaming (bounded memory; the last piece is
     # shorter, never below min_shot_s). None: never split.
     max_shot_s: float | None = None
@@ -73,14 +79,19 @@ class ShotConfig:
     transnet_device: str = "auto"  # auto → cuda when torch sees one (entry points pass theirs)
     transnet_batch: int = 0  # 100-frame windows per forward pass; 0: 1 on CPU, 4 on CUDA
     # Cascade: run the model only on windows whose dissolve score (indexer.transnet.
-    # dissolve_score, 0-255) reaches this; hard cuts come from the cheap detectors. 0: every window.
-    transnet_gate: float = 0.0
+    # dissolve_score, 0-255) reaches this; hard cuts come from the cheap detectors. 0: every
+    # window. Applies only when the spec has a hard-cut detector (content, adaptive, hash,
+    # histogram); transnet alone always sees every window.
+    transnet_gate: float = 8.0
     # Which model output is thresholded: "single" (the frame of a cut), "many" (every frame of a
-    # gradual transition: one run per dissolve or fade), or "max" of both (docs/shot_detection.md).
-    transnet_head: str = "single"
+    # gradual transition: one run per dissolve or fade), "max" of both, or "auto": "many" in a
+    # cascade (the spec has a hard-cut detector), "single" for transnet alone, which must find
+    # hard cuts itself (docs/shot_detection.md).
+    transnet_head: str = "auto"
     # Hysteresis: a run of frames above transnet_low (0: the threshold) is one transition, cut
-    # once at its most probable frame if that passes transnet_threshold.
-    transnet_low: float = 0.0
+    # once at its most probable frame if that passes transnet_threshold. None: 0.1 with the
+    # "many" head, else 0.
+    transnet_low: float | None = None
     # Intra-op threads of the model's CPU forward pass (0: torch's own setting, every core; 1
     # measured slower end to end on a quiet machine: docs/shot_detection.md).
     transnet_threads: int = 0

@@ -6,6 +6,7 @@ the one place shot boundaries are decided."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -134,16 +135,24 @@ register_detector(
 )
 
 
+# Detectors that find hard cuts on their own: with one of them in the spec, transnet's gate may
+# skip windows that hold no gradual transition. Alone, transnet sees every window.
+HARD_CUT_DETECTORS = frozenset({"content", "adaptive", "hash", "histogram"})
+
+
 def _build_transnet(c: ShotConfig, n: int) -> SceneDetector:
     from scenesearch.indexer.transnet import TransNetDetector
 
+    cascade = bool(HARD_CUT_DETECTORS & set(parse_detector_spec(c.detector)))
+    head = c.transnet_head if c.transnet_head != "auto" else ("many" if cascade else "single")
+    low = c.transnet_low if c.transnet_low is not None else (0.1 if head == "many" else 0.0)
     return TransNetDetector(
         c.transnet_threshold,
         c.transnet_device,
         c.transnet_batch,
-        gate=c.transnet_gate,
-        head=c.transnet_head,
-        low=c.transnet_low,
+        gate=c.transnet_gate if cascade else 0.0,
+        head=head,
+        low=low,
         threads=c.transnet_threads,
     )
 
@@ -192,6 +201,35 @@ def parse_detector_spec(spec: str) -> list[str]:
     return [name for name, _ in _split_spec(spec)]
 
 
+def config_from_label(label: str, base: ShotConfig | None = None) -> ShotConfig:
+    """A configuration from its label: a detector spec, then optional ``FIELD=VALUE`` overrides
+    of ShotConfig fields, e.g. ``"content+threshold merge_fades=0 flash_return_s=0"`` (``index
+    --detector``, ``bench index --detector``, ``eval transitions --detector``)."""
+    spec, *over = label.split() or [""]
+    cfg = replace(base or ShotConfig(), detector=spec)
+    fields = {f.name for f in dataclasses.fields(ShotConfig)}
+    for kv in over:
+        key, sep, value = kv.partition("=")
+        if not sep or key not in fields or key == "detector":
+            raise ConfigError(f"bad override {kv!r} in {label!r}; use FIELD=VALUE of ShotConfig")
+        try:
+            cfg = replace(cfg, **{key: _typed(getattr(cfg, key), value)})
+        except ValueError:
+            raise ConfigError(f"bad value {value!r} for {key} in {label!r}") from None
+    parse_detector_spec(spec)
+    return cfg
+
+
+def _typed(current, value: str):
+    """``value`` as the type of the field's current value (None: a number)."""
+    if isinstance(current, bool):
+        low = value.strip().lower()
+        if low not in ("0", "1", "true", "false", "on", "off"):
+            raise ValueError(value)
+        return low in ("1", "true", "on")
+    return type(current or 0.0)(value)
+
+
 def apply_spec(cfg: ShotConfig) -> ShotConfig:
     """``cfg`` with the thresholds written in its detector spec (``"transnet:0.3"`` sets
     ``transnet_threshold``) moved into their fields."""
@@ -204,8 +242,9 @@ def for_device(cfg: ShotConfig, device: str, frames_on_device: bool = True) -> S
     GPU the content detector's scores too (backend "torch": the same scores and cuts as
     PySceneDetect's, tests/test_content_torch.py; its speed there is not measured yet) unless
     ``frames_on_device`` is False (Ray: frames are decoded on CPU-only nodes). The
-    default detector is the same on every device: on the transitions benchmark no learned
-    configuration met the targets (docs/shot_detection.md), and none was measured on a GPU."""
+    default detector is the same on every device: the cascade met every transitions-benchmark
+    target on the CPU, the model's outputs do not depend on the device, and on a GPU the
+    cascade runs the model on fewer windows than ``transnet`` alone (docs/shot_detection.md)."""
     if device.startswith("cuda") and frames_on_device:
         return replace(cfg, transnet_device=device, content_backend="torch", content_device=device)
     return replace(cfg, transnet_device=device)

@@ -6,7 +6,9 @@ incremental core: it hands each frame (box-downscaled to ``detect_short_side``, 
 PySceneDetect expects) to every detector with an integer-frame ``FrameTimecode``, collects the
 cut frames they report (some report late: adaptive by its window, the flash filter by up to the
 minimum length, threshold by half a fade, transnet by its 100-frame window and run length), and closes a shot only once no detector can still
-report a cut inside it. Cuts closer than ``min_shot_s`` to the previous boundary are dropped
+report a cut inside it. Two filters act on the reported cuts: the flash filter (a cut whose
+picture comes back is dropped) and one cut per fade through black (:mod:`indexer.fades`: every
+cut in a dark dip moves to the dip's end). Cuts closer than ``min_shot_s`` to the previous boundary are dropped
 (greedy, in time order), and so is a last cut closer than that to the movie's end (a shot comes
 out once the next one has lasted ``min_shot_s``); shots reaching ``max_shot_s`` are split as they
 stream, so memory stays bounded. Times come from the decoder's timestamps, never frame/fps, so VFR movies
@@ -31,6 +33,7 @@ from scenesearch.indexer.config import DecodeConfig, ShotConfig
 from scenesearch.indexer.decode import VideoReader
 from scenesearch.indexer.detectors import apply_spec, detector_entry, parse_detector_spec
 from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.fades import FadeMerger
 from scenesearch.indexer.records import Shot, VideoInfo
 
 _EPS = 1e-6  # seconds; float slack when comparing shot lengths with min_shot_s / max_shot_s
@@ -104,6 +107,10 @@ class ShotSegmenter:
         self._flash_k = round(cfg.flash_return_s * fps) if cfg.flash_return_s > 0 else 0
         self._grey: deque[np.ndarray] = deque()
         self._grey_base = 0
+        # One cut per fade through black (indexer/fades.py): reported cuts wait in _raw until
+        # the frames around them are seen, then go to _pending at their dip's end.
+        self._fades = FadeMerger(fps) if cfg.merge_fades else None
+        self._raw: set[int] = set()
         lags = [e.lag(d) for e, d in zip(self._entries, self._detectors, strict=True)]
         # How far behind the newest frame a shot boundary can be when its shot comes out: the
         # latest a detector reports (an unbounded lag, threshold with fade_bias < 1 in long dark
@@ -111,6 +118,8 @@ class ShotSegmenter:
         # reach. Frame sources keep this many recent frames whole; beyond it sampling degrades
         # to the nearest frames kept, it never fails.
         self.max_lag = max(n if lag is None else lag for lag in lags) + n + 1 + self._flash_k
+        if self._fades:
+            self.max_lag += self._fades.ahead + self._fades.back
 
     # -- frames in ----------------------------------------------------------------------------
     def _prepare(self, rgb: np.ndarray) -> np.ndarray:
@@ -140,8 +149,18 @@ class ShotSegmenter:
         horizon = min(
             e.horizon(d, index) for e, d in zip(self._entries, self._detectors, strict=True)
         )
+        grey = _small_grey(img) if (self._fades or self._flash_k) else None
+        if self._fades:
+            self._fades.add_grey(grey)
+            self._settle(final=False)
+            # A cut not yet reported or settled is at/after `low`; settled, it moves back at
+            # most `back` frames.
+            low = min(horizon, *self._raw) if self._raw else horizon
+            horizon = low - self._fades.back
+            f = self._fades
+            f.forget_before(low - f.ahead - f.back - f.max_dark)
         if self._flash_k:
-            self._grey.append(_small_grey(img))
+            self._grey.append(grey)
             horizon = min(horizon, index + 1 - self._flash_k)  # a cut needs K frames after it
         self.horizon = max(self.horizon, horizon)
         self._close(self.horizon, len(self._times))
@@ -164,6 +183,8 @@ class ShotSegmenter:
             for det in self._detectors:
                 for cut in det.post_process(self._last_tc):
                     self._report(cut.frame_num)
+        if self._fades:
+            self._settle(final=True)
         if end_t is None:
             end_t = self._times[-1] + 1.0 / float(self.fps)
         self._close(n, n, end_t=end_t)
@@ -177,8 +198,21 @@ class ShotSegmenter:
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def _report(self, frame: int) -> None:
-        if frame > self._start:  # a cut at/before the open shot's start changes nothing
+        if self._fades:
+            self._raw.add(frame)
+        elif frame > self._start:  # a cut at/before the open shot's start changes nothing
             self._pending.add(frame)
+
+    def _settle(self, final: bool) -> None:
+        """Reported cuts whose surroundings are known go to their dip's end (or away)."""
+        n = len(self._times)
+        for c in sorted(self._raw):
+            if not self._fades.ready(c, n, final):
+                break
+            self._raw.discard(c)
+            home = self._fades.home(c, final)
+            if home is not None and self._start < home < n:
+                self._pending.add(home)
 
     def _shot(self, a: int, b: int, end_t: float | None = None) -> Shot:
         shot = Shot(

@@ -68,6 +68,11 @@ def collect(path, k=3, shot_cfg=None, **sample_kw):
     return ends, chunks, last
 
 
+# PySceneDetect's detectors as it runs them: without our flash filter and one cut per fade (both
+# on by default), so the core's own behaviour and the goldens are what these tests check.
+PLAIN = ShotConfig(detector="content+threshold", flash_return_s=0.0, merge_fades=False)
+
+
 # ------------------------------------------------------------------------------ registry
 def test_registry_lists_detectors_and_rejects_unknown_names():
     assert available_detectors() == [
@@ -134,7 +139,7 @@ def test_late_cuts_close_shots_only_when_no_earlier_cut_can_come(scripted):
     (horizon 35 - 5 + 1 = 31 > 30); shot [0, 30) comes out once the next shot has lasted the
     minimum 0.6 s, at frame 45 (1.875 s >= 1.25 s + 0.6 s), not before."""
     scripted({35: [30]}, lag=5)
-    seg = ShotSegmenter(ShotConfig(detector="scripted", detect_short_side=8), 24.0, "mv")
+    seg = ShotSegmenter(replace(PLAIN, detector="scripted", detect_short_side=8), 24.0, "mv")
     emitted, rest = feed(seg, 60)
     assert [(f, starts(s)) for f, s in emitted] == [(45, [0])]
     assert [(s.start_frame, s.end_frame) for s in rest] == [(30, 60)]
@@ -184,7 +189,7 @@ def test_a_split_never_swallows_a_real_cut(scripted):
 def test_vfr_shot_times_are_the_frame_timestamps(scripted):
     scripted({5: [5]})
     times = [0.0, 0.1, 0.15, 0.5, 0.52, 0.9, 1.0, 1.7, 1.75, 2.0]
-    seg = ShotSegmenter(ShotConfig(detector="scripted", min_shot_s=0.2), 24.0)
+    seg = ShotSegmenter(replace(PLAIN, detector="scripted", min_shot_s=0.2), 24.0)
     emitted, rest = feed(seg, 10, times=times, end_t=2.1)
     got = [s for _, ss in emitted for s in ss] + rest
     assert [(s.start_s, s.end_s) for s in got] == [(0.0, 0.9), (0.9, 2.1)]
@@ -198,7 +203,7 @@ def test_threshold_detector_late_fade_report_is_waited_for():
     bright, black = np.full((8, 8, 3), 180, np.uint8), np.zeros((8, 8, 3), np.uint8)
     frames = [bright] * 20 + [black] * 30 + [bright] * 20
     for bias, cut, at in ((0.0, 35, 50), (1.0, 50, 65)):
-        seg = ShotSegmenter(ShotConfig(detector="threshold", fade_bias=bias), 24.0)
+        seg = ShotSegmenter(replace(PLAIN, detector="threshold", fade_bias=bias), 24.0)
         emitted = [(i, seg.push(i, i / 24, x)) for i, x in enumerate(frames)]
         emitted = [(i, s) for i, s in emitted if s]
         assert [(i, [(x.start_frame, x.end_frame) for x in s]) for i, s in emitted] == [
@@ -236,14 +241,14 @@ def test_detection_size_keeps_cuts(four_shots):
 
 def test_fade_through_black_is_a_boundary(tmp_path):
     """Shot A fades out over 12 frames, 6 black frames, shot B fades in over 12: the fade spans
-    frames 48-77; the default detector puts exactly one cut inside it, threshold alone at the
-    first frame of the fade-in brighter than 12 (fade_bias +1)."""
+    frames 48-77; the default detector puts exactly one cut inside it, PySceneDetect's threshold
+    detector alone at the first frame of the fade-in brighter than 12 (fade_bias +1)."""
     v = write_fade_video(tmp_path / "fade.mp4")
     (a, b) = v.fades[0]
     assert (a, b) == (48, 77)
     shots, _ = detect_shots(v.path, ShotConfig())
     assert len(shots) == 2 and a <= shots[1].start_frame <= b
-    shots, _ = detect_shots(v.path, ShotConfig(detector="threshold"))
+    shots, _ = detect_shots(v.path, replace(PLAIN, detector="threshold"))
     frames = list(iter_frames(v.path))
     cut = shots[1].start_frame
     assert frames[cut][2].mean() >= 12 > frames[cut - 1][2].mean()
@@ -520,7 +525,7 @@ def test_corpus_pyscenedetect_goldens(golden_frames, key, det, variant):
     gold_file = corpus_file(f"annotations/psd_goldens/{key}.mp4.{det}.{variant}.json")
     gold = json.loads(gold_file.read_text())["cuts"]
     frames, fps = golden_frames(key)
-    cfg = replace(ShotConfig(), detector=GOLDEN_DETECTORS[det], min_shot_s=15 / fps, fade_bias=0.0)
+    cfg = replace(PLAIN, detector=GOLDEN_DETECTORS[det], min_shot_s=15 / fps, fade_bias=0.0)
     if variant == "t30":
         cfg = replace(cfg, content_threshold=30.0)
     if variant == "t5":

@@ -55,7 +55,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 def _index_config(args):
     from scenesearch.indexer.config import IndexConfig, env_defaults, resolve_device
     from scenesearch.indexer.decode import decoder_for_device
-    from scenesearch.indexer.detectors import for_device
+    from scenesearch.indexer.detectors import config_from_label, for_device
     from scenesearch.indexer.pipeline import validate_frames_per_shot
     from scenesearch.indexer.sampling import check_sampling
 
@@ -74,7 +74,7 @@ def _index_config(args):
         cfg.sample.frame_interval_s, cfg.sample.max_frames_per_shot, cfg.sample.edge_frame_s
     )
     if args.detector:
-        cfg.shots.detector = args.detector
+        cfg.shots = config_from_label(args.detector, cfg.shots)
     # learned detector where CLIP runs; frames decoded and scored on the GPU too, except with Ray
     # (its decode tasks run on CPU nodes)
     local = not getattr(args, "ray", False)
@@ -164,8 +164,9 @@ def _add_index_parser(sub) -> None:
     p.add_argument("--decoder", default="auto", choices=["auto", "pyav", "torchcodec"],
                    help="video decoder (auto: torchcodec/NVDEC with --device cuda when installed, "
                    "else PyAV on the CPU)")  # fmt: skip
-    p.add_argument("--detector", help="shot detector(s), e.g. content+threshold, transnet, "
-                   "transnet:0.3 (threshold); see docs/shot_detection.md")  # fmt: skip
+    p.add_argument("--detector", help="shot detector(s) and options, e.g. transnet, "
+                   "transnet:0.3 (threshold), 'content+threshold merge_fades=0' (FIELD=VALUE of "
+                   f"ShotConfig); default {ShotConfig.detector}; see docs/shot_detection.md")  # fmt: skip
     p.add_argument("--min-shot-s", type=float, help="minimum shot length in seconds "
                    f"(default {ShotConfig.min_shot_s:g})")  # fmt: skip
     p.add_argument("--max-shot-s", type=float, help="split shots longer than this (0 = never)")
