@@ -272,11 +272,12 @@ def run_transitions(
     """Score shot-detector configurations (default: eval.transitions.DEFAULT_SPECS) on seeded
     clips of corpus footage joined by known transitions, plus the annotated corpus clips;
     rewrites the report after every clip (long runs show progress). Returns the report folder."""
-    from scenesearch.eval.transitions import DEFAULT_SPECS, benchmark, shot_config, write
+    from scenesearch.eval.transitions import DEFAULT_SPECS, benchmark, write
+    from scenesearch.indexer.detectors import config_from_label
 
     specs = list(specs or DEFAULT_SPECS)
     for s in specs:
-        shot_config(s)  # a typo fails now, not after minutes of clip building
+        config_from_label(s)  # a typo fails now, not after minutes of clip building
     corpus = Path(corpus) if corpus else default_corpus()
     if not (corpus / "video").is_dir():
         raise InputError(f"corpus not found: {corpus} (give --corpus DIR)")

@@ -27,7 +27,7 @@ from scenesearch.eval.shot_corpus import Clip, build_clips, run, score
 from scenesearch.eval.transition_clips import GRADUAL, TRAPS, ClipSpec, build
 from scenesearch.indexer.config import DecodeConfig, ShotConfig
 from scenesearch.indexer.decode import VideoReader
-from scenesearch.indexer.detectors import config_from_label as shot_config
+from scenesearch.indexer.detectors import config_from_label
 from scenesearch.indexer.errors import InputError
 
 GRADUAL_S = 0.5
@@ -141,7 +141,7 @@ def benchmark(
     ``progress(clips_done, tallies, note)`` is called after each clip (partial reports)."""
     base = base or ShotConfig()
     dcfg = DecodeConfig()
-    configs = {s: shot_config(s, base) for s in specs}
+    configs = {s: config_from_label(s, base) for s in specs}
     t0 = time.perf_counter()
     clips = build(work_dir, corpus, seed)
     log(

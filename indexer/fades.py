@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from scenesearch.indexer.thumbnails import BLACK_LUMA
+from scenesearch.indexer.thumbnails import BLACK_LUMA, near_black
 
 MAX_RAMP_S = 2.5  # longest fade-out or fade-in looked at (the benchmark's fades: 0.25-1 s each)
 MAX_DARK_S = 3.0  # longest dark run treated as part of one transition
@@ -63,8 +63,8 @@ class FadeMerger:
     def add_grey(self, grey: np.ndarray) -> None:
         """One frame as a small luma image (the segmenter's 48x27 grey, BT.601 like
         :func:`indexer.thumbnails.luma_stats`): its mean, and near-black by the same rule."""
-        mean, std = (float(x[0][0]) for x in cv2.meanStdDev(grey.astype(np.float32)))
-        self.add(mean, mean <= BLACK_LUMA and std <= BLACK_LUMA)
+        mean, std = (float(x[0][0]) for x in cv2.meanStdDev(grey))
+        self.add(mean, near_black(mean, std))
 
     def forget_before(self, frame: int) -> None:
         """Frames before ``frame`` will never be looked at again."""

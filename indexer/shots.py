@@ -156,8 +156,8 @@ class ShotSegmenter:
             # A cut not yet reported or settled is at/after `low`; settled, it moves back at
             # most `back` frames.
             low = min(horizon, *self._raw) if self._raw else horizon
-            horizon = low - self._fades.back
             f = self._fades
+            horizon = low - f.back
             f.forget_before(low - f.ahead - f.back - f.max_dark)
         if self._flash_k:
             self._grey.append(grey)

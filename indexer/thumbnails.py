@@ -39,10 +39,14 @@ def luma_stats(rgb: np.ndarray) -> tuple[float, float]:
     return float(y.mean()), float(y.std())
 
 
+def near_black(mean: float, std: float) -> bool:
+    """The near-black rule on a frame's luma statistics (mean and spread ≤ ``BLACK_LUMA``)."""
+    return mean <= BLACK_LUMA and std <= BLACK_LUMA
+
+
 def is_near_black(rgb: np.ndarray) -> bool:
     """True for a frame that is black or nearly so (mean luma ≤ ``BLACK_LUMA``, little detail)."""
-    mean, std = luma_stats(rgb)
-    return mean <= BLACK_LUMA and std <= BLACK_LUMA
+    return near_black(*luma_stats(rgb))
 
 
 def thumbnail_index(held: dict[int, np.ndarray], start: int, end: int) -> int:

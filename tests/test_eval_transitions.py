@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from scenesearch.eval.transition_clips import Event, apply_trap, build, join
-from scenesearch.eval.transitions import Tally, score_clip, shot_config, summary_rows
+from scenesearch.eval.transitions import Tally, score_clip, summary_rows
+from scenesearch.indexer.detectors import config_from_label
 from scenesearch.indexer.errors import ConfigError
 from scenesearch.indexer.transnet import CONTEXT, STEP, WINDOW, dissolve_score
 from tests.conftest import CORPUS
@@ -70,16 +71,16 @@ def test_scoring_rule():
 
 
 def test_configuration_labels():
-    cfg = shot_config("content+threshold+transnet transnet_gate=8 min_shot_s=0.5")
+    cfg = config_from_label("content+threshold+transnet transnet_gate=8 min_shot_s=0.5")
     assert (cfg.detector, cfg.transnet_gate, cfg.min_shot_s) == (
         "content+threshold+transnet",
         8,
         0.5,
     )
     with pytest.raises(ConfigError, match="bad override"):
-        shot_config("content nope=1")
+        config_from_label("content nope=1")
     with pytest.raises(ConfigError, match="unknown detector"):
-        shot_config("contnet")
+        config_from_label("contnet")
 
 
 def test_gate_scores_dissolves_high_and_cuts_and_motion_low():

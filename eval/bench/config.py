@@ -60,7 +60,7 @@ class IndexBenchConfig:
     scale_seconds: float = 20.0  # length of the clip used for the scaling test
     fidelity_frames: int = 32  # frames compared for preprocessing fidelity (0: skip)
     # extra runs like ours_default with other shot detectors, e.g. "transnet" or
-    # "content+threshold+transnet transnet_gate=12" (eval.transitions.shot_config labels)
+    # "content+threshold+transnet transnet_gate=12" (indexer.detectors.config_from_label labels)
     detectors: tuple[str, ...] = ()
     work_dir: str | None = None  # scratch space (default: a temp dir, removed afterwards)
     keep_work: bool = False

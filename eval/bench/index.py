@@ -107,9 +107,9 @@ def _index_config(bc: IndexBenchConfig, index_dir: str, frames_per_shot: str, de
     cfg.model.batch_size = bc.batch_size
     cfg.sample.frames_per_shot = validate_frames_per_shot(frames_per_shot)
     if detector:
-        from scenesearch.eval.transitions import shot_config
+        from scenesearch.indexer.detectors import config_from_label
 
-        cfg.shots = shot_config(detector, cfg.shots)
+        cfg.shots = config_from_label(detector, cfg.shots)
     cfg.shots = for_device(cfg.shots, bc.device)
     cfg.decode = decoder_for_device(cfg.decode, bc.device)  # NVDEC on CUDA, as `index` does
     cfg.store.index_dir = index_dir
