@@ -36,6 +36,7 @@ KINDS = ("cut", *GRADUAL)
 DEFAULT_SPECS = (
     "content+threshold+transnet",  # the default (ShotConfig)
     "content+threshold+transnet merge_fades=0",  # the same without one cut per fade
+    "content+threshold+transnet transnet_skip_black=0",  # the gate also runs on black fades
     "content+threshold flash_return_s=0 merge_fades=0",  # the default until 2026-11-28
     "content+threshold",  # the cheap detectors with the flash filter and one cut per fade
     "transnet",  # alone: every window, single head (the wheel's own way)

@@ -83,6 +83,10 @@ class ShotConfig:
     # window. Applies only when the spec has a hard-cut detector (content, adaptive, hash,
     # histogram); transnet alone always sees every window.
     transnet_gate: float = 8.0
+    # The gate ignores fades through black (a change that only rescales the picture; indexer.
+    # transnet.dissolve_score) and leaves them to the threshold detector, which finds them all.
+    # None: on when the cascade has the threshold detector.
+    transnet_skip_black: bool | None = None
     # Which model output is thresholded: "single" (the frame of a cut), "many" (every frame of a
     # gradual transition: one run per dissolve or fade), "max" of both, or "auto": "many" in a
     # cascade (the spec has a hard-cut detector), "single" for transnet alone, which must find

@@ -63,6 +63,9 @@ class DetectorEntry:
     lag: Callable[[SceneDetector], int | None] = _generic_lag  # frames behind; None: unbounded
     about: str = ""
     param: str | None = None
+    # True: the detector is fed the segmenter's small frame (48×27 BGR, area-scaled once per
+    # frame and shared with the flash filter and the fade merger) instead of the detection frame.
+    small: bool = False
 
 
 _REGISTRY: dict[str, DetectorEntry] = {}
@@ -143,7 +146,11 @@ HARD_CUT_DETECTORS = frozenset({"content", "adaptive", "hash", "histogram"})
 def _build_transnet(c: ShotConfig, n: int) -> SceneDetector:
     from scenesearch.indexer.transnet import TransNetDetector
 
-    cascade = bool(HARD_CUT_DETECTORS & set(parse_detector_spec(c.detector)))
+    names = set(parse_detector_spec(c.detector))
+    cascade = bool(HARD_CUT_DETECTORS & names)
+    skip_black = c.transnet_skip_black
+    if skip_black is None:
+        skip_black = "threshold" in names
     head = c.transnet_head if c.transnet_head != "auto" else ("many" if cascade else "single")
     low = c.transnet_low if c.transnet_low is not None else (0.1 if head == "many" else 0.0)
     return TransNetDetector(
@@ -151,6 +158,7 @@ def _build_transnet(c: ShotConfig, n: int) -> SceneDetector:
         c.transnet_device,
         c.transnet_batch,
         gate=c.transnet_gate if cascade else 0.0,
+        skip_black=cascade and skip_black,
         head=head,
         low=low,
         threads=c.transnet_threads,
@@ -165,6 +173,7 @@ register_detector(
         lag=lambda det: det.lag,
         about="TransNetV2 learned boundaries (hard cuts, dissolves, fades); indexer/transnet.py",
         param="transnet_threshold",
+        small=True,  # its input is 48×27
     )
 )
 
@@ -221,7 +230,10 @@ def config_from_label(label: str, base: ShotConfig | None = None) -> ShotConfig:
 
 
 def _typed(current, value: str):
-    """``value`` as the type of the field's current value (None: a number)."""
+    """``value`` as the type of the field's current value (None: a number, or a bool when
+    it is spelt true/false/on/off)."""
+    if current is None and value.strip().lower() in ("true", "false", "on", "off"):
+        current = False
     if isinstance(current, bool):
         low = value.strip().lower()
         if low not in ("0", "1", "true", "false", "on", "off"):

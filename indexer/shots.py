@@ -44,7 +44,9 @@ _EPS = 1e-6  # seconds; float slack when comparing shot lengths with min_shot_s 
 # hiding a cut to another shot keeps its cut). On the transitions benchmark's clips a flash's or
 # strobe's picture came back within 0.5 s at <= 9 (<= 0.22 x its jump); hard cuts jumped >= 44
 # and nothing came back closer than 0.97 x that.
-FLASH_SIZE = (48, 27)
+# The small frame: every detection frame area-scaled once to 48x27 (TransNetV2's input size),
+# for the flash filter, the fade merger and detectors registered with DetectorEntry.small.
+SMALL_SIZE = (48, 27)
 FLASH_JUMP = 20.0
 FLASH_RATIO = 0.4
 FLASH_SAME = 15.0
@@ -120,6 +122,8 @@ class ShotSegmenter:
         self.max_lag = max(n if lag is None else lag for lag in lags) + n + 1 + self._flash_k
         if self._fades:
             self.max_lag += self._fades.ahead + self._fades.back
+        # One small frame per frame, for the flash filter, the fade merger and small detectors.
+        self._small = bool(self._fades or self._flash_k or any(e.small for e in self._entries))
 
     # -- frames in ----------------------------------------------------------------------------
     def _prepare(self, rgb: np.ndarray) -> np.ndarray:
@@ -143,13 +147,14 @@ class ShotSegmenter:
         img = self._prepare(rgb)
         tc = FrameTimecode(index, fps=self.fps)
         self._last_tc = tc
-        for det in self._detectors:
-            for cut in det.process_frame(tc, img):
+        small = cv2.resize(img, SMALL_SIZE, interpolation=cv2.INTER_AREA) if self._small else None
+        for entry, det in zip(self._entries, self._detectors, strict=True):
+            for cut in det.process_frame(tc, small if entry.small else img):
                 self._report(cut.frame_num)
         horizon = min(
             e.horizon(d, index) for e, d in zip(self._entries, self._detectors, strict=True)
         )
-        grey = _small_grey(img) if (self._fades or self._flash_k) else None
+        grey = _grey(small) if (self._fades or self._flash_k) else None
         if self._fades:
             self._fades.add_grey(grey)
             self._settle(final=False)
@@ -294,8 +299,8 @@ class ShotSegmenter:
             self._accept(p)
 
 
-def _small_grey(bgr: np.ndarray) -> np.ndarray:
-    small = cv2.resize(bgr, FLASH_SIZE, interpolation=cv2.INTER_AREA)
+def _grey(small: np.ndarray) -> np.ndarray:
+    """The small frame's grey levels, signed (differences of them are taken)."""
     return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.int16)
 
 

@@ -39,9 +39,10 @@ def luma_stats(rgb: np.ndarray) -> tuple[float, float]:
     return float(y.mean()), float(y.std())
 
 
-def near_black(mean: float, std: float) -> bool:
-    """The near-black rule on a frame's luma statistics (mean and spread ≤ ``BLACK_LUMA``)."""
-    return mean <= BLACK_LUMA and std <= BLACK_LUMA
+def near_black(mean, std):
+    """The near-black rule on a frame's luma statistics (mean and spread ≤ ``BLACK_LUMA``);
+    floats or arrays of them (then elementwise)."""
+    return (mean <= BLACK_LUMA) & (std <= BLACK_LUMA)
 
 
 def is_near_black(rgb: np.ndarray) -> bool:

@@ -39,6 +39,7 @@ from scenedetect import FrameTimecode
 from scenedetect.detector import SceneDetector
 
 from scenesearch.indexer.errors import ConfigError
+from scenesearch.indexer.thumbnails import near_black
 
 WINDOW = 100  # frames per model input, as the model was trained
 STEP = 50  # new frames predicted per window (its centre)
@@ -47,6 +48,7 @@ SIZE = (48, 27)  # (width, height) of the model's input frames
 MAX_RUN = 100  # frames above threshold before a run is cut anyway (bounds the report delay)
 HEADS = ("single", "many", "max")  # which of the model's two outputs makes the probability
 GAP = 6  # frames either side over which the cascade's gate tests linear mixing
+BLACK_FADE_FIT = 0.35  # gate: residual / change below which a change is a fade through black
 
 _MODELS: dict[str, object] = {}
 _LOCK = threading.Lock()
@@ -132,12 +134,14 @@ def lag_frames(batch: int) -> int:
 
 
 def to_input(bgr: np.ndarray) -> np.ndarray:
-    """A detection frame (BGR, any size) as the model's 27×48 RGB uint8 input."""
-    small = cv2.resize(bgr, SIZE, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(small[:, :, ::-1])
+    """A detection frame (BGR, any size; the segmenter hands over its 48×27 small frame, see
+    :data:`indexer.detectors.DetectorEntry.small`) as the model's 27×48 RGB uint8 input."""
+    if bgr.shape[1::-1][:2] != SIZE:
+        bgr = cv2.resize(bgr, SIZE, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
-def dissolve_score(window: np.ndarray, gap: int = GAP) -> float:
+def dissolve_score(window: np.ndarray, gap: int = GAP, skip_black: bool = False) -> float:
     """The cascade's gate: how much of the window's centre looks like a dissolve or fade.
 
     A dissolve or fade mixes two pictures linearly, ``x(t) = (1 − α(t))·A + α(t)·B``, so each
@@ -146,7 +150,17 @@ def dissolve_score(window: np.ndarray, gap: int = GAP) -> float:
     (x(t−gap) + x(t+gap))/2|`` (departure from linear), score ``max(0, N − 2R)``. A dissolve
     scores ≈ N; a hard cut between t−gap and t+gap has R ≈ N/2 and scores ≈ 0; motion leaves
     double images in the mean (R large); a still shot has N ≈ 0. The maximum over centre frames
-    within ``gap`` of the window's 50 predicted frames."""
+    within ``gap`` of the window's 50 predicted frames.
+
+    ``skip_black``: in a window that reaches black (a frame passes the thumbnails' near-black
+    rule), centre frames where the change is a fade through black do not count. Such a fade only
+    rescales the picture (B = 0, so ``x(t+gap) = c·x(t−gap)``); its residual ``F = mean|b −
+    c·a|`` (least-squares c, the smaller of both directions; 0 when either end is black) stays
+    below ``BLACK_FADE_FIT``·N, while a dissolve between two pictures leaves most of N (measured
+    on the transitions benchmark: F/N ≤ 0.27 in fades through black, ≥ 0.56 in dissolves;
+    docs/shot_detection.md). Without black in the window nothing is skipped: a dissolve between
+    two low-contrast pictures of different brightness also looks like a rescaling. The cascade
+    sets it when the threshold detector, which finds every fade through black, is in the spec."""
     g = window.astype(np.float32).mean(axis=3)  # [T, 27, 48] grey
     if len(g) <= 2 * gap:
         return 0.0
@@ -155,7 +169,20 @@ def dissolve_score(window: np.ndarray, gap: int = GAP) -> float:
     r = np.abs(m - (a + b) / 2).mean(axis=(1, 2))
     score = np.maximum(n - 2 * r, 0.0)  # score[j]: centre frame j + gap
     lo, hi = max(0, CONTEXT - 2 * gap), CONTEXT + STEP  # centre frames CONTEXT-gap .. +STEP+gap
-    return float(score[lo:hi].max())
+    score = score[lo:hi]
+    if skip_black and near_black(g.mean(axis=(1, 2)), g.std(axis=(1, 2))).any():
+        a, b, n = a[lo:hi], b[lo:hi], n[lo:hi]
+        ab = (a * b).sum(axis=(1, 2))
+        fit = np.minimum(
+            np.abs(b - (ab / np.maximum((a * a).sum(axis=(1, 2)), 1e-6))[:, None, None] * a).mean(
+                axis=(1, 2)
+            ),
+            np.abs(a - (ab / np.maximum((b * b).sum(axis=(1, 2)), 1e-6))[:, None, None] * b).mean(
+                axis=(1, 2)
+            ),
+        )
+        score = np.where(fit < BLACK_FADE_FIT * n, 0.0, score)
+    return float(score.max()) if len(score) else 0.0
 
 
 # Intra-op threads of the model's CPU forward pass (ShotConfig.transnet_threads; 0: torch's own
@@ -193,6 +220,7 @@ class TransNetDetector(SceneDetector):
         model=None,
         keep_probs: bool = False,
         gate: float = 0.0,
+        skip_black: bool = False,
         head: str = "single",
         low: float = 0.0,
         threads: int = CPU_THREADS,
@@ -224,6 +252,7 @@ class TransNetDetector(SceneDetector):
         self._capped = False  # the open run was already cut at MAX_RUN frames
         self.probs: list[float] | None = [] if keep_probs else None
         self.gate = float(gate)
+        self.skip_black = bool(skip_black)
         self.windows_run = 0
         self.windows_skipped = 0
 
@@ -282,7 +311,11 @@ class TransNetDetector(SceneDetector):
             return []
         frames = [self._window(w) for w in windows]
         probs = np.zeros((len(windows), STEP), np.float32)
-        run = [i for i, f in enumerate(frames) if not self.gate or dissolve_score(f) >= self.gate]
+        run = [
+            i
+            for i, f in enumerate(frames)
+            if not self.gate or dissolve_score(f, skip_black=self.skip_black) >= self.gate
+        ]
         if run:
             x = torch.from_numpy(np.stack([frames[i] for i in run]))
             with torch.inference_mode(), cpu_threads(self.threads):

@@ -101,6 +101,61 @@ def test_gate_scores_dissolves_high_and_cuts_and_motion_low():
     assert CONTEXT + STEP + CONTEXT == WINDOW
 
 
+def test_gate_can_leave_fades_through_black_to_the_threshold_detector():
+    """``skip_black``: a fade of a picture to black (and a fade up from black) only rescales the
+    picture, so the gate ignores it; a dissolve between two pictures keeps its score, and a
+    fade to white stays far above the gate (its nearly white end frames look like a rescaling,
+    its middle does not). Without ``skip_black`` every one of them passes the gate."""
+    rng = np.random.default_rng(1)
+    a = rng.integers(20, 236, (27, 48, 3)).astype(np.float32)
+    b = rng.integers(20, 236, (27, 48, 3)).astype(np.float32)
+    alpha = np.clip((np.arange(WINDOW) - 40) / 30, 0, 1)
+
+    def mix(x, y):
+        return np.stack([(1 - t) * x + t * y for t in alpha]).round().astype(np.uint8)
+
+    black, white = np.zeros_like(a), np.full_like(a, 255)
+    for clip in (mix(a, black), mix(black, b)):
+        assert dissolve_score(clip) > 20
+        assert dissolve_score(clip, skip_black=True) == 0.0
+    assert dissolve_score(mix(a, b), skip_black=True) == dissolve_score(mix(a, b)) > 8
+    assert dissolve_score(mix(a, white), skip_black=True) > 20
+    # without black in the window nothing is skipped: a dissolve between two low-contrast
+    # pictures of different brightness is nearly a rescaling too
+    dim, bright = 60 + a / 10, 190 + b / 10
+    assert dissolve_score(mix(dim, bright), skip_black=True) == dissolve_score(mix(dim, bright))
+    # a window holding a fade through black and a dissolve keeps the dissolve's score: A fades
+    # to black (frames 0-15), black until 30, cut to C, C dissolves into B over frames 45-75
+    fade = np.clip(1 - np.arange(WINDOW) / 15, 0, 1)
+    diss = np.clip((np.arange(WINDOW) - 45) / 30, 0, 1)
+    c = rng.integers(20, 236, (27, 48, 3)).astype(np.float32)
+    both = (
+        np.stack(
+            [f * a if i < 30 else (1 - d) * c + d * b for i, (f, d) in enumerate(zip(fade, diss))]
+        )
+        .round()
+        .astype(np.uint8)
+    )
+    alone = np.stack([(1 - d) * c + d * b for d in diss]).round().astype(np.uint8)
+    assert dissolve_score(both, skip_black=True) == pytest.approx(dissolve_score(alone), rel=0.05)
+
+
+def test_skip_black_follows_the_threshold_detector():
+    """The gate leaves fades through black alone only when the threshold detector is in the
+    cascade (it finds them); ``transnet_skip_black`` overrides, transnet alone has no gate."""
+    from scenesearch.indexer.detectors import detector_entry
+
+    def built(label):
+        cfg = config_from_label(label)
+        return detector_entry("transnet").build(cfg, 12)
+
+    assert built("content+threshold+transnet").skip_black
+    assert not built("content+transnet").skip_black
+    assert not built("content+threshold+transnet transnet_skip_black=off").skip_black
+    assert built("content+transnet transnet_skip_black=on").skip_black
+    assert (built("transnet").gate, built("transnet").skip_black) == (0.0, False)
+
+
 @pytest.mark.slow
 def test_build_is_seeded_and_exact(tmp_path):
     """Two cuts, a dissolve and a flash from corpus footage: the same seed gives the same

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 from conftest import corpus_file
@@ -121,6 +122,42 @@ def scripted(monkeypatch):
         monkeypatch.setitem(detectors_mod._REGISTRY, "scripted", entry)
 
     return use
+
+
+class Recorder(SceneDetector):
+    """Keeps every frame it is handed; never cuts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[np.ndarray] = []
+
+    def process_frame(self, timecode, frame_img):
+        self.frames.append(frame_img.copy())
+        return []
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_small_detectors_get_the_shared_small_frame(monkeypatch, small):
+    """A detector registered with ``small=True`` is handed the segmenter's 48x27 frame (the
+    detection frame area-scaled, the one the flash filter and the fade merger read); others
+    get the detection frame itself."""
+    made: list[Recorder] = []
+
+    def build(cfg, n):
+        made.append(Recorder())
+        return made[-1]
+
+    entry = DetectorEntry("recorder", build, small=small)
+    monkeypatch.setitem(detectors_mod._REGISTRY, "recorder", entry)
+    seg = ShotSegmenter(replace(PLAIN, detector="recorder"), 24.0)
+    rng = np.random.default_rng(3)
+    rgb = [rng.integers(0, 256, (144, 256, 3), dtype=np.uint8) for _ in range(4)]
+    for i, f in enumerate(rgb):
+        seg.push(i, i / 24, f)
+    for f, got in zip(rgb, made[0].frames, strict=True):
+        detection = seg._prepare(f)
+        want = cv2.resize(detection, (48, 27), interpolation=cv2.INTER_AREA) if small else detection
+        np.testing.assert_array_equal(got, want)
 
 
 def feed(seg: ShotSegmenter, n: int, fps: float = 24.0, times=None, end_t=None):
