@@ -141,6 +141,12 @@ def to_input(bgr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
+def _rescale_residual(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per frame pair, ``mean|b − c·a|`` for the least-squares ``c`` (0 when ``b`` is 0)."""
+    c = (a * b).sum(axis=(1, 2)) / np.maximum((a * a).sum(axis=(1, 2)), 1e-6)
+    return np.abs(b - c[:, None, None] * a).mean(axis=(1, 2))
+
+
 def dissolve_score(window: np.ndarray, gap: int = GAP, skip_black: bool = False) -> float:
     """The cascade's gate: how much of the window's centre looks like a dissolve or fade.
 
@@ -172,15 +178,7 @@ def dissolve_score(window: np.ndarray, gap: int = GAP, skip_black: bool = False)
     score = score[lo:hi]
     if skip_black and near_black(g.mean(axis=(1, 2)), g.std(axis=(1, 2))).any():
         a, b, n = a[lo:hi], b[lo:hi], n[lo:hi]
-        ab = (a * b).sum(axis=(1, 2))
-        fit = np.minimum(
-            np.abs(b - (ab / np.maximum((a * a).sum(axis=(1, 2)), 1e-6))[:, None, None] * a).mean(
-                axis=(1, 2)
-            ),
-            np.abs(a - (ab / np.maximum((b * b).sum(axis=(1, 2)), 1e-6))[:, None, None] * b).mean(
-                axis=(1, 2)
-            ),
-        )
+        fit = np.minimum(_rescale_residual(a, b), _rescale_residual(b, a))
         score = np.where(fit < BLACK_FADE_FIT * n, 0.0, score)
     return float(score.max()) if len(score) else 0.0
 
