@@ -63,6 +63,10 @@ class DetectorEntry:
     lag: Callable[[SceneDetector], int | None] = _generic_lag  # frames behind; None: unbounded
     about: str = ""
     param: str | None = None
+    # What it finds on its own: "cuts" (hard cuts), "black_fades" (fades through black). With
+    # a detector that finds cuts in the spec, transnet's gate may skip windows that hold no
+    # gradual transition; with one that finds black fades, the gate leaves those to it.
+    finds: frozenset[str] = frozenset()
     # True: the detector is fed the segmenter's small frame (48×27 BGR, area-scaled once per
     # frame and shared with the flash filter and the fade merger) instead of the detection frame.
     small: bool = False
@@ -98,6 +102,7 @@ register_detector(
         _build_content,
         about="HSV change between adjacent frames (hard cuts); the paper's detector",
         param="content_threshold",
+        finds=frozenset({"cuts"}),
     )
 )
 register_detector(
@@ -106,6 +111,7 @@ register_detector(
         lambda c, n: AdaptiveDetector(adaptive_threshold=c.adaptive_threshold, min_scene_len=n),
         about="content score relative to its neighbours (robust to fast motion)",
         param="adaptive_threshold",
+        finds=frozenset({"cuts"}),
     )
 )
 register_detector(
@@ -114,6 +120,7 @@ register_detector(
         lambda c, n: HashDetector(threshold=c.hash_threshold, min_scene_len=n),
         about="perceptual-hash distance between adjacent frames",
         param="hash_threshold",
+        finds=frozenset({"cuts"}),
     )
 )
 register_detector(
@@ -122,6 +129,7 @@ register_detector(
         lambda c, n: HistogramDetector(threshold=c.histogram_threshold, min_scene_len=n),
         about="luma histogram correlation between adjacent frames",
         param="histogram_threshold",
+        finds=frozenset({"cuts"}),
     )
 )
 register_detector(
@@ -134,23 +142,20 @@ register_detector(
         lag=_threshold_lag,
         about="mean brightness crossing a level (fades to/from black)",
         param="fade_threshold",
+        finds=frozenset({"black_fades"}),
     )
 )
-
-
-# Detectors that find hard cuts on their own: with one of them in the spec, transnet's gate may
-# skip windows that hold no gradual transition. Alone, transnet sees every window.
-HARD_CUT_DETECTORS = frozenset({"content", "adaptive", "hash", "histogram"})
 
 
 def _build_transnet(c: ShotConfig, n: int) -> SceneDetector:
     from scenesearch.indexer.transnet import TransNetDetector
 
-    names = set(parse_detector_spec(c.detector))
-    cascade = bool(HARD_CUT_DETECTORS & names)
+    # A cascade: the spec has a detector that finds hard cuts (transnet alone sees every window).
+    finds = set().union(*(detector_entry(d).finds for d in parse_detector_spec(c.detector)))
+    cascade = "cuts" in finds
     skip_black = c.transnet_skip_black
     if skip_black is None:
-        skip_black = "threshold" in names
+        skip_black = "black_fades" in finds
     head = c.transnet_head if c.transnet_head != "auto" else ("many" if cascade else "single")
     low = c.transnet_low if c.transnet_low is not None else (0.1 if head == "many" else 0.0)
     return TransNetDetector(

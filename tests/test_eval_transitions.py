@@ -140,9 +140,14 @@ def test_gate_can_leave_fades_through_black_to_the_threshold_detector():
     assert dissolve_score(both, skip_black=True) == pytest.approx(dissolve_score(alone), rel=0.05)
 
 
-def test_skip_black_follows_the_threshold_detector():
+def test_skip_black_follows_the_threshold_detector(monkeypatch):
     """The gate leaves fades through black alone only when the threshold detector is in the
-    cascade (it finds them); ``transnet_skip_black`` overrides, transnet alone has no gate."""
+    cascade (it finds them); ``transnet_skip_black`` overrides, transnet alone has no gate. What
+    each detector finds is a field of its registry entry: a newly registered detector that finds
+    hard cuts turns the gate on."""
+    from dataclasses import replace
+
+    import scenesearch.indexer.detectors as detectors_mod
     from scenesearch.indexer.detectors import detector_entry
 
     def built(label):
@@ -154,6 +159,11 @@ def test_skip_black_follows_the_threshold_detector():
     assert not built("content+threshold+transnet transnet_skip_black=off").skip_black
     assert built("content+transnet transnet_skip_black=on").skip_black
     assert (built("transnet").gate, built("transnet").skip_black) == (0.0, False)
+    plain = replace(detector_entry("content"), name="mine", finds=frozenset())
+    monkeypatch.setitem(detectors_mod._REGISTRY, "mine", plain)
+    assert built("mine+transnet").gate == 0.0
+    monkeypatch.setitem(detectors_mod._REGISTRY, "mine", replace(plain, finds=frozenset({"cuts"})))
+    assert built("mine+transnet").gate == 8.0
 
 
 @pytest.mark.slow
