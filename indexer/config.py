@@ -80,12 +80,12 @@ class ShotConfig:
     transnet_batch: int = 0  # 100-frame windows per forward pass; 0: 1 on CPU, 4 on CUDA
     # Cascade: run the model only on windows whose dissolve score (indexer.transnet.
     # dissolve_score, 0-255) reaches this; hard cuts come from the cheap detectors. 0: every
-    # window. Applies only when the spec has a hard-cut detector (content, adaptive, hash,
-    # histogram); transnet alone always sees every window.
+    # window. Applies only when the spec has a detector that finds hard cuts (DetectorEntry.finds:
+    # content, adaptive, hash, histogram); transnet alone always sees every window.
     transnet_gate: float = 8.0
     # The gate ignores fades through black (a change that only rescales the picture; indexer.
     # transnet.dissolve_score) and leaves them to the threshold detector, which finds them all.
-    # None: on when the cascade has the threshold detector.
+    # None: on when the cascade has a detector that finds them (DetectorEntry.finds: threshold).
     transnet_skip_black: bool | None = None
     # Which model output is thresholded: "single" (the frame of a cut), "many" (every frame of a
     # gradual transition: one run per dissolve or fade), "max" of both, or "auto": "many" in a

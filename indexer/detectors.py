@@ -221,25 +221,23 @@ def config_from_label(label: str, base: ShotConfig | None = None) -> ShotConfig:
     --detector``, ``bench index --detector``, ``eval transitions --detector``)."""
     spec, *over = label.split() or [""]
     cfg = replace(base or ShotConfig(), detector=spec)
-    fields = {f.name for f in dataclasses.fields(ShotConfig)}
+    fields = {f.name: f.type for f in dataclasses.fields(ShotConfig)}
     for kv in over:
         key, sep, value = kv.partition("=")
         if not sep or key not in fields or key == "detector":
             raise ConfigError(f"bad override {kv!r} in {label!r}; use FIELD=VALUE of ShotConfig")
         try:
-            cfg = replace(cfg, **{key: _typed(getattr(cfg, key), value)})
+            cfg = replace(cfg, **{key: _typed(fields[key], getattr(cfg, key), value)})
         except ValueError:
             raise ConfigError(f"bad value {value!r} for {key} in {label!r}") from None
     parse_detector_spec(spec)
     return cfg
 
 
-def _typed(current, value: str):
-    """``value`` as the type of the field's current value (None: a number, or a bool when
-    it is spelt true/false/on/off)."""
-    if current is None and value.strip().lower() in ("true", "false", "on", "off"):
-        current = False
-    if isinstance(current, bool):
+def _typed(declared: str, current, value: str):
+    """``value`` as the field's type: a bool for a field declared ``bool`` (or ``bool | None``),
+    else the type of its current value (None: a number)."""
+    if declared.split(" |")[0] == "bool":
         low = value.strip().lower()
         if low not in ("0", "1", "true", "false", "on", "off"):
             raise ValueError(value)

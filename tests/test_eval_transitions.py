@@ -157,6 +157,7 @@ def test_skip_black_follows_the_threshold_detector(monkeypatch):
     assert built("content+threshold+transnet").skip_black
     assert not built("content+transnet").skip_black
     assert not built("content+threshold+transnet transnet_skip_black=off").skip_black
+    assert config_from_label("content transnet_skip_black=0").transnet_skip_black is False
     assert built("content+transnet transnet_skip_black=on").skip_black
     assert (built("transnet").gate, built("transnet").skip_black) == (0.0, False)
     plain = replace(detector_entry("content"), name="mine", finds=frozenset())
