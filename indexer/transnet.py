@@ -73,7 +73,13 @@ def isolated_global_state(device: str = "cpu") -> Iterator[None]:
         with warnings.catch_warnings(), torch.random.fork_rng(devices=cuda_devices):
             yield
     finally:
-        torch.use_deterministic_algorithms(det, warn_only=det_warn)
+        # Only when changed: the setter imports torch._inductor (≈ 2.4 CPU-s, measured).
+        now = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+        )
+        if now != (det, det_warn):
+            torch.use_deterministic_algorithms(det, warn_only=det_warn)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
         if env is None:
             os.environ.pop("PYTORCH_ENABLE_MPS_FALLBACK", None)

@@ -103,6 +103,29 @@ def test_bench_index_quick_options(clip3, tmp_path):
     assert (out / "progress.log").stat().st_size > 0
 
 
+def test_bench_index_repeats_interleave_and_keep_the_fastest(clip3, tmp_path):
+    """--repeats 2 with a --detector run: four runs in turn (default, detector, default,
+    detector), each configuration keeps its fastest, every wall time and ratio is reported."""
+    out = tmp_path / "rep"
+    rc = bench_index(clip3, out, "--skip-baseline", "--skip-all", "--copies", "0",
+                     "--fidelity-frames", "0", "--repeats", "2", "--detector", "content")  # fmt: skip
+    assert rc == 0
+    r, md = _read(out)
+    assert set(r["ours"]) == {"ours_default", "ours_detector1"}
+    log = (out / "progress.log").read_text()
+    order = [n for n in ("ours_default_r1", "ours_detector1_r1", "ours_default_r2",
+                         "ours_detector1_r2") if f"[{n}]" in log]  # fmt: skip
+    assert len(order) == 4 and [log.index(f"[{n}]") for n in order] == sorted(
+        log.index(f"[{n}]") for n in order
+    )
+    d, t = r["ours"]["ours_default"], r["ours"]["ours_detector1"]
+    assert len(d["walls_s"]) == len(t["walls_s"]) == 2
+    assert d["wall_s"] == min(d["walls_s"]) and t["wall_s"] == min(t["walls_s"])
+    assert t["vs_default"] == [round(a / b, 3) for a, b in zip(t["walls_s"], d["walls_s"])]
+    assert t["config"]["detector"] == "content" and t["shots"] == 3
+    assert "Repeated runs" in md and ", ".join(f"{w:g}" for w in t["walls_s"]) in md
+
+
 def test_bench_search_small(tmp_path):
     out = tmp_path / "search"
     rc = main(["bench", "search", "--points", "2000", "--out", str(out), "--model", TINY_MODEL,

@@ -158,6 +158,9 @@ def _add_index(bsub) -> None:
     p.add_argument("--detector", dest="detectors", action="append", default=UNSET,
                    metavar="LABEL",
                    help="also index with this shot detector (spec [FIELD=VALUE ...]); repeat")  # fmt: skip
+    p.add_argument("--repeats", type=_positive, metavar="N", default=UNSET,
+                   help="run the default and each --detector run N times, interleaved; each "
+                   "keeps its fastest (default 1)")  # fmt: skip
     p.add_argument("--skip-all", dest="run_all", action="store_false", default=UNSET,
                    help="skip our all-frames run")  # fmt: skip
     p.add_argument("--skip-baseline", dest="baseline", action="store_false", default=UNSET,

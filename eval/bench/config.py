@@ -62,6 +62,9 @@ class IndexBenchConfig:
     # extra runs like ours_default with other shot detectors, e.g. "transnet" or
     # "content+threshold+transnet transnet_gate=12" (indexer.detectors.config_from_label labels)
     detectors: tuple[str, ...] = ()
+    # run the default and every --detector run this many times, interleaved (default, det 1,
+    # ..., default, det 1, ...); each keeps its fastest run, every wall time is reported
+    repeats: int = 1
     work_dir: str | None = None  # scratch space (default: a temp dir, removed afterwards)
     keep_work: bool = False
     quiet: bool = False

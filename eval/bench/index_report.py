@@ -161,6 +161,25 @@ def render_markdown(r: dict[str, Any]) -> str:
         ),  # fmt: skip
         "",
     ]
+    rounds = [(k, o) for k, o in r.get("ours", {}).items() if o.get("walls_s")]
+    if rounds:
+        lines += [
+            "Repeated runs (`--repeats`, interleaved; the table above keeps each one's fastest):",
+            "",
+            md_table(
+                ["run", "detector", "wall s per round", "÷ default's wall, per round"],
+                [
+                    [
+                        k,
+                        o["config"]["detector"],
+                        ", ".join(f"{w:g}" for w in o["walls_s"]),
+                        ", ".join(f"{v:g}" for v in o["vs_default"]),
+                    ]
+                    for k, o in rounds
+                ],
+            ),  # fmt: skip
+            "",
+        ]
     cmp_ = r.get("comparison") or {}
     if cmp_:
         lines += [
