@@ -49,6 +49,9 @@ MAX_RUN = 100  # frames above threshold before a run is cut anyway (bounds the r
 HEADS = ("single", "many", "max")  # which of the model's two outputs makes the probability
 GAP = 6  # frames either side over which the cascade's gate tests linear mixing
 BLACK_FADE_FIT = 0.35  # gate: residual / change below which a change is a fade through black
+# gate: black this many frames before a window counts as reaching black (a fade in from black of
+# up to ≈ 2.9 s at 24 fps still has frames in the window's centre after them)
+BLACK_LOOKBACK = STEP
 
 _MODELS: dict[str, object] = {}
 _LOCK = threading.Lock()
@@ -153,7 +156,9 @@ def _rescale_residual(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(b - c[:, None, None] * a).mean(axis=(1, 2))
 
 
-def dissolve_score(window: np.ndarray, gap: int = GAP, skip_black: bool = False) -> float:
+def dissolve_score(
+    window: np.ndarray, gap: int = GAP, skip_black: bool = False, black_before: bool = False
+) -> float:
     """The cascade's gate: how much of the window's centre looks like a dissolve or fade.
 
     A dissolve or fade mixes two pictures linearly, ``x(t) = (1 − α(t))·A + α(t)·B``, so each
@@ -165,7 +170,7 @@ def dissolve_score(window: np.ndarray, gap: int = GAP, skip_black: bool = False)
     within ``gap`` of the window's 50 predicted frames.
 
     ``skip_black``: in a window that reaches black (a frame passes the thumbnails' near-black
-    rule), centre frames where the change is a fade through black do not count. Such a fade only
+    rule, or ``black_before``: one did at most ``BLACK_LOOKBACK`` frames before it), centre frames where the change is a fade through black do not count. Such a fade only
     rescales the picture (B = 0, so ``x(t+gap) = c·x(t−gap)``); its residual ``F = mean|b −
     c·a|`` (least-squares c, the smaller of both directions; 0 when either end is black) stays
     below ``BLACK_FADE_FIT``·N, while a dissolve between two pictures leaves most of N (measured
@@ -182,7 +187,7 @@ def dissolve_score(window: np.ndarray, gap: int = GAP, skip_black: bool = False)
     score = np.maximum(n - 2 * r, 0.0)  # score[j]: centre frame j + gap
     lo, hi = max(0, CONTEXT - 2 * gap), CONTEXT + STEP  # centre frames CONTEXT-gap .. +STEP+gap
     score = score[lo:hi]
-    if skip_black and near_black(g.mean(axis=(1, 2)), g.std(axis=(1, 2))).any():
+    if skip_black and (black_before or near_black(g.mean(axis=(1, 2)), g.std(axis=(1, 2))).any()):
         a, b, n = a[lo:hi], b[lo:hi], n[lo:hi]
         fit = np.minimum(_rescale_residual(a, b), _rescale_residual(b, a))
         score = np.where(fit < BLACK_FADE_FIT * n, 0.0, score)
@@ -257,12 +262,18 @@ class TransNetDetector(SceneDetector):
         self.probs: list[float] | None = [] if keep_probs else None
         self.gate = float(gate)
         self.skip_black = bool(skip_black)
+        self._blacks: deque[int] = deque()  # near-black frames still within a look-back
         self.windows_run = 0
         self.windows_skipped = 0
 
     # -- the SceneDetector interface ------------------------------------------------------------
     def process_frame(self, timecode: FrameTimecode, frame_img: np.ndarray) -> list[FrameTimecode]:
-        self._buf.append(to_input(frame_img))
+        x = to_input(frame_img)
+        self._buf.append(x)
+        if self.gate and self.skip_black:
+            grey = x.mean(axis=2, dtype=np.float32)
+            if near_black(grey.mean(), grey.std()):
+                self._blacks.append(self._n)
         self._n += 1
         ready = []
         while True:
@@ -315,11 +326,7 @@ class TransNetDetector(SceneDetector):
             return []
         frames = [self._window(w) for w in windows]
         probs = np.zeros((len(windows), STEP), np.float32)
-        run = [
-            i
-            for i, f in enumerate(frames)
-            if not self.gate or dissolve_score(f, skip_black=self.skip_black) >= self.gate
-        ]
+        run = [i for i, f in enumerate(frames) if self._passes_gate(windows[i], f)]
         if run:
             x = torch.from_numpy(np.stack([frames[i] for i in run]))
             with torch.inference_mode(), cpu_threads(self.threads):
@@ -338,6 +345,16 @@ class TransNetDetector(SceneDetector):
             self._base += 1
         n_new = min(len(probs), self._n - self.predicted)
         return self._scan(probs[:n_new])
+
+    def _passes_gate(self, w: int, frames: np.ndarray) -> bool:
+        """Whether window ``w`` goes through the model (always without a gate)."""
+        if not self.gate:
+            return True
+        first = w * STEP - CONTEXT
+        while self._blacks and self._blacks[0] < first - BLACK_LOOKBACK:
+            self._blacks.popleft()
+        before = bool(self._blacks) and self._blacks[0] < first
+        return dissolve_score(frames, skip_black=self.skip_black, black_before=before) >= self.gate
 
     def _scan(self, probs: np.ndarray) -> list[int]:
         """Turn the next frames' probabilities into cuts (run logic of the module docstring):

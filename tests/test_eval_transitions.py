@@ -140,6 +140,48 @@ def test_gate_can_leave_fades_through_black_to_the_threshold_detector():
     assert dissolve_score(both, skip_black=True) == pytest.approx(dissolve_score(alone), rel=0.05)
 
 
+def test_gate_looks_back_for_the_black_of_a_fade_in():
+    """A fade up from black whose black frames lie just before a window (BBB's opening) is still
+    a fade through black: the streaming detector remembers near-black frames up to
+    ``BLACK_LOOKBACK`` frames before a window, so that window skips the model. The same fade
+    from a dark picture that is not black goes to the model."""
+    from scenedetect import FrameTimecode
+
+    from scenesearch.indexer.transnet import TransNetDetector
+
+    class Spy:
+        calls = 0
+
+        def predict_raw(self, x):
+            import torch
+
+            Spy.calls += len(x)
+            z = torch.zeros((len(x), WINDOW, 1))
+            return z, z
+
+    rng = np.random.default_rng(3)
+    b = rng.integers(20, 236, (27, 48, 3)).astype(np.float32)
+    i = np.arange(200)  # black 0-19, then up from 0.3 of b over 20-70 (frame 25 is not black)
+    alpha = np.where(i < 20, 0.0, np.clip(0.3 + 0.7 * (i - 20) / 50, 0, 1))
+
+    def run(start):
+        Spy.calls = 0
+        det = TransNetDetector(0.5, "cpu", model=Spy(), gate=8.0, skip_black=True)
+        clip = [((1 - t) * start + t * b).round().astype(np.uint8) for t in alpha]
+        for i, f in enumerate(clip):
+            det.process_frame(FrameTimecode(i, fps=24.0), f[:, :, ::-1])
+        det.post_process(FrameTimecode(len(clip) - 1, fps=24.0))
+        return det, clip
+
+    det, clip = run(np.zeros_like(b))
+    window1 = np.stack(clip[STEP - CONTEXT : STEP - CONTEXT + WINDOW])  # frames 25-124: no black
+    assert dissolve_score(window1, skip_black=True) >= 8.0  # on its own it would pass
+    assert dissolve_score(window1, skip_black=True, black_before=True) == 0.0
+    assert (Spy.calls, det.windows_skipped) == (0, 4)
+    det, _ = run(np.full_like(b, 40))  # from dark grey: a change, not a fade through black
+    assert Spy.calls >= 1 and det.windows_run == Spy.calls
+
+
 def test_skip_black_follows_the_threshold_detector(monkeypatch):
     """The gate leaves fades through black alone only when the threshold detector is in the
     cascade (it finds them); ``transnet_skip_black`` overrides, transnet alone has no gate. What
