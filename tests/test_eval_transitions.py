@@ -140,6 +140,23 @@ def test_gate_can_leave_fades_through_black_to_the_threshold_detector():
     assert dissolve_score(both, skip_black=True) == pytest.approx(dissolve_score(alone), rel=0.05)
 
 
+def test_gate_wants_the_mix_on_consecutive_frames():
+    """One centre frame that happens to be the mean of the frames 6 before and after it (here:
+    a frame half-way between A and a single frame B 6 frames later) is not a dissolve: its
+    neighbours are not mixes, so the window scores 0. A short dissolve (7 frames, 0.3 s at
+    24 fps) is a mix on consecutive frames and passes the gate."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(20, 236, (27, 48, 3)).astype(np.float32)
+    b = rng.integers(20, 236, (27, 48, 3)).astype(np.float32)
+    spike = np.stack([a] * WINDOW)
+    t = 50
+    spike[t + 6], spike[t] = b, (a + b) / 2
+    assert dissolve_score(spike.round().astype(np.uint8)) == 0.0
+    alpha = np.clip((np.arange(WINDOW) - 47) / 7, 0, 1)
+    short = np.stack([(1 - x) * a + x * b for x in alpha]).round().astype(np.uint8)
+    assert dissolve_score(short) > 8.0
+
+
 def test_gate_looks_back_for_the_black_of_a_fade_in():
     """A fade up from black whose black frames lie just before a window (BBB's opening) is still
     a fade through black: the streaming detector remembers near-black frames up to
