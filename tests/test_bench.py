@@ -285,3 +285,19 @@ def test_feature_fidelity_matches_open_clip(clip3):
     assert f["frames"] == 4
     assert f["cos_min"] >= TARGET_FEATURE_COS
     assert f["cos_between_different_frames_mean"] < f["cos_min"]
+
+
+def test_bench_tuning_names_a_denser_graph_or_fails_in_one_line():
+    """``--tuning mM-efE`` is the product's tuning with another HNSW m / ef_construct (to measure
+    a denser graph before it becomes a default); anything else unknown is a ConfigError."""
+    from scenesearch.eval.bench.stores import edge_tuning
+    from scenesearch.indexer.errors import ConfigError
+    from scenesearch.indexer.store.edge import EdgeTuning
+
+    t = edge_tuning("m24-ef200")
+    assert (t.m, t.ef_construct) == (24, 200)
+    assert t.full_scan_threshold_kb == EdgeTuning().full_scan_threshold_kb
+    assert edge_tuning("default") == EdgeTuning()
+    for bad in ("m24", "dense", "m1-ef100", "m16-ef2"):
+        with pytest.raises(ConfigError, match="unknown tuning"):
+            edge_tuning(bad)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +13,23 @@ from pathlib import Path
 
 def edge_tuning(name: str):
     """The embedded store's index thresholds for a bench's ``--tuning``: ``default`` (the
-    product's) or ``bench-small`` (HNSW, and the planner's HNSW + ACORN path for filters, from a
-    few thousand points: tiny smoke runs exercise the paths a large index takes)."""
+    product's), ``bench-small`` (HNSW, and the planner's HNSW + ACORN path for filters, from a
+    few thousand points: tiny smoke runs exercise the paths a large index takes) or
+    ``mM-efE`` (the product's with HNSW ``m`` = M and ``ef_construct`` = E, e.g. ``m24-ef200``:
+    denser graphs measured before they become a default)."""
+    from scenesearch.indexer.errors import ConfigError
     from scenesearch.indexer.store.edge import EdgeTuning
 
     if name == "bench-small":
         return EdgeTuning(indexing_threshold_kb=64, full_scan_threshold_kb=16)
-    return EdgeTuning()
+    if name == "default":
+        return EdgeTuning()
+    m = re.fullmatch(r"m(\d+)-ef(\d+)", name)
+    if not m or int(m[1]) < 2 or int(m[2]) < 4:
+        raise ConfigError(
+            f"unknown tuning {name!r}: default, bench-small or mM-efE (e.g. m24-ef200)"
+        )
+    return EdgeTuning(m=int(m[1]), ef_construct=int(m[2]))
 
 
 def bench_store(index_dir: str | os.PathLike, vectors: list, tuning=None, meta=None):
