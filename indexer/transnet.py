@@ -172,11 +172,12 @@ def dissolve_score(
     is the maximum over centre frames within ``gap`` of its 50 predicted frames.
 
     ``skip_black``: in a window that reaches black (a frame passes the thumbnails' near-black
-    rule, or ``black_before``: one did at most ``BLACK_LOOKBACK`` frames before it), centre frames where the change is a fade through black do not count. Such a fade only
-    rescales the picture (B = 0, so ``x(t+gap) = c·x(t−gap)``); its residual ``F = mean|b −
-    c·a|`` (least-squares c, the smaller of both directions; 0 when either end is black) stays
-    below ``BLACK_FADE_FIT``·N, while a dissolve between two pictures leaves most of N (measured
-    on the transitions benchmark: F/N ≤ 0.27 in fades through black, ≥ 0.56 in dissolves;
+    rule, or ``black_before``: one did at most ``BLACK_LOOKBACK`` frames before it), centre
+    frames where the change is a fade through black do not count. Such a fade only rescales
+    the picture (B = 0, so ``x(t+gap) = c·x(t−gap)``); its residual ``F = mean|b − c·a|``
+    (least-squares c, the smaller of both directions; 0 when either end is black) stays below
+    ``BLACK_FADE_FIT``·N, while a dissolve between two pictures leaves most of N (measured on
+    the transitions benchmark: F/N ≤ 0.27 in fades through black, ≥ 0.56 in dissolves;
     docs/shot_detection.md). Without black in the window nothing is skipped: a dissolve between
     two low-contrast pictures of different brightness also looks like a rescaling. The cascade
     sets it when the threshold detector, which finds every fade through black, is in the spec."""
