@@ -213,9 +213,11 @@ def test_bench_stills_small(tmp_path):
 def test_bench_search_frame_vectors_small(tmp_path, capsys):
     out, work = tmp_path / "frames", tmp_path / "work"
     code = main(["bench", "search", "--points", "600", "--frame-vectors", "--queries", "5",
-                 "--out", str(out), "--work-dir", str(work), "--quiet"])  # fmt: skip
+                 "--out", str(out), "--work-dir", str(work), "--quiet",
+                 "--tuning", "m20-ef64"])  # fmt: skip
     assert code == 0
     report, md = _read(out)
+    assert (report["tuning"]["m"], report["tuning"]["ef_construct"]) == (20, 64)
     # --reuse queries the same index with the same (regenerated) data: same recall, same build
     again = tmp_path / "again"
     code = main(["bench", "search", "--points", "600", "--frame-vectors", "--queries", "5",
@@ -223,6 +225,7 @@ def test_bench_search_frame_vectors_small(tmp_path, capsys):
     assert code == 0
     reused, _ = _read(again)
     assert reused["index"]["optimize_s"] == report["index"]["optimize_s"]
+    assert reused["tuning"] == report["tuning"]  # the index keeps the tuning it was built with
     for case, row in report["cases"].items():
         for k, v in row.items():
             assert reused["cases"][case][k]["recall@10"] == v["recall@10"]

@@ -99,6 +99,7 @@ class FramesBenchConfig:
     seed: int = 0
     work_dir: str | None = None
     reuse: bool = False  # query the index an earlier run left in work_dir (no ingest, no build)
+    tuning: str = "default"  # default | bench-small | mM-efE (eval.bench.stores.edge_tuning)
     quiet: bool = False
 
 

@@ -43,7 +43,7 @@ from scenesearch.eval.bench.common import (
 )
 from scenesearch.eval.bench.config import FramesBenchConfig
 from scenesearch.eval.bench.search_data import DIM, near_centres, zipf
-from scenesearch.eval.bench.stores import bench_store, index_memory
+from scenesearch.eval.bench.stores import bench_store, edge_tuning, index_memory
 from scenesearch.indexer.errors import ConfigError
 
 CHUNK = 10_000
@@ -187,6 +187,7 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
     )
     from scenesearch.search import SearchEngine
 
+    tuning = edge_tuning(bc.tuning)  # an unknown name stops here, before any work
     log = Log(bc.out_dir, bc.quiet)
     work = Path(bc.work_dir or tempfile.mkdtemp(prefix="scenesearch-frames-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -202,10 +203,12 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
         g = generate(bc.points, work, None, rng, log)
         log(f"reusing the index in {idx} (data regenerated from seed {bc.seed})")
         report["index"] = prev["index"]
+        report["tuning"] = prev.get("tuning")  # the index keeps the tuning it was built with
     else:
         shutil.rmtree(idx, ignore_errors=True)
+        report["tuning"] = dataclasses.asdict(tuning)
         store = bench_store(idx, [VectorSpec(VECTOR_CLIP, DIM),
-                                  VectorSpec(VECTOR_FRAMES, DIM, multivector=True)],
+                                  VectorSpec(VECTOR_FRAMES, DIM, multivector=True)], tuning,
                             meta={"model_id": "synthetic", "embed_dim": DIM,
                                   "frame_vectors": VECTOR_FRAMES,
                                   "taxonomy": {"labels": [], "sha": "-", "source": "synthetic"}})  # fmt: skip
@@ -224,7 +227,8 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
             "store_ingest_shots_per_s": round(bc.points / g["store_s"]),
             "optimize_s": round(build_s, 1), "disk_mib": round(dir_size(idx / "shard") / 2**20, 1),
         }  # fmt: skip
-        built.write_text(json.dumps({"points": bc.points, "index": report["index"]}))
+        built.write_text(json.dumps({"points": bc.points, "index": report["index"],
+                                     "tuning": report["tuning"]}))  # fmt: skip
     report["index"]["memory_mib"] = index_memory(str(idx))
 
     frames = np.load(work / "frames.npy", mmap_mode="r")
