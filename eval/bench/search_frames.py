@@ -315,6 +315,17 @@ def run_frames_search_bench(bc: FramesBenchConfig) -> dict:
     return report
 
 
+def _tuning_arg(r: dict) -> str:
+    """`` --tuning X`` of the run that built the index (empty for the default)."""
+    name = (r.get("config") or {}).get("tuning", "default")
+    return "" if name == "default" else f" --tuning {name}"
+
+
+def _hnsw(r: dict) -> str:
+    t = r.get("tuning") or {}
+    return f"m {t['m']}, ef_construct {t['ef_construct']}" if "m" in t else "not recorded"
+
+
 def _markdown(r: dict) -> str:
     ix, sm = r["index"], r["sampling"]
     rows = []
@@ -326,7 +337,8 @@ def _markdown(r: dict) -> str:
         f"# Search with frame vectors: {ix['shots']:,} shots, {ix['frames']:,} frames",
         "",
         f"Started {r['started']}, finished {r['finished']}. Command: `scenesearch bench search "
-        f"--points {ix['shots']} --frame-vectors`. Synthetic clustered 512-d frames, "
+        f"--points {ix['shots']} --frame-vectors{_tuning_arg(r)}`. HNSW on the mean vectors: "
+        f"{_hnsw(r)}. Synthetic clustered 512-d frames, "
         f"{ix['frames_per_shot_mean']} per shot on average (the product's default sampling: one "
         f"every {sm['frame_interval_s']:g} s of a log-normal shot length, at least "
         f"{sm['frames_per_shot']}, at most {sm['max_frames_per_shot']}, plus edge frames "
