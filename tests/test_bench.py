@@ -178,7 +178,7 @@ def test_bench_stills_small(tmp_path):
     """`bench stills` on two synthetic films (a long take and 3 short shots): every method is
     scored (pooled, per film, per length class), both schemes are indexed and timed, the sweep
     covers every setting, and the brute force upper bound finds every still's shot."""
-    from scenesearch.eval.bench.stills import SWEEP
+    from scenesearch.eval.bench.stills import DENSITY, SWEEP
 
     d = tmp_path / "films"
     d.mkdir()
@@ -206,7 +206,11 @@ def test_bench_stills_small(tmp_path):
     assert ">12 s" in report["scores"]["by_length"]  # the 13.75 s take
     ix = report["indexing"]
     assert ix["best"]["frames"]["images"] > ix["best"]["mean3"]["images"]  # the long take
-    assert ix["wall_ratio"] > 0 and len(report["sweep"]) == len(SWEEP)
+    assert ix["wall_ratio"] > 0 and len(report["sweep"]) == len(SWEEP) + len(DENSITY)
+    dense = [r for r in report["sweep"] if "every_nth_frame" in r]
+    assert [r["every_nth_frame"] for r in dense] == list(DENSITY)
+    assert dense[0]["images"] > dense[-1]["images"] > 0  # sparser series embed fewer frames
+    assert "How dense sampling must be" in md
     assert len(report["targets"]) == 3 and "## By film" in md
 
 

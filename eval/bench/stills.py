@@ -46,6 +46,8 @@ LENGTHS = (("<4 s", 0.0, 4.0), ("4-12 s", 4.0, 12.0), (">12 s", 12.0, float("inf
 # (frame interval s, cap, edge frame s) settings scored offline
 SWEEP = ((None, 16, 0.0), (2.0, 16, 0.0), (2.0, 32, 0.0), (2.0, 32, 0.1), (1.5, 32, 0.1),
          (1.0, 16, 0.0), (1.0, 32, 0.1), (4.0, 16, 0.0), (0.75, 64, 0.1), (0.5, 64, 0.1))  # fmt: skip
+# every n-th brute-force frame of each shot (no cap): how dense sampling must be
+DENSITY = (1, 2, 3, 4, 8)
 
 
 # ------------------------------------------------------------------------------ every frame
@@ -190,29 +192,43 @@ def rank_best_frame(q: np.ndarray, feats: np.ndarray, owner: np.ndarray, n_shots
     return np.argsort(-scores, kind="stable")
 
 
-def sweep(films: dict, settings=SWEEP) -> list[dict]:
+def sweep(films: dict, settings=SWEEP, density=DENSITY) -> list[dict]:
     """hit@1 pooled and on shots > 12 s, and images embedded, for each (interval, cap, edge)
     setting, scored offline from the every-frame embeddings with the same stills and shots (the
-    product's rule, :func:`indexer.sampling.sample_targets`, over the embedded frames)."""
+    product's rule, :func:`indexer.sampling.sample_targets`, over the embedded frames); then the
+    ``density`` series: every n-th embedded frame of each shot, whatever its length (how close to
+    a still a sampled frame must be). A setting never samples a still's own decoded frame (the
+    indexer would only by chance; brute force has it): its neighbours stand in for it."""
     from scenesearch.indexer.config import SampleConfig
     from scenesearch.indexer.sampling import sample_targets
 
+    def by_rule(cfg):
+        return lambda idx, d: idx[sample_targets(0, len(idx), d, 3, cfg)]
+
+    def every(n):
+        return lambda idx, d: idx[n // 2 :: n] if len(idx) > n else idx
+
+    runs = [((i, c, e), by_rule(SampleConfig(frame_interval_s=i, max_frames_per_shot=c,
+                                             edge_frame_s=e))) for i, c, e in settings]  # fmt: skip
+    runs += [(n, every(n)) for n in density]
     out = []
-    for interval, cap, edge in settings:
-        sc = SampleConfig(frame_interval_s=interval, max_frames_per_shot=cap, edge_frame_s=edge)
+    for key, pick_of in runs:
         images = 0
         hits = {"mean": [], "frames": []}
         long_hits = {"mean": [], "frames": []}
         for f in films.values():
             shots, feats, owner = f["shots"], f["feats"], f["owner"]
+            own_frame = np.isin(np.round(f["t"], 3), np.round(f["still_t"], 3))
             means, rows = [], []
             for s, sh in enumerate(shots):
-                idx = np.flatnonzero(owner == s)
+                idx = np.flatnonzero((owner == s) & ~own_frame)
+                if len(idx) == 0:
+                    idx = np.flatnonzero(owner == s)
                 if len(idx) == 0:
                     means.append(np.zeros(feats.shape[1], np.float32))
                     rows.append(np.zeros((1, feats.shape[1]), np.float32))
                     continue
-                pick = idx[sample_targets(0, len(idx), sh.duration_s, 3, sc)]
+                pick = pick_of(idx, sh.duration_s)
                 images += len(pick)
                 m = feats[pick].mean(0)
                 means.append(m / max(np.linalg.norm(m), 1e-12))
@@ -227,9 +243,10 @@ def sweep(films: dict, settings=SWEEP) -> list[dict]:
                     hits[name].append(b == truth)
                     if shots[truth].duration_s >= 12:
                         long_hits[name].append(b == truth)
+        row = ({"frame_interval_s": key[0], "max_frames_per_shot": key[1], "edge_frame_s": key[2]}
+               if isinstance(key, tuple) else {"every_nth_frame": key})  # fmt: skip
         out.append({
-            "frame_interval_s": interval, "max_frames_per_shot": cap, "edge_frame_s": edge,
-            "images": images,
+            **row, "images": images,
             "hit1_mean_vector": round(float(np.mean(hits["mean"])), 4),
             "hit1_best_frame": round(float(np.mean(hits["frames"])), 4),
             "hit1_best_frame_long": round(float(np.mean(long_hits["frames"])), 4)
@@ -380,8 +397,8 @@ def run_stills_bench(bc: StillsBenchConfig) -> dict:
             records.append(rec)  # fmt: skip
             qs.append(q)
             truths.append(truth)
-        films[name] = {"shots": shots, "feats": brute["feats"], "owner": owner,
-                       "queries": qs, "truth": truths}  # fmt: skip
+        films[name] = {"shots": shots, "feats": brute["feats"], "owner": owner, "t": brute["t"],
+                       "still_t": [t for t, _ in stills], "queries": qs, "truth": truths}  # fmt: skip
         log(f"{name}: {len(qs)} stills, {len(shots)} shots, {time.perf_counter() - t0:.0f} s")
     for e in engines.values():
         e.close()

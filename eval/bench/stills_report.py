@@ -166,7 +166,8 @@ def markdown(report: dict) -> str:
         "## Sampling settings (offline sweep, to choose the default)",
         "Scored from the brute-force embeddings with the same shots and stills: each setting's "
         "frames are picked at the exact slice centres (the indexer's streaming reservoir picks "
-        "within half a stride of them in shots longer than its buffer).",
+        "within half a stride of them in shots longer than its buffer), never at a still's own "
+        "frame (brute force has it; the indexer would only by chance).",
         md_table(
             [
                 "frame interval s",
@@ -188,9 +189,44 @@ def markdown(report: dict) -> str:
                     s["hit1_best_frame_long"],
                 ]
                 for s in report["sweep"]
+                if "every_nth_frame" not in s
             ],
         ),  # fmt: skip
         "",
+        *_density(report),
         machine_md(report["machine"]),
     ]
     return "\n".join(parts)
+
+
+def _density(report: dict) -> list[str]:
+    """The sweep's density series: every n-th brute-force frame of each shot, no cap."""
+    rows = [s for s in report["sweep"] if "every_nth_frame" in s]
+    if not rows:
+        return []
+    stride = report["config"].get("brute_stride") or 1
+    return [
+        f"How dense sampling must be: every n-th brute-force frame of each shot (n × {stride} "
+        "decoded frames apart, no cap); like the settings above, never a still's own frame.",
+        "",
+        md_table(
+            [
+                "every n-th",
+                "decoded frames apart",
+                "images embedded",
+                "hit@1 best frame",
+                "hit@1 best frame, shots > 12 s",
+            ],
+            [
+                [
+                    s["every_nth_frame"],
+                    s["every_nth_frame"] * stride,
+                    s["images"],
+                    s["hit1_best_frame"],
+                    s["hit1_best_frame_long"],
+                ]
+                for s in rows
+            ],
+        ),  # fmt: skip
+        "",
+    ]
