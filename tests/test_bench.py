@@ -302,9 +302,10 @@ def test_bench_tuning_names_a_denser_graph_or_fails_in_one_line():
     from scenesearch.indexer.store.edge import EdgeTuning
 
     t = edge_tuning("m24-ef200")
-    assert (t.m, t.ef_construct) == (24, 200)
+    assert (t.m, t.ef_construct, t.dense_int8) == (24, 200, False)
+    assert edge_tuning("m24-ef200-int8") == EdgeTuning(m=24, ef_construct=200, dense_int8=True)
     assert t.full_scan_threshold_kb == EdgeTuning().full_scan_threshold_kb
     assert edge_tuning("default") == EdgeTuning()
-    for bad in ("m24", "dense", "m1-ef100", "m16-ef2"):
+    for bad in ("m24", "dense", "m1-ef100", "m16-ef2", "m24-ef200-int4"):
         with pytest.raises(ConfigError, match="unknown tuning"):
             edge_tuning(bad)

@@ -56,6 +56,7 @@ BACKENDS = ("edge", "server")
 # Small enough that 3,000 points of 64 + 179 dims get an HNSW graph, and that filtered
 # searches walk it (with ACORN) instead of falling back to exact scans.
 HNSW_TUNING = EdgeTuning(full_scan_threshold_kb=10, indexing_threshold_kb=10)
+INT8_TUNING = EdgeTuning(full_scan_threshold_kb=10, indexing_threshold_kb=10, dense_int8=True)
 
 
 def new_store(kind: str, root: Path, **kw) -> ShotStore:
@@ -159,6 +160,24 @@ def test_server_unreachable_is_one_line_store_error():
     with pytest.raises(StoreError, match="cannot reach Qdrant at") as ei:
         ServerStore(url, timeout=2)
     assert url in str(ei.value) and "\n" not in str(ei.value)
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_server_int8_copy_of_the_mean_vector(int8):
+    """As on the embedded store (EdgeTuning.dense_int8): the server collection gives only the
+    searched mean vector an int8 copy, and a server's walks rescore with the original rows while
+    exact searches ignore the copy."""
+    s = ServerStore(":memory:", dense_int8=int8)
+    s.create(spec())
+    vectors = s._client.get_collection(s.collection).config.params.vectors
+    quant = vectors[VECTOR_CLIP].quantization_config
+    assert (quant.scalar.type.value if quant else None) == ("int8" if int8 else None)
+    assert vectors[VECTOR_SCENES].quantization_config is None
+    assert s._params(None, False) is None  # local mode is exact and takes no parameters
+    s.local = False  # the parameters a server would get
+    assert s._params(SearchParams(), True, 256).quantization.rescore is True
+    assert s._params(SearchParams(exact=True), True).quantization.ignore is True
+    s.close()
 
 
 # ---------------------------------------------------------------------------- points
@@ -423,17 +442,15 @@ def cases(shots):
     return [(q, random_filter(rng, shots)) for q in qs]
 
 
-@pytest.fixture(scope="module", params=["edge", "edge-hnsw", "server"])
+@pytest.fixture(scope="module", params=["edge", "edge-hnsw", "edge-hnsw-int8", "server"])
 def big(request, shots, tmp_path_factory):
     """Every backend holding ``shots``, optimized: edge with production settings (small data →
-    exact scans), edge with lowered thresholds (HNSW graph + ACORN under filters), :memory:."""
+    exact scans), edge with lowered thresholds (HNSW graph + ACORN under filters), the same with
+    an int8 copy of the mean vectors for the walk (EdgeTuning.dense_int8), :memory:."""
     kind = request.param
     root = tmp_path_factory.mktemp(kind)
-    s = (
-        EdgeStore(str(root / "index"), tuning=HNSW_TUNING)
-        if kind == "edge-hnsw"
-        else new_store(kind, root)
-    )
+    tuning = {"edge-hnsw": HNSW_TUNING, "edge-hnsw-int8": INT8_TUNING}.get(kind)
+    s = EdgeStore(str(root / "index"), tuning=tuning) if tuning else new_store(kind, root)
     s.create(spec())
     pts = shots.points()
     for i in range(0, len(pts), 500):
@@ -468,13 +485,16 @@ def test_edge_default_search_params(big, shots, cases):
     kind, s = big
     if not kind.startswith("edge"):
         pytest.skip(":memory: is exact brute force whatever the parameters")
-    if kind == "edge-hnsw":
+    if kind.startswith("edge-hnsw"):
         assert s._shard.info().indexed_vectors_count > 0  # the graph really exists
     recalls = []
     for k, (q, flt) in enumerate(cases):
         ref_ids, ref_scores = brute_force_top(shots, q, flt, 10)
         got = s.search(q, flt=flt, limit=10)
         assert len(got) == len(ref_ids), (k, flt)  # never short
+        # scores are exact cosines, also when the walk scored with the int8 copy
+        exact = {i: float(v) for i, v in zip(shots.ids, shots.clip @ q / np.linalg.norm(q))}
+        assert all(abs(h.score - exact[h.id]) < 1e-4 for h in got), (kind, k)
         if ref_ids:  # a filter matching nothing has no recall to measure (and got is empty)
             recalls.append(len(set(ids_of(got)) & set(ref_ids)) / len(ref_ids))
         if kind == "edge":
@@ -604,6 +624,12 @@ def test_edge_shard_builds_no_payload_subgraphs(tmp_path):
         s.create(spec())  # an existing shard: the tuning is not applied again
     cfg = json.loads((tmp_path / "ix" / "shard" / "edge_config.json").read_text())
     assert cfg["hnsw_config"]["payload_m"] == 0
+    assert "quantization_config" not in cfg["vectors"]["clip"]  # dense_int8 is off by default
+    with EdgeStore(str(tmp_path / "q8"), tuning=INT8_TUNING) as s:
+        s.create(spec())
+    cfg = json.loads((tmp_path / "q8" / "shard" / "edge_config.json").read_text())
+    assert cfg["vectors"]["clip"]["quantization_config"]["scalar"]["type"] == "int8"
+    assert "quantization_config" not in cfg["vectors"]["scenes"]  # only the searched vector
 
 
 def test_edge_payload_indexes_are_memory_mapped(tmp_path):

@@ -133,7 +133,7 @@ def _add_synthetic(p: argparse.ArgumentParser, cls, queries_help: str) -> None:
     p.add_argument("--points", type=int, required=True, metavar="N", help="shots in the index")
     p.add_argument("--queries", type=int, default=UNSET,
                    help=f"{queries_help} (default {cls.queries})")  # fmt: skip
-    p.add_argument("--tuning", default=UNSET, metavar="default|bench-small|mM-efE",
+    p.add_argument("--tuning", default=UNSET, metavar="default|bench-small|mM-efE[-int8]",
                    help="store tuning (bench-small: low HNSW thresholds for tiny smoke runs; "
                    "m24-ef200: the default with HNSW m 24, ef_construct 200)")  # fmt: skip
     p.add_argument("--seed", type=int, default=UNSET)

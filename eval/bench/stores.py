@@ -16,7 +16,8 @@ def edge_tuning(name: str):
     product's), ``bench-small`` (HNSW, and the planner's HNSW + ACORN path for filters, from a
     few thousand points: tiny smoke runs exercise the paths a large index takes) or
     ``mM-efE`` (the product's with HNSW ``m`` = M and ``ef_construct`` = E, e.g. ``m24-ef200``:
-    denser graphs measured before they become a default)."""
+    denser graphs measured before they become a default), ``mM-efE-int8`` (the same with an
+    int8 copy of the mean vectors that the HNSW walk scores with: ``EdgeTuning.dense_int8``)."""
     from scenesearch.indexer.errors import ConfigError
     from scenesearch.indexer.store.edge import EdgeTuning
 
@@ -24,12 +25,12 @@ def edge_tuning(name: str):
         return EdgeTuning(indexing_threshold_kb=64, full_scan_threshold_kb=16)
     if name == "default":
         return EdgeTuning()
-    m = re.fullmatch(r"m(\d+)-ef(\d+)", name)
+    m = re.fullmatch(r"m(\d+)-ef(\d+)(-int8)?", name)
     if not m or int(m[1]) < 2 or int(m[2]) < 4:
         raise ConfigError(
-            f"unknown tuning {name!r}: default, bench-small or mM-efE (e.g. m24-ef200)"
+            f"unknown tuning {name!r}: default, bench-small or mM-efE[-int8] (e.g. m24-ef200)"
         )
-    return EdgeTuning(m=int(m[1]), ef_construct=int(m[2]))
+    return EdgeTuning(m=int(m[1]), ef_construct=int(m[2]), dense_int8=bool(m[3]))
 
 
 def bench_store(index_dir: str | os.PathLike, vectors: list, tuning=None, meta=None):

@@ -28,6 +28,8 @@ from scenesearch.indexer.store.base import (
 
 _EXACT_QUANT = qe.QuantizationSearchParams(ignore=True)
 _RESCORE_PARAMS = qe.SearchParams(quantization=_EXACT_QUANT)
+# an HNSW walk over an int8 copy (EdgeTuning.dense_int8) returns hits rescored by the originals
+_WALK_QUANT = qe.QuantizationSearchParams(rescore=True)
 # EdgeTuning.payload_index_memory → the engine's placement (None: its default, in RAM)
 _INDEX_MEMORY = {"ram": None, "cached": qe.Memory.Cached, "cold": qe.Memory.Cold}
 PLAIN_INDEX = {  # the last resort of a payload index: the bare type
@@ -78,6 +80,10 @@ class EdgeTuning:
     # adds an int8 scalar copy (4× smaller, in the page cache) that the engine may use when it
     # scans — our queries ignore it for exact scores, so it is off by default.
     multivector_int8: bool = False
+    # An int8 scalar copy (in RAM, a quarter of the float32 rows) of every searched dense vector
+    # (the mean "clip"): the HNSW walk then scores with it, and the hits it returns are rescored
+    # with the original rows. Exact scans (and the fallback after a short filtered list) ignore it.
+    dense_int8: bool = False
 
     def __post_init__(self) -> None:
         if self.payload_index_memory not in _INDEX_MEMORY:
@@ -123,7 +129,14 @@ def _vector_params(v: VectorSpec, t: EdgeTuning) -> qe.EdgeVectorParams:
             ),
         )
     if v.name not in t.cold_vectors:
-        return qe.EdgeVectorParams(size=int(v.dim), distance=qe.Distance.Cosine)
+        quant = (
+            qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+            if t.dense_int8
+            else None
+        )
+        return qe.EdgeVectorParams(
+            size=int(v.dim), distance=qe.Distance.Cosine, quantization_config=quant
+        )
     return qe.EdgeVectorParams(
         size=int(v.dim),
         distance=qe.Distance.Cosine,
@@ -189,6 +202,7 @@ def query_request(q: Query) -> qe.QueryRequest:
     sp = qe.SearchParams(
         hnsw_ef=prefetch_ef(p, qf is not None, n) if n else p.ef(filtered=qf is not None),
         exact=bool(p.exact),
+        quantization=_EXACT_QUANT if p.exact else _WALK_QUANT,
         acorn=qe.AcornSearchParams(
             enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
         ),

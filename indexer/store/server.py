@@ -58,6 +58,7 @@ class ServerStore(QdrantStore):
         ef_construct: int = EdgeTuning.ef_construct,
         full_scan_threshold_kb: int = EdgeTuning.full_scan_threshold_kb,
         payload_m: int = EdgeTuning.payload_m,
+        dense_int8: bool = EdgeTuning.dense_int8,
         timeout: int = 60,
         shard_number: int | None = None,
         replication_factor: int | None = None,
@@ -70,6 +71,7 @@ class ServerStore(QdrantStore):
         self.approximate = not self.local  # local mode is exact: a short list means few matches
         self.where = f"Qdrant {url}"
         self._hnsw = (m, ef_construct, full_scan_threshold_kb, payload_m)
+        self.dense_int8 = dense_int8
         self._have_movies = False
         # Cluster layout, applied when this store creates the collection (see StoreConfig).
         self.cluster = {
@@ -125,7 +127,9 @@ class ServerStore(QdrantStore):
             with self._guard("create_collection"):
                 self._client.create_collection(
                     self.collection,
-                    vectors_config={v.name: vector_params(self._m, v) for v in spec.vectors},
+                    vectors_config={
+                        v.name: vector_params(self._m, v, self.dense_int8) for v in spec.vectors
+                    },
                     hnsw_config=m.HnswConfigDiff(
                         m=hnsw_m,
                         ef_construct=ef_construct,
@@ -280,6 +284,10 @@ class ServerStore(QdrantStore):
         return self._m.SearchParams(
             hnsw_ef=prefetch_ef(p, filtered, prefetch) if prefetch else p.ef(filtered),
             exact=bool(p.exact),
+            # an int8 copy (dense_int8) scores the walk, the original rows the hits; exact: never
+            quantization=self._m.QuantizationSearchParams(ignore=True)
+            if p.exact
+            else self._m.QuantizationSearchParams(rescore=True),
             acorn=self._m.AcornSearchParams(
                 enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
             ),

@@ -10,13 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 from scenesearch.indexer.store import _translate as tr
-from scenesearch.indexer.store.base import VectorSpec
+from scenesearch.indexer.store.base import VECTOR_CLIP, VectorSpec
 
 
-def vector_params(m: Any, v: VectorSpec) -> Any:
-    """A named vector's parameters (cosine; a multivector as on the embedded store)."""
+def vector_params(m: Any, v: VectorSpec, dense_int8: bool = False) -> Any:
+    """A named vector's parameters (cosine; a multivector as on the embedded store; with
+    ``dense_int8`` the searched mean vector gets an int8 copy in RAM for the HNSW walk, as
+    ``EdgeTuning.dense_int8`` gives it on the embedded store)."""
     if not v.multivector:
-        return m.VectorParams(size=int(v.dim), distance=m.Distance.COSINE)
+        quant = (
+            m.ScalarQuantization(
+                scalar=m.ScalarQuantizationConfig(
+                    type=m.ScalarType.INT8, quantile=0.99, always_ram=True
+                )
+            )
+            if dense_int8 and v.name == VECTOR_CLIP
+            else None
+        )
+        return m.VectorParams(
+            size=int(v.dim), distance=m.Distance.COSINE, quantization_config=quant
+        )
     # as on the embedded store (EdgeTuning): no HNSW graph, original rows on disk
     return m.VectorParams(
         size=int(v.dim),
