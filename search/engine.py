@@ -38,6 +38,12 @@ from scenesearch.search.validate import NAME, InputValueError, check_request
 # best frame (MAX_SIM over the "frames" multivector). Measured in docs/benchmarks.md (bench
 # search with frame vectors): recall@10 against exact best-frame ranking vs prefetch size.
 FRAME_CANDIDATES = 256
+# ... except under a filter that passes so many shots that the store walks the HNSW graph under
+# it (ACORN) instead of scanning them: such a walk costs ~10x more per candidate. At 1 M shots
+# (genre on 22 %, m 24, int8 walk) 96 candidates (ef 96) kept 0.967 of the top 10 that an exact
+# prefetch of 256 gives, at p95 25 ms against 55 ms for 256 (64: 0.949 at 17 ms); a narrow
+# filter (scanned exactly) keeps 256 — at 64 its recall fell to 0.84.
+WALK_CANDIDATES = 96
 MEAN_RANKING_NOTE = (
     "this index has no per-frame vectors (built before scenesearch ranked shots by their "
     "best-matching frame): results rank by each shot's mean vector; re-index into a new "
@@ -65,6 +71,7 @@ class SearchEngine(ShotRanking):
         self._genres: list[str] | None = None
         self._label_counts: dict[str, dict[str, int]] = {}
         self.frame_candidates = FRAME_CANDIDATES  # 0: rank every matching shot by MAX_SIM
+        self.walk_candidates = WALK_CANDIDATES  # 0: frame_candidates under every filter
 
     @property
     def frame_vector(self) -> str | None:

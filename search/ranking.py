@@ -23,11 +23,13 @@ FACET_MOVIES = 1000  # movies counted to tell when grouping has seen every match
 class ShotRanking:
     """The ranking half of :class:`search.SearchEngine`, which inherits it: it reads the
     engine's ``store``, ``frame_vector`` (the per-frame multivector, or None) and
-    ``frame_candidates`` (shots rescored by their best frame; 0: every matching shot)."""
+    ``frame_candidates`` (shots rescored by their best frame; 0: every matching shot) and
+    ``walk_candidates`` (as many under a filter that the store walks HNSW for; 0: no cap)."""
 
     store: ShotStore
     frame_vector: str | None
     frame_candidates: int
+    walk_candidates: int
 
     def nearest(
         self,
@@ -52,7 +54,8 @@ class ShotRanking:
             rescore = None
             if frames and self.frame_vector:
                 cand = max(self.frame_candidates, 2 * fetch) if self.frame_candidates else 0
-                rescore = Rescore(self.frame_vector, cand)
+                walk = max(self.walk_candidates, 2 * fetch) if self.walk_candidates else 0
+                rescore = Rescore(self.frame_vector, cand, walk if cand else 0)
             recs = self.store.search(
                 vec, VECTOR_CLIP, flt, limit=fetch,
                 with_vectors=[VECTOR_CLIP] if dedup is not None else False, params=params, rescore=rescore,

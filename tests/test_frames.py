@@ -9,6 +9,9 @@ vector, then by best frame — what a prefetch + rescore must return exactly).
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from store_fixtures import (
@@ -27,6 +30,9 @@ from scenesearch.indexer.store.base import (
     VECTOR_FRAMES,
     VECTOR_SCENES,
     CollectionSpec,
+    Filter,
+    MatchAny,
+    Query,
     Rescore,
     SearchParams,
     StorePoint,
@@ -180,6 +186,37 @@ def test_prefetch_rescore(store, data, cases):
     if kind == "edge-hnsw":
         assert s._shard.info().indexed_vectors_count > 0
         assert np.mean(recalls) >= 0.9, recalls
+
+
+def test_prefetch_under_a_walked_filter_keeps_walk_candidates(store, data, monkeypatch):
+    """A rescore's prefetch is cut to ``walk_candidates`` only where the store walks HNSW under
+    the filter: more points pass it (by the engine's estimate) than the full-scan threshold
+    lets it scan (edge-hnsw: 10 KB of 64-d vectors = 40 points). Not for a narrow filter, no
+    filter, an exact query, production thresholds (edge) or the exact :memory: server."""
+    kind, s = store
+    d, _ = data
+    limits: list[int] = []
+    real = s._query
+    monkeypatch.setattr(s, "_query", lambda q: limits.append(q.prefetch_limit()) or real(q))
+    size = Counter(p["movie_id"] for p in d.payloads)
+    by_size = sorted(size, key=size.get)
+    broad = Filter(must=(MatchAny("movie_id", tuple(by_size[-10:])),))  # the 10 largest movies
+    narrow = Filter(must=(MatchAny("movie_id", (by_size[0],)),))  # the smallest one
+    n_narrow, n_broad = size[by_size[0]], sum(size[m] for m in by_size[-10:])
+    q, r = d.clip[0], Rescore(VECTOR_FRAMES, 200, 50)
+    for flt, params, n in ((broad, None, n_broad), (narrow, None, n_narrow),
+                           (None, None, len(d.ids)), (broad, SearchParams(exact=True), n_broad)):  # fmt: skip
+        got = s.search(q, flt=flt, limit=10, params=params, rescore=r)
+        assert len(got) == min(10, n)
+    walks = kind == "edge-hnsw"
+    if walks:
+        assert s.full_scan_kb * 1024 // (4 * CLIP_DIM) == 40
+    assert n_narrow <= 40 < n_broad  # the narrow filter is scanned, the broad one walked
+    assert limits[:4] == [50 if walks else 200, 200, 200, 200], limits
+    # the cut never goes below the page a query serves
+    cut = s.plan(replace(Query(q, flt=broad, limit=80, rescore=r),
+                         native_filter=s._filter(broad)))  # fmt: skip
+    assert cut.prefetch_limit() == (80 if walks else 200)
 
 
 def _engine(s, frame_vectors: str | None) -> SearchEngine:

@@ -55,7 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 BACKENDS = ("edge", "server")
 # Small enough that 3,000 points of 64 + 179 dims get an HNSW graph, and that filtered
 # searches walk it (with ACORN) instead of falling back to exact scans.
-HNSW_TUNING = EdgeTuning(full_scan_threshold_kb=10, indexing_threshold_kb=10)
+HNSW_TUNING = EdgeTuning(full_scan_threshold_kb=10, indexing_threshold_kb=10, dense_int8=False)
 INT8_TUNING = EdgeTuning(full_scan_threshold_kb=10, indexing_threshold_kb=10, dense_int8=True)
 
 
@@ -164,9 +164,10 @@ def test_server_unreachable_is_one_line_store_error():
 
 @pytest.mark.parametrize("int8", [False, True])
 def test_server_int8_copy_of_the_mean_vector(int8):
-    """As on the embedded store (EdgeTuning.dense_int8): the server collection gives only the
-    searched mean vector an int8 copy, and a server's walks rescore with the original rows while
-    exact searches ignore the copy."""
+    """As on the embedded store (EdgeTuning.dense_int8, on by default on both): the server
+    collection gives only the searched mean vector an int8 copy, and a server's walks rescore
+    with the original rows while exact searches ignore the copy."""
+    assert ServerStore.__init__.__kwdefaults__["dense_int8"] is EdgeTuning().dense_int8 is True
     s = ServerStore(":memory:", dense_int8=int8)
     s.create(spec())
     vectors = s._client.get_collection(s.collection).config.params.vectors
@@ -208,12 +209,13 @@ def test_upsert_retrieve(loaded, small):
 
 
 def test_prefetch_ef():
-    """An unfiltered prefetch of n candidates walks with ef ≥ 2·n, a filtered one with the
-    default; an explicit hnsw_ef is kept as given."""
-    from scenesearch.indexer.store.base import EF_FILTERED, EF_UNFILTERED, prefetch_ef
+    """An unfiltered prefetch of n candidates walks with ef ≥ 2·n, a filtered one with ef = n;
+    an explicit hnsw_ef is kept as given."""
+    from scenesearch.indexer.store.base import EF_UNFILTERED, prefetch_ef
 
     assert prefetch_ef(SearchParams(), False, 256) == 512
-    assert prefetch_ef(SearchParams(), True, 256) == EF_FILTERED
+    assert prefetch_ef(SearchParams(), True, 256) == 256
+    assert prefetch_ef(SearchParams(), True, 96) == 96
     assert prefetch_ef(SearchParams(), False, 16) == EF_UNFILTERED
     assert prefetch_ef(SearchParams(hnsw_ef=64), False, 256) == 64
 
@@ -624,12 +626,13 @@ def test_edge_shard_builds_no_payload_subgraphs(tmp_path):
         s.create(spec())  # an existing shard: the tuning is not applied again
     cfg = json.loads((tmp_path / "ix" / "shard" / "edge_config.json").read_text())
     assert cfg["hnsw_config"]["payload_m"] == 0
-    assert "quantization_config" not in cfg["vectors"]["clip"]  # dense_int8 is off by default
-    with EdgeStore(str(tmp_path / "q8"), tuning=INT8_TUNING) as s:
-        s.create(spec())
-    cfg = json.loads((tmp_path / "q8" / "shard" / "edge_config.json").read_text())
+    # dense_int8 (on by default): an int8 copy of the searched mean vector only
     assert cfg["vectors"]["clip"]["quantization_config"]["scalar"]["type"] == "int8"
-    assert "quantization_config" not in cfg["vectors"]["scenes"]  # only the searched vector
+    assert "quantization_config" not in cfg["vectors"]["scenes"]
+    with EdgeStore(str(tmp_path / "f32"), tuning=EdgeTuning(dense_int8=False)) as s:
+        s.create(spec())
+    cfg = json.loads((tmp_path / "f32" / "shard" / "edge_config.json").read_text())
+    assert "quantization_config" not in cfg["vectors"]["clip"]
 
 
 def test_edge_payload_indexes_are_memory_mapped(tmp_path):

@@ -38,6 +38,9 @@ class QdrantStore(ShotStore):
     #: list there means few matches, and no exact retry is made.
     approximate: bool = True
     upsert_chunk: int = 256  # points per write call
+    #: KB of vectors passing a filter below which Qdrant scans them exactly instead of walking
+    #: HNSW (the collection's full_scan_threshold; see EdgeTuning.full_scan_threshold_kb)
+    full_scan_kb: int = 10_000
     where: str = "store"  # how error messages name this store ("index /path", "Qdrant url")
 
     # -- shared operations -------------------------------------------------------------
@@ -46,6 +49,7 @@ class QdrantStore(ShotStore):
         self._ready()
         q = replace(q, native_filter=self._filter(q.flt))
         with self._guard("search"):
+            q = self.plan(q)
             hits = self._query(q)
             if self._short(len(hits), q):
                 hits = self._query(q.exact())
@@ -59,11 +63,32 @@ class QdrantStore(ShotStore):
         qf = self._filter(queries[0].flt)  # search_batch: one filter for all
         queries = [replace(q, native_filter=qf) for q in queries]
         with self._guard("search_batch"):
+            queries = [self.plan(q) for q in queries]
             batches = list(self._query_batch(queries))
             for i, hits in enumerate(batches):
                 if self._short(len(hits), queries[i]):
                     batches[i] = self._query(queries[i].exact())
         return [[record(h, False, score=True) for h in hits] for hits in batches]
+
+    def plan(self, q: Query) -> Query:
+        """``q`` with its rescore's prefetch cut to ``walk_candidates`` when its filter passes
+        more points than the engine scans exactly (``full_scan_kb`` of vectors), so that the
+        prefetch walks the HNSW graph (ACORN) — by the filter's cardinality estimate from the
+        payload indexes (≈ 0.05 ms at 1 M shots). Exact queries and exact stores keep theirs."""
+        r = q.rescore
+        if (
+            r is None
+            or not 0 < r.walk_candidates < q.prefetch_limit()
+            or q.native_filter is None
+            or q.params.exact
+            or not self.approximate
+        ):
+            return q
+        scan_points = self.full_scan_kb * 1024 // (4 * max(1, int(q.vector.size)))
+        if self._estimate(q.native_filter) <= scan_points:
+            return q
+        walk = max(r.walk_candidates, int(q.limit) + int(q.offset))
+        return replace(q, rescore=replace(r, candidates=walk))
 
     def _short(self, n_hits: int, q: Query) -> bool:
         return self.approximate and short_under_filter(n_hits, q.limit, q.flt, q.params)
@@ -150,6 +175,10 @@ class QdrantStore(ShotStore):
     @abstractmethod
     def _query(self, q: Query) -> list[Any]:
         """The backend's hits (with ``id``, ``payload``, ``vector``, ``score``) for ``q``."""
+
+    @abstractmethod
+    def _estimate(self, native_filter: Any) -> int:
+        """The engine's estimate (not an exact count) of the points passing a filter."""
 
     def _query_batch(self, queries: list[Query]) -> list[list[Any]]:
         """Hits for several queries; backends with a batch call override this."""

@@ -166,17 +166,19 @@ EF_FILTERED = 128
 # An unfiltered prefetch of n candidates (best-frame ranking: n shots by mean vector, rescored
 # by MAX_SIM) walks with ef ≥ 2·n: the candidates deep in the list matter there, not only the
 # top 10. At 1 M shots (docs/benchmarks.md) 256 candidates at ef 512 held 0.825 of the exact
-# best-frame top 10 against 0.793 at the default ef. Under a filter (ACORN) it bought nothing
-# (genre 22 %: 0.803 → 0.806) and doubled p95, so filtered prefetches keep the default.
+# best-frame top 10 against 0.793 at the default ef. A filtered prefetch walks with ef = n, its
+# own size: under a broad filter (ACORN) the walk's cost grows with ef — at 1 M shots (m 24,
+# int8 walk, genre on 22 %) p95 9 / 16 / 25 / 31 ms at ef 32 / 64 / 96 / 128 — and a larger ef
+# bought no recall there (0.803 → 0.806 at m 16); a narrow filter is scanned exactly anyway.
 PREFETCH_EF_FACTOR = 2
 
 
 def prefetch_ef(p: SearchParams, filtered: bool, n: int) -> int:
     """hnsw_ef of a prefetch of ``n`` candidates: an explicit ``p.hnsw_ef`` as given; without
-    a filter the larger of the default and ``PREFETCH_EF_FACTOR · n``; with one the default."""
+    a filter the larger of the default and ``PREFETCH_EF_FACTOR · n``; with one ``n``."""
     if p.hnsw_ef is not None:
         return int(p.hnsw_ef)
-    return p.ef(filtered) if filtered else max(p.ef(filtered), PREFETCH_EF_FACTOR * int(n))
+    return int(n) if filtered else max(p.ef(filtered), PREFETCH_EF_FACTOR * int(n))
 
 
 def short_under_filter(n_hits: int, limit: int, flt: Filter | None, params: SearchParams) -> bool:
@@ -226,10 +228,15 @@ class Rescore:
     ``candidates`` > 0: the Query API's two stages — a prefetch of that many nearest points by
     the search's own vector (HNSW on the shot mean, filter inside), rescored by ``using``.
     ``candidates`` = 0: score every point passing the filter by ``using`` directly (exact).
+    ``walk_candidates`` > 0: the prefetch's size instead when a filter passes so many points
+    that the engine walks the HNSW graph under it rather than scanning them (see
+    :meth:`indexer.store._qdrant.QdrantStore.plan`): such a walk costs about ten times more per
+    candidate than an unfiltered one.
     """
 
     using: str = VECTOR_FRAMES
     candidates: int = 0
+    walk_candidates: int = 0
 
 
 @dataclass

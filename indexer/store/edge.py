@@ -64,6 +64,7 @@ class EdgeStore(QdrantStore):
         self._mutex = self.folder.mutex  # sqlite connection and lifecycle changes
         self._shard: qe.EdgeShard | None = None
         self._closed = False
+        self._scan_kb: int | None = None
         if os.path.isdir(self.root):
             self.folder.acquire_lock()
             try:
@@ -100,6 +101,20 @@ class EdgeStore(QdrantStore):
 
     def _ready(self) -> None:
         self._need_shard()
+
+    @property
+    def full_scan_kb(self) -> int:  # type: ignore[override]
+        """The shard's own full-scan threshold (a shard keeps the one it was created with)."""
+        if self._scan_kb is None:
+            try:
+                with open(os.path.join(self.shard_path, "edge_config.json")) as f:
+                    self._scan_kb = int(json.load(f)["hnsw_config"]["full_scan_threshold"])
+            except (OSError, ValueError, KeyError, TypeError):
+                self._scan_kb = self.tuning.full_scan_threshold_kb
+        return self._scan_kb
+
+    def _estimate(self, native_filter) -> int:
+        return int(self._need_shard().count(qe.CountRequest(exact=False, filter=native_filter)))
 
     def _load_shard(self) -> qe.EdgeShard:
         # No config: the shard keeps the vectors, HNSW and optimizer settings it was created with.

@@ -275,6 +275,15 @@ class ServerStore(QdrantStore):
                 wait=True,
             )
 
+    @property
+    def full_scan_kb(self) -> int:  # type: ignore[override]
+        return int(self._hnsw[2])
+
+    def _estimate(self, native_filter: Any) -> int:
+        return int(
+            self._client.count(self.collection, count_filter=native_filter, exact=False).count
+        )
+
     def _params(self, params: SearchParams | None, filtered: bool, prefetch: int = 0) -> Any:
         """The request's search parameters; ``prefetch`` > 0: those of a prefetch of that many
         candidates (:func:`base.prefetch_ef`)."""
