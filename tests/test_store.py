@@ -176,7 +176,10 @@ def test_server_int8_copy_of_the_mean_vector(int8):
     assert vectors[VECTOR_SCENES].quantization_config is None
     assert s._params(None, False) is None  # local mode is exact and takes no parameters
     s.local = False  # the parameters a server would get
-    assert s._params(SearchParams(), True, 256).quantization.rescore is True
+    walk = s._params(SearchParams(), True, 256).quantization  # a prefetch: its own depth
+    assert walk.rescore is True and walk.oversampling is None
+    page = s._params(SearchParams(), True).quantization  # a page: twice as many rescored
+    assert page.rescore is True and page.oversampling == 2.0
     assert s._params(SearchParams(exact=True), True).quantization.ignore is True
     s.close()
 
@@ -481,7 +484,7 @@ def test_congruence_with_brute_force(big, shots, cases):
 
 
 def test_edge_default_search_params(big, shots, cases):
-    """With default SearchParams (HNSW, ef 128, ACORN) the edge shards never return short lists
+    """With default SearchParams (HNSW, ef 64 under a filter, ACORN) the edge shards never return short lists
     when ≥ 10 points match, and recall@10 ≥ 0.95; with production thresholds on this small data
     the planner scans exactly, so results equal brute force."""
     kind, s = big
@@ -653,10 +656,10 @@ def test_edge_payload_indexes_are_memory_mapped(tmp_path):
 
 
 def test_search_params_default_ef_depends_on_the_filter():
-    """Unset hnsw_ef: 192 without a filter, 128 with one (ACORN widens filtered walks); a value
+    """Unset hnsw_ef: 192 without a filter, 64 with one (ACORN widens filtered walks); a value
     given is used as it is; ACORN runs for every filtered HNSW search by default."""
     p = SearchParams()
-    assert (p.ef(filtered=False), p.ef(filtered=True)) == (192, 128)
+    assert (p.ef(filtered=False), p.ef(filtered=True)) == (192, 64)
     assert SearchParams(hnsw_ef=64).ef(filtered=False) == 64 == SearchParams(hnsw_ef=64).ef(True)
     assert p.acorn and p.acorn_max_selectivity == 1.0
 

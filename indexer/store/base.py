@@ -144,7 +144,8 @@ class SearchParams:
 
     ``hnsw_ef=None`` picks the measured default (1 M clustered shots, 2 cores, session 3 of
     docs/benchmarks.md): 192 without a filter — at 128 some queries' walk stayed in a wrong
-    cluster (recall@10 0.968, 0.993 at 192, both p95 ≈ 1.5 ms) — and 128 with one, where ACORN
+    cluster (recall@10 0.968, 0.993 at 192, both p95 ≈ 1.5 ms) — and 64 with one (128 before the
+    sixth session's m 24 and int8 walk, see EF_FILTERED), where ACORN
     already widens the walk (recall ≥ 0.99; 192 cost 25 % more time for no gain). ACORN runs for
     every filtered HNSW search (``acorn_max_selectivity`` 1.0): with the engine's default (0.4)
     a genre on 54 % of shots skipped it and got recall@10 0.93; with it, 0.994 at p95 8 ms.
@@ -162,7 +163,11 @@ class SearchParams:
 
 
 EF_UNFILTERED = 192
-EF_FILTERED = 128
+# With m 24 and the int8 walk (1 M shots, sixth session) a filtered walk at ef 64 kept recall@10
+# 1.000 under a 20 % genre and 0.999 under an 8.6 % label at p95 19 / 24 ms (ef 128: 37 / 40 ms).
+EF_FILTERED = 64
+# A plain search over an int8 copy rescores this many times its page with the float rows.
+QUANT_OVERSAMPLING = 2.0
 # An unfiltered prefetch of n candidates (best-frame ranking: n shots by mean vector, rescored
 # by MAX_SIM) walks with ef ≥ 2·n: the candidates deep in the list matter there, not only the
 # top 10. At 1 M shots (docs/benchmarks.md) 256 candidates at ef 512 held 0.825 of the exact

@@ -24,6 +24,7 @@ from scenesearch.indexer.errors import IndexMismatchError, StoreError
 from scenesearch.indexer.store import _translate as tr
 from scenesearch.indexer.store._qdrant import QdrantStore, movie_id_of, store_errors
 from scenesearch.indexer.store.base import (
+    QUANT_OVERSAMPLING,
     CollectionSpec,
     Filter,
     Query,
@@ -296,7 +297,9 @@ class ServerStore(QdrantStore):
             # an int8 copy (dense_int8) scores the walk, the original rows the hits; exact: never
             quantization=self._m.QuantizationSearchParams(ignore=True)
             if p.exact
-            else self._m.QuantizationSearchParams(rescore=True),
+            else self._m.QuantizationSearchParams(
+                rescore=True, oversampling=None if prefetch else QUANT_OVERSAMPLING
+            ),
             acorn=self._m.AcornSearchParams(
                 enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
             ),
