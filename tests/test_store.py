@@ -223,6 +223,16 @@ def test_prefetch_ef():
     assert prefetch_ef(SearchParams(hnsw_ef=64), False, 256) == 64
 
 
+def test_quantization_params_both_backends_use():
+    """An exact search ignores an int8 copy; a prefetch's walk rescores what it asks for; a
+    page's walk rescores QUANT_OVERSAMPLING times its size."""
+    from scenesearch.indexer.store.base import QUANT_OVERSAMPLING, quantization
+
+    assert quantization(SearchParams(exact=True), 256) == {"ignore": True}
+    assert quantization(SearchParams(), 256) == {"rescore": True, "oversampling": None}
+    assert quantization(SearchParams(), 0) == {"rescore": True, "oversampling": QUANT_OVERSAMPLING}
+
+
 def test_upsert_converts_numpy_payloads_and_rejects_bad_vectors(store, small):
     """Payload values that are numpy scalars/arrays or tuples are stored as JSON values; a NaN in
     any vector of a batch fails the whole upsert with a StoreError (one matrix check per batch);

@@ -168,6 +168,21 @@ EF_UNFILTERED = 192
 EF_FILTERED = 64
 # A plain search over an int8 copy rescores this many times its page with the float rows.
 QUANT_OVERSAMPLING = 2.0
+
+
+def quantization(p: SearchParams, prefetch: int) -> dict[str, Any]:
+    """How a search treats an int8 copy of the vector it walks (``EdgeTuning.dense_int8``), as
+    keyword arguments of Qdrant's ``QuantizationSearchParams`` (both backends build theirs from
+    it): an exact search ignores the copy; a walk rescores its hits with the original rows — a
+    prefetch as many as it asks for (a deep list, rescored again by MAX_SIM), a page
+    ``QUANT_OVERSAMPLING`` times as many, so that int8's ties near the page's end do not push
+    true hits off it (1 M clustered shots, m 24: recall@10 0.925 → 1.000 unfiltered, 0.955 →
+    1.000 under a genre)."""
+    if p.exact:
+        return {"ignore": True}
+    return {"rescore": True, "oversampling": None if prefetch else QUANT_OVERSAMPLING}
+
+
 # An unfiltered prefetch of n candidates (best-frame ranking: n shots by mean vector, rescored
 # by MAX_SIM) walks with ef ≥ 2·n: the candidates deep in the list matter there, not only the
 # top 10. At 1 M shots (docs/benchmarks.md) 256 candidates at ef 512 held 0.825 of the exact

@@ -18,23 +18,17 @@ import qdrant_edge as qe
 from scenesearch.indexer.errors import StoreError
 from scenesearch.indexer.store import _translate as tr
 from scenesearch.indexer.store.base import (
-    QUANT_OVERSAMPLING,
     VECTOR_SCENES,
     CollectionSpec,
     Query,
     StorePoint,
     VectorSpec,
     prefetch_ef,
+    quantization,
 )
 
 _EXACT_QUANT = qe.QuantizationSearchParams(ignore=True)
 _RESCORE_PARAMS = qe.SearchParams(quantization=_EXACT_QUANT)
-# An HNSW walk over an int8 copy (EdgeTuning.dense_int8) returns hits rescored by the originals:
-# a prefetch as many as it asks for (a deep list, rescored again by MAX_SIM), a plain search
-# twice its page, so that int8's ties near the page's end do not push true hits off it (1 M
-# clustered shots, m 24: recall@10 0.925 → 1.000 unfiltered, 0.955 → 1.000 under a genre).
-_WALK_QUANT = qe.QuantizationSearchParams(rescore=True)
-_PAGE_QUANT = qe.QuantizationSearchParams(rescore=True, oversampling=QUANT_OVERSAMPLING)
 # EdgeTuning.payload_index_memory → the engine's placement (None: its default, in RAM)
 _INDEX_MEMORY = {"ram": None, "cached": qe.Memory.Cached, "cold": qe.Memory.Cold}
 PLAIN_INDEX = {  # the last resort of a payload index: the bare type
@@ -212,7 +206,7 @@ def query_request(q: Query) -> qe.QueryRequest:
     sp = qe.SearchParams(
         hnsw_ef=prefetch_ef(p, qf is not None, n) if n else p.ef(filtered=qf is not None),
         exact=bool(p.exact),
-        quantization=_EXACT_QUANT if p.exact else _WALK_QUANT if n else _PAGE_QUANT,
+        quantization=qe.QuantizationSearchParams(**quantization(p, n)),
         acorn=qe.AcornSearchParams(
             enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
         ),

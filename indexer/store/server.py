@@ -24,13 +24,13 @@ from scenesearch.indexer.errors import IndexMismatchError, StoreError
 from scenesearch.indexer.store import _translate as tr
 from scenesearch.indexer.store._qdrant import QdrantStore, movie_id_of, store_errors
 from scenesearch.indexer.store.base import (
-    QUANT_OVERSAMPLING,
     CollectionSpec,
     Filter,
     Query,
     SearchParams,
     StorePoint,
     prefetch_ef,
+    quantization,
 )
 from scenesearch.indexer.store.edge_types import EdgeTuning
 from scenesearch.indexer.store.server_types import ClientFilters, index_forms, vector_params
@@ -294,12 +294,7 @@ class ServerStore(QdrantStore):
         return self._m.SearchParams(
             hnsw_ef=prefetch_ef(p, filtered, prefetch) if prefetch else p.ef(filtered),
             exact=bool(p.exact),
-            # an int8 copy (dense_int8) scores the walk, the original rows the hits; exact: never
-            quantization=self._m.QuantizationSearchParams(ignore=True)
-            if p.exact
-            else self._m.QuantizationSearchParams(
-                rescore=True, oversampling=None if prefetch else QUANT_OVERSAMPLING
-            ),
+            quantization=self._m.QuantizationSearchParams(**quantization(p, prefetch)),
             acorn=self._m.AcornSearchParams(
                 enable=bool(p.acorn), max_selectivity=float(p.acorn_max_selectivity)
             ),
